@@ -1,0 +1,242 @@
+"""The command line: parse options into configs, evaluate, render, exit with a code.
+
+This is the only module that prints or exits; errors from below arrive as ``XentError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from xentcli import __version__
+from xentcli.config import (
+    DEFAULT_CHUNK_ROWS,
+    Base,
+    InputFormat,
+    LabelReduction,
+    LossConfig,
+    OutputConfig,
+    OutputFormat,
+    ReadConfig,
+    Reduction,
+    Task,
+)
+from xentcli.errors import ExitCode, UsageError, XentError
+
+app = typer.Typer(
+    name="xent",
+    help="Cross-entropy and prediction-quality reports for model outputs.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"xent: error: {message}\n")
+    sys.stderr.flush()
+
+
+def _numbers(option: str, text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"{option} '{text}': expected numbers separated by commas") from None
+    return values
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(v.strip() for v in text.split(","))
+    if any(not n for n in names):
+        raise UsageError(f"--class-names '{text}': empty name; give NAME,NAME,...")
+    return names
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(command: F) -> F:
+    """Turn expected errors into one line on stderr and an exit code (never a traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except XentError as exc:
+            _err(str(exc))
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            _err("interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _quiet_broken_pipe() -> None:
+    # The reader of our stdout went away (e.g. `| head`): exit quietly like other Unix tools.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"xent {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Cross-entropy and prediction-quality reports for model outputs."""
+
+
+@app.command()
+@handles_errors
+def compute(
+    predictions: Annotated[
+        str, typer.Argument(help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
+                            ".npy, .npz), or - for stdin.", show_default=False)
+    ],
+    labels: Annotated[str | None, typer.Option(
+        help="Labels in a separate file, read in step row by row.")] = None,
+    label_col: Annotated[str, typer.Option(help="Label column (class index or name).")] = "label",
+    target_cols: Annotated[str | None, typer.Option(
+        help="One-hot/soft/multi-hot target columns: comma list or glob.")] = None,
+    pred_cols: Annotated[str | None, typer.Option(
+        help="Score columns: comma list or glob (default: every other column).")] = None,
+    weight_col: Annotated[str | None, typer.Option(help="Sample-weight column.")] = None,
+    id_col: Annotated[str | None, typer.Option(
+        help="Row id column, carried into --per-sample.")] = None,
+    class_names: Annotated[str | None, typer.Option(
+        help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).")] = None,
+    logits: Annotated[bool, typer.Option(
+        "--logits", help="Scores are logits (log-softmax / log-sigmoid is applied).")] = False,
+    task: Annotated[Task, typer.Option(help="Problem type.")] = Task.auto,
+    reduction: Annotated[Reduction, typer.Option(help="What 'loss' reports.")] = Reduction.mean,
+    label_reduction: Annotated[LabelReduction, typer.Option(
+        help="Multi-label: sum or mean of the per-label BCEs of a row.")] = LabelReduction.sum,
+    class_weights: Annotated[str | None, typer.Option(
+        help="Per-class weights W0,W1,... (torch cross_entropy weight).")] = None,
+    label_smoothing: Annotated[float, typer.Option(
+        help="Label smoothing in [0, 1) (torch for multiclass, Keras for binary).")] = 0.0,
+    ignore_index: Annotated[int | None, typer.Option(
+        help="Label value of rows to skip (torch ignore_index).")] = None,
+    pos_weight: Annotated[str | None, typer.Option(
+        help="Weight of positives: one number, or one per label column.")] = None,
+    base: Annotated[Base, typer.Option(help="Logarithm base: e (nats), 2 (bits), "
+                                       "10 (hartleys).")] = Base.e,
+    clip_eps: Annotated[float | None, typer.Option(
+        help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
+             "type; 0 turns clipping off).", show_default=False)] = None,
+    renormalize: Annotated[bool, typer.Option(
+        "--renormalize", help="Divide each row of scores by its sum.")] = False,
+    sum_tol: Annotated[float, typer.Option(
+        help="Tolerance for probability rows summing to 1.")] = 1e-3,
+    input_format: Annotated[InputFormat, typer.Option(
+        help="Override the format detected from the extension.")] = InputFormat.auto,
+    format: Annotated[OutputFormat, typer.Option(
+        "--format", help="Report format.")] = OutputFormat.table,
+    output: Annotated[str | None, typer.Option(
+        help="Write the report here instead of stdout.")] = None,
+    per_sample: Annotated[str | None, typer.Option(
+        help="Write each row's loss, y_true, y_pred (.parquet or .csv).")] = None,
+    max_loss: Annotated[float | None, typer.Option(
+        help="Exit 1 when 'loss' is above this (a CI gate).")] = None,
+    chunk_rows: Annotated[int, typer.Option(
+        help="Rows per chunk (memory is bounded by this).")] = DEFAULT_CHUNK_ROWS,
+    threads: Annotated[int, typer.Option(
+        help="Threads for decoding and scoring (0: every core).")] = 0,
+) -> None:
+    """Compute cross-entropy for a file of predictions and labels."""
+    read = ReadConfig(
+        predictions=predictions,
+        labels=labels,
+        label_col=label_col,
+        target_cols=target_cols,
+        pred_cols=pred_cols,
+        weight_col=weight_col,
+        id_col=id_col,
+        class_names=_names(class_names),
+        input_format=input_format,
+        chunk_rows=chunk_rows,
+        threads=threads,
+    )
+    loss = LossConfig(
+        task=task,
+        logits=logits,
+        reduction=reduction,
+        label_reduction=label_reduction,
+        class_weights=_numbers("--class-weights", class_weights),
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        pos_weight=_numbers("--pos-weight", pos_weight),
+        base=base,
+        clip_eps=clip_eps,
+        renormalize=renormalize,
+        sum_tol=sum_tol,
+    )
+    out = OutputConfig(format=format, output=output, per_sample=per_sample, max_loss=max_loss)
+    raise typer.Exit(run_compute(read, loss, out))
+
+
+def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig) -> int:
+    from xentcli.evaluate import evaluate
+    from xentcli.outputs import PerSampleWriter, write_text_atomic
+    from xentcli.render import render_text, to_table
+
+    sink = PerSampleWriter(out.per_sample, loss.base.log) if out.per_sample else None
+    try:
+        result = evaluate(read, loss, sink)
+        if sink is not None:
+            sink.finish()
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    if out.output:
+        write_text_atomic(out.output, render_text(result, out.format))
+    elif out.format is OutputFormat.table:
+        to_table(result, _stdout_console())
+    else:
+        sys.stdout.write(render_text(result, out.format))
+        sys.stdout.flush()
+    if out.max_loss is not None and not result.loss <= out.max_loss:
+        _err_gate(f"loss {result.loss:.6g} {result.unit} is above --max-loss {out.max_loss:g}")
+        return ExitCode.GATE_FAILED
+    return ExitCode.OK
+
+
+def _err_gate(message: str) -> None:
+    sys.stderr.write(f"xent: gate failed: {message}\n")
+    sys.stderr.flush()
+
+
+def _stdout_console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, markup=False, emoji=False,
+                   no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

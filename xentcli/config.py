@@ -1,0 +1,106 @@
+"""What a run was asked to do, as frozen dataclasses built once by the CLI and passed down."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Task(str, Enum):
+    auto = "auto"
+    multiclass = "multiclass"
+    binary = "binary"
+    multilabel = "multilabel"
+
+
+class Reduction(str, Enum):
+    mean = "mean"
+    sum = "sum"
+
+
+class LabelReduction(str, Enum):
+    sum = "sum"
+    mean = "mean"
+
+
+class Base(str, Enum):
+    e = "e"
+    two = "2"
+    ten = "10"
+
+    @property
+    def unit(self) -> str:
+        return {"e": "nats", "2": "bits", "10": "hartleys"}[self.value]
+
+    @property
+    def log(self) -> float:
+        """ln(base): a loss in nats divided by this is a loss in the base's unit."""
+        return {"e": 1.0, "2": math.log(2.0), "10": math.log(10.0)}[self.value]
+
+    @property
+    def number(self) -> float:
+        return {"e": math.e, "2": 2.0, "10": 10.0}[self.value]
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    csv = "csv"
+    tsv = "tsv"
+    parquet = "parquet"
+    arrow = "arrow"
+    npy = "npy"
+    npz = "npz"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+DEFAULT_CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """Where the predictions and targets are and which columns hold what."""
+
+    predictions: str
+    labels: str | None = None
+    label_col: str = "label"
+    target_cols: str | None = None
+    pred_cols: str | None = None
+    weight_col: str | None = None
+    id_col: str | None = None
+    class_names: tuple[str, ...] | None = None
+    input_format: InputFormat = InputFormat.auto
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    threads: int = 0  # 0: every core
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """How the scores become a loss: the task and every option of the math."""
+
+    task: Task = Task.auto
+    logits: bool = False
+    reduction: Reduction = Reduction.mean
+    label_reduction: LabelReduction = LabelReduction.sum
+    class_weights: tuple[float, ...] | None = None
+    label_smoothing: float = 0.0
+    ignore_index: int | None = None
+    pos_weight: tuple[float, ...] | None = None
+    base: Base = Base.e
+    clip_eps: float | None = None  # None: machine epsilon of the input's float type
+    renormalize: bool = False
+    sum_tol: float = 1e-3
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    format: OutputFormat = OutputFormat.table
+    output: str | None = None
+    per_sample: str | None = None
+    max_loss: float | None = None

@@ -1,0 +1,43 @@
+"""Exit codes and the small family of expected errors.
+
+Everything below the CLI raises these; ``cli.py`` is the one place that turns them into
+``xent: error: ...`` on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    GATE_FAILED = 1
+    BAD_INPUT = 2
+    INTERRUPTED = 130
+
+
+class XentError(Exception):
+    """An expected problem with what the user asked for; its message is shown as is."""
+
+    exit_code: ExitCode = ExitCode.BAD_INPUT
+
+
+class UsageError(XentError):
+    """Options that make no sense, alone or together."""
+
+
+class InputError(XentError):
+    """A file that cannot be read, or values that cannot be scored."""
+
+
+def where(source: str, row: int | None = None, column: str | None = None) -> str:
+    """``preds.csv: row 17, column 'cat'`` (rows count from 1, as a user counts data rows)."""
+    parts = [source]
+    loc = []
+    if row is not None:
+        loc.append(f"row {row + 1}")
+    if column is not None:
+        loc.append(f"column '{column}'")
+    if loc:
+        parts.append(", ".join(loc))
+    return ": ".join(parts)

@@ -1,0 +1,393 @@
+"""Drive the chunks of a dataset through the kernels into the accumulator.
+
+``evaluate`` opens the inputs, settles the task and the class names from the first chunk,
+then for every chunk: checks the values, computes per-row losses, folds them into the
+:class:`~xentcli.accumulate.Summary`, and hands per-row values to an optional row sink
+(``--per-sample``). Decoding of the next chunk runs in a background thread while this one is
+scored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from xentcli import kernels
+from xentcli.accumulate import RowValues, Summary
+from xentcli.config import LabelReduction, LossConfig, ReadConfig, Task
+from xentcli.errors import InputError, UsageError
+from xentcli.io import Dataset, Part, open_dataset
+from xentcli.result import Result, finish
+from xentcli.validate import LabelEncoder, check_scores, check_targets, check_weights
+
+
+class RowSink(Protocol):
+    """Receives every row's values in input order (the ``--per-sample`` writer)."""
+
+    def start(self, plan: TaskPlan, id_name: str | None) -> None: ...
+
+    def write(self, rows: ScoredRows) -> None: ...
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What the first chunk settled: the task, the classes and the constants of the math."""
+
+    task: Task
+    classes: tuple[str, ...]
+    uses_targets: bool  # wide target columns, else one label per row
+    eps: float
+    class_weight: np.ndarray | None
+    pos_weight: np.ndarray | None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class ScoredRows:
+    """Per-row output of one chunk, for every input row (ignored rows have NaN loss)."""
+
+    loss: np.ndarray
+    y_true: np.ndarray  # class index (-1: ignored); multi-label: (n, C) bool
+    y_pred: np.ndarray  # class index; multi-label: (n, C) bool
+    ids: Any = None
+
+
+def check_options(loss: LossConfig) -> None:
+    """Option values that are wrong whatever the data."""
+    if loss.logits and loss.renormalize:
+        raise UsageError("--renormalize is for probabilities; it cannot go with --logits")
+    if not 0.0 <= loss.label_smoothing < 1.0:
+        raise UsageError(f"--label-smoothing {loss.label_smoothing}: must be in [0, 1)")
+    if loss.clip_eps is not None and not 0.0 <= loss.clip_eps < 0.5:
+        raise UsageError(f"--clip-eps {loss.clip_eps}: must be in [0, 0.5)")
+    if not loss.sum_tol >= 0:
+        raise UsageError(f"--sum-tol {loss.sum_tol}: must be >= 0")
+    for name, values in (("--class-weights", loss.class_weights),
+                         ("--pos-weight", loss.pos_weight)):
+        if values is not None and not all(np.isfinite(v) and v >= 0 for v in values):
+            raise UsageError(f"{name}: weights must be finite numbers >= 0")
+
+
+def _default_names(n: int) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(n))
+
+
+def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str, ...] | None
+              ) -> TaskPlan:
+    """Settle the task (``--task auto`` looks at the first chunk) and the class names."""
+    width = first.arrays["scores"].shape[1]
+    targets = first.arrays.get("targets")
+    if targets is not None and targets.shape[1] != width and not (
+        width == 1 and targets.shape[1] == 1
+    ):
+        raise InputError(
+            f"{ds.source}: {width} score columns but {targets.shape[1]} target columns; "
+            "give one target column per score column"
+        )
+    task = loss.task
+    if task is Task.auto:
+        if width == 1:
+            task = Task.binary
+        elif targets is None:
+            task = Task.multiclass
+        else:
+            t = np.asarray(targets, dtype=np.float64)
+            sums_one = bool(np.all(np.abs(t.sum(axis=1) - 1.0) <= loss.sum_tol))
+            task = Task.multiclass if sums_one else Task.multilabel
+    if task is Task.binary and width != 1:
+        raise UsageError(
+            f"--task binary needs one score column (P(positive) or a logit); {ds.source} has "
+            f"{width}; with one column per class use --task multiclass"
+        )
+    if task is Task.multiclass and width < 2:
+        raise UsageError(
+            f"{ds.source}: one score column is a binary problem; multiclass needs a column "
+            "per class (or pass --task binary)"
+        )
+    if task is Task.multilabel and targets is None:
+        raise UsageError(
+            "--task multilabel needs one target column per label: pass --target-cols "
+            "(or a 2-D labels array)"
+        )
+
+    if task is Task.binary:
+        classes = class_names or ("0", "1")
+        if len(classes) != 2:
+            raise UsageError(
+                f"--class-names gives {len(classes)} names; a binary problem has two (NEG,POS)"
+            )
+    else:
+        classes = class_names or ds.column_names or _default_names(width)
+        if len(classes) != width:
+            raise UsageError(
+                f"--class-names gives {len(classes)} names but there are {width} score columns"
+            )
+    if len(set(classes)) != len(classes):
+        raise UsageError(f"class names must be unique: {', '.join(classes)}")
+
+    class_weight = None
+    if loss.class_weights is not None:
+        if task is not Task.multiclass:
+            raise UsageError("--class-weights is for multiclass; use --pos-weight for binary "
+                             "and multi-label")
+        if len(loss.class_weights) != width:
+            raise UsageError(
+                f"--class-weights gives {len(loss.class_weights)} weights for {width} classes"
+            )
+        class_weight = np.asarray(loss.class_weights, dtype=np.float64)
+    pos_weight = None
+    if loss.pos_weight is not None:
+        if task is Task.multiclass:
+            raise UsageError("--pos-weight is for binary and multi-label; use --class-weights "
+                             "for multiclass")
+        if len(loss.pos_weight) not in (1, width):
+            raise UsageError(
+                f"--pos-weight gives {len(loss.pos_weight)} weights; give one, or one per "
+                f"label column ({width})"
+            )
+        pos_weight = np.asarray(loss.pos_weight, dtype=np.float64)
+    uses_targets = targets is not None
+    if loss.ignore_index is not None and uses_targets:
+        raise UsageError("--ignore-index applies to class-index labels, not to target columns")
+
+    dtype = ds.score_dtype
+    eps = loss.clip_eps
+    if eps is None:
+        eps = float(np.finfo(dtype if dtype.kind == "f" else np.float64).eps)
+    return TaskPlan(task, tuple(classes), uses_targets, eps, class_weight, pos_weight)
+
+
+class ChunkScorer:
+    """Scores one part after another under a fixed plan."""
+
+    def __init__(self, ds: Dataset, loss: LossConfig, plan: TaskPlan) -> None:
+        self.ds = ds
+        self.loss = loss
+        self.plan = plan
+        self.encoder = LabelEncoder(plan.classes, ds.label_where or ds.source,
+                                    binary=plan.task is Task.binary)
+        self.weight_col = "weight"
+
+    def _score_column(self, j: int) -> str:
+        names = self.ds.score_names
+        if self.ds.scores_are_list:
+            return names[j] if len(names) > 1 else f"{names[0]}[{j}]"
+        return names[j]
+
+    def _target_column(self, j: int) -> str:
+        return f"target {self.plan.classes[j]}"
+
+    def score(self, part: Part) -> tuple[RowValues, ScoredRows]:
+        plan, loss, ds = self.plan, self.loss, self.ds
+        task = plan.task
+        row0 = part.row0
+        n = part.n
+        sw = part.arrays.get("weights")
+        if sw is not None:
+            sw = check_weights(sw, source=ds.source, column="weights", row0=row0)
+
+        labels: np.ndarray | None = None
+        targets: np.ndarray | None = None
+        keep: np.ndarray | None = None
+        if plan.uses_targets:
+            targets = check_targets(part.arrays["targets"], source=ds.source,
+                                    column=self._target_column, row0=row0)
+            if task is Task.binary:
+                labels = self._binary_labels(targets[:, 0], row0)
+                targets = None
+            elif task is Task.multiclass:
+                off = np.abs(targets.sum(axis=1) - 1.0) > loss.sum_tol
+                if off.any():
+                    r = int(np.flatnonzero(off)[0])
+                    raise InputError(
+                        f"{ds.source}: row {row0 + r + 1}: target row sums to "
+                        f"{targets[r].sum():.6g}, not 1, so it is not a multiclass target; "
+                        "pass --task multilabel if each column is its own yes/no label"
+                    )
+        else:
+            labels = self.encoder.encode(part.arrays["labels"], row0)
+            if loss.ignore_index is not None:
+                counted = labels != loss.ignore_index
+                if not counted.all():
+                    keep = counted
+            self._check_range(labels, keep, row0)
+
+        scores = check_scores(
+            part.arrays["scores"],
+            logits=loss.logits,
+            renormalize=loss.renormalize,
+            rows_sum_to_one=task is Task.multiclass,
+            sum_tol=loss.sum_tol,
+            source=ds.source,
+            column=self._score_column,
+            row0=row0,
+        )
+
+        sel = _selector(keep)
+        s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
+        rows = self._kernel(s, y, t, w)
+
+        loss_all = rows.losses.loss
+        if keep is not None:
+            loss_all = np.full(n, np.nan)
+            loss_all[keep] = rows.losses.loss
+        if task is Task.multilabel:
+            assert targets is not None
+            y_true: np.ndarray = targets >= 0.5
+            y_pred = kernels.positive(scores, logits=loss.logits)
+        elif task is Task.binary:
+            assert labels is not None
+            y_true = labels.copy()
+            y_pred = kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64)
+        else:
+            y_true = (kernels.argmax_rows(targets) if targets is not None
+                      else np.asarray(labels).copy())
+            y_pred = kernels.argmax_rows(scores)
+        if keep is not None:
+            y_true[~keep] = -1
+        return rows, ScoredRows(loss_all, y_true, y_pred, part.arrays.get("ids"))
+
+    def _binary_labels(self, values: np.ndarray, row0: int) -> np.ndarray:
+        hard = (values == 0) | (values == 1)
+        if not hard.all():
+            r = int(np.flatnonzero(~hard)[0])
+            raise InputError(
+                f"{self.ds.source}: row {row0 + r + 1}: binary target {values[r]:.6g} is not "
+                "0 or 1"
+            )
+        return values.astype(np.int64)
+
+    def _check_range(self, labels: np.ndarray, keep: np.ndarray | None, row0: int) -> None:
+        hi = 2 if self.plan.task is Task.binary else self.plan.n_classes
+        bad = (labels < 0) | (labels >= hi)
+        if keep is not None:
+            bad &= keep
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            hint = (
+                "binary labels must be 0 or 1 (or the class names given by --class-names)"
+                if self.plan.task is Task.binary
+                else f"labels must be class indices 0..{hi - 1}"
+                + ("; rows to skip need --ignore-index" if labels[r] < 0 else "")
+            )
+            raise InputError(f"{self.encoder._at(row0 + r)}: label {labels[r]} is out of "
+                             f"range; {hint}")
+
+    def _kernel(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
+                sw: np.ndarray | None) -> RowValues:
+        plan, loss = self.plan, self.loss
+        common = {"logits": loss.logits, "eps": plan.eps, "smoothing": loss.label_smoothing}
+        if plan.task is Task.multilabel:
+            assert t is not None
+            pw = plan.pos_weight
+            lo = kernels.multilabel(
+                s, t, pos_weight=pw if pw is None or len(pw) > 1 else float(pw[0]),
+                label_mean=loss.label_reduction is LabelReduction.mean, **common,
+            )
+            right = kernels.positive(s, logits=loss.logits) == (t >= 0.5)
+            return RowValues(lo, sw, None, t, right.mean(axis=1), right.all(axis=1))
+        if plan.task is Task.binary:
+            assert y is not None
+            pw = None if plan.pos_weight is None else float(plan.pos_weight[0])
+            lo = kernels.binary(s[:, 0], y.astype(np.float64), pos_weight=pw, **common)
+            pred = kernels.positive(s[:, 0], logits=loss.logits)
+            return RowValues(lo, sw, y, None, (pred == (y == 1)).astype(np.float64))
+        pred_cls = kernels.argmax_rows(s)
+        if t is not None:
+            lo = kernels.multiclass_targets(s, t, class_weight=plan.class_weight, **common)
+            right = pred_cls == kernels.argmax_rows(t)
+            return RowValues(lo, sw, None, t, right.astype(np.float64))
+        assert y is not None
+        lo = kernels.multiclass_labels(s, y, class_weight=plan.class_weight, **common)
+        return RowValues(lo, sw, y, None, (pred_cls == y).astype(np.float64))
+
+
+def _selector(keep: np.ndarray | None) -> Any:
+    def sel(a: np.ndarray | None) -> np.ndarray | None:
+        if a is None or keep is None:
+            return a
+        return a[keep]
+
+    return sel
+
+
+def prefetch(parts: Iterator[Part], depth: int = 2) -> Iterator[Part]:
+    """Pull parts from ``parts`` in a background thread, ``depth`` ahead of the consumer."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for part in parts:
+                while not stop.is_set():
+                    try:
+                        q.put(part, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(_Raised(exc))
+
+    thread = threading.Thread(target=produce, name="xent-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+
+
+@dataclass
+class _Raised:
+    exc: BaseException
+
+
+def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None) -> Result:
+    """Read, score and sum the whole input; return the finished result."""
+    check_options(loss)
+    if read.chunk_rows < 1:
+        raise UsageError(f"--chunk-rows {read.chunk_rows}: must be >= 1")
+    if read.threads > 0:
+        import pyarrow as pa
+
+        pa.set_cpu_count(read.threads)
+        pa.set_io_thread_count(max(1, read.threads))
+    ds = open_dataset(read)
+    parts: Iterator[Part] = ds.parts if read.threads == 1 else prefetch(ds.parts)
+    first = next(parts, None)
+    if first is None:
+        raise InputError(f"{ds.source}: no data rows; there is nothing to score")
+    plan = plan_task(ds, loss, first, read.class_names)
+    scorer = ChunkScorer(ds, loss, plan)
+    summary = Summary(plan.n_classes)
+    if sink is not None:
+        sink.start(plan, ds.id_name)
+    for part in itertools.chain([first], parts):
+        rows, scored = scorer.score(part)
+        summary.update(rows)
+        if sink is not None:
+            sink.write(scored)
+    if summary.n == 0:
+        raise InputError(
+            f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
+        )
+    return finish(summary, task=plan.task.value, classes=plan.classes, cfg=loss,
+                  source=ds.source)

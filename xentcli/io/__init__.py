@@ -1,0 +1,441 @@
+"""Readers: open the predictions (and a labels file read in step) and stream aligned parts.
+
+:func:`open_dataset` looks at the inputs' columns once, decides which column plays which role
+(scores, labels or target columns, weights, ids), and returns a :class:`Dataset` whose
+``parts`` yields :class:`~xentcli.io.parts.Part` objects of exactly ``chunk_rows`` rows.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xentcli.config import InputFormat, ReadConfig
+from xentcli.errors import InputError, UsageError
+from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
+from xentcli.io.parts import Part, rebatch, zip_aligned
+from xentcli.io.tables import STDIN, TableInput, display_name, open_table, path_problem
+
+__all__ = ["Dataset", "Part", "open_dataset"]
+
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".arrows": "arrow",
+    ".npy": "npy",
+    ".npz": "npz",
+}
+
+
+@dataclass
+class Dataset:
+    """Everything the evaluation needs to know about its inputs, and the stream of parts."""
+
+    source: str  # the predictions, for messages
+    score_names: list[str]  # one per score column, for messages
+    column_names: tuple[str, ...] | None  # class names taken from wide score columns
+    score_dtype: np.dtype[Any]
+    label_where: str = ""  # "y.csv, column 'label'"
+    has_labels: bool = False
+    has_targets: bool = False
+    has_weights: bool = False
+    scores_are_list: bool = False
+    id_name: str | None = None
+    num_rows: int | None = None
+    parts: Iterator[Part] = field(default_factory=lambda: iter(()))
+
+
+def detect_format(path: str, fmt: InputFormat) -> tuple[str, str | None, str]:
+    """(kind, compression, delimiter) for a path: kind is csv|parquet|arrow|npy|npz."""
+    lower = path.lower()
+    compression = None
+    if lower.endswith(".gz"):
+        compression = "gzip"
+        lower = lower[:-3]
+    if fmt is InputFormat.auto:
+        if path == STDIN:
+            kind = "csv"
+        else:
+            dot = lower.rfind(".")
+            kind = _SUFFIXES.get(lower[dot:], "") if dot >= 0 else ""
+            if not kind:
+                raise UsageError(
+                    f"{path}: cannot tell the format from the extension; pass --input-format "
+                    "csv|tsv|parquet|arrow|npy|npz"
+                )
+    else:
+        kind = fmt.value
+    delimiter = "\t" if kind == "tsv" else ","
+    kind = "csv" if kind == "tsv" else kind
+    if path == STDIN and kind not in ("csv", "arrow"):
+        raise UsageError(
+            f"cannot read {kind} from stdin: it needs a seekable file; "
+            "pipe CSV or an Arrow IPC stream (--input-format arrow), or pass a path"
+        )
+    if compression and kind != "csv":
+        raise UsageError(f"{path}: gzip is supported for CSV/TSV only; decompress it first")
+    return kind, compression, delimiter
+
+
+def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
+    """Columns named by a comma list of names or globs, in the order the spec gives."""
+    out: list[str] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        if any(ch in item for ch in "*?["):
+            matched = [n for n in names if fnmatch.fnmatchcase(n, item)]
+            if not matched:
+                raise UsageError(
+                    f"{source}: {option} '{item}' matches no column (columns: {_list(names)})"
+                )
+        elif item in names:
+            matched = [item]
+        else:
+            raise UsageError(f"{source}: {option} names '{item}', which is not a column "
+                             f"(columns: {_list(names)})")
+        out.extend(m for m in matched if m not in out)
+    if not out:
+        raise UsageError(f"{option} is empty; give column names or globs, comma-separated")
+    return out
+
+
+def _list(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+@dataclass
+class _Plan:
+    """Which column of a table plays which role."""
+
+    scores: list[str] = field(default_factory=list)
+    scores_list: bool = False
+    label: str | None = None
+    targets: list[str] = field(default_factory=list)
+    weight: str | None = None
+    ident: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        cols = [*self.scores, *self.targets]
+        cols += [c for c in (self.label, self.weight, self.ident) if c is not None]
+        return cols
+
+    @property
+    def numeric(self) -> set[str]:
+        cols = set(self.targets)
+        if not self.scores_list:
+            cols.update(self.scores)
+        if self.weight:
+            cols.add(self.weight)
+        return cols
+
+
+def _check_duplicates(names: list[str], source: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"{source}: column '{n}' appears twice; column names must be unique")
+        seen.add(n)
+
+
+def _plan_roles(
+    names: list[str], source: str, cfg: ReadConfig, *, predictions: bool, labels_elsewhere: bool
+) -> _Plan:
+    """Assign roles to a table's columns. ``predictions``: this table holds the scores."""
+    _check_duplicates(names, source)
+    plan = _Plan()
+    if cfg.weight_col and cfg.weight_col in names:
+        plan.weight = cfg.weight_col
+    if cfg.id_col and cfg.id_col in names:
+        plan.ident = cfg.id_col
+    target_here = not (predictions and labels_elsewhere)
+    if target_here:
+        if cfg.target_cols:
+            plan.targets = _select(cfg.target_cols, names, source, "--target-cols")
+        elif cfg.label_col in names:
+            plan.label = cfg.label_col
+        elif not predictions:
+            rest = [n for n in names if n not in (plan.weight, plan.ident)]
+            if len(rest) == 1:
+                plan.label = rest[0]
+            else:
+                raise UsageError(
+                    f"{source}: no label column '{cfg.label_col}' among {_list(names)}; "
+                    "name it with --label-col, or pass --target-cols for one-hot/soft targets"
+                )
+    if predictions:
+        taken = {c for c in (plan.label, plan.weight, plan.ident) if c} | set(plan.targets)
+        if cfg.pred_cols:
+            plan.scores = _select(cfg.pred_cols, names, source, "--pred-cols")
+            clash = [c for c in plan.scores if c in taken]
+            if clash:
+                raise UsageError(
+                    f"{source}: column '{clash[0]}' is chosen as a score column and also as the "
+                    "label, target, weight or id column"
+                )
+        else:
+            plan.scores = [n for n in names if n not in taken]
+        if not plan.scores:
+            raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
+        if target_here and not plan.label and not plan.targets:
+            raise UsageError(
+                f"{source}: no label column '{cfg.label_col}' (columns: {_list(names)}); "
+                "name it with --label-col, give the labels with --labels PATH, "
+                "or pass --target-cols for one-hot/soft targets"
+            )
+    return plan
+
+
+def _check_types(t: TableInput, plan: _Plan) -> bool:
+    """Type checks a schema allows before reading (not for CSV, typed as it is read).
+
+    Returns whether the scores are a single list column.
+    """
+    from xentcli.io.arrowcols import is_list, is_numeric
+
+    types = {f.name: f.type for f in t.schema}
+    if len(plan.scores) == 1 and is_list(types[plan.scores[0]]):
+        return True
+    if t.kind == "csv":
+        return False
+    for c in [*plan.scores, *plan.targets, *([plan.weight] if plan.weight else [])]:
+        if not is_numeric(types[c]):
+            raise InputError(
+                f"{t.name}: column '{c}' has type {types[c]}, not numbers; "
+                "if it is not a score column, choose the score columns with --pred-cols "
+                "(or mark it with --id-col)"
+            )
+    return False
+
+
+def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
+    from xentcli.io.arrowcols import list_matrix, numeric, wide_matrix
+
+    row0 = 0
+    for batch in t.batches(plan.columns, rows, plan.numeric):
+        arrays: dict[str, Any] = {}
+        if plan.scores:
+            if plan.scores_list:
+                arrays["scores"] = list_matrix(batch.column(plan.scores[0]), t.name,
+                                               plan.scores[0], row0)
+            else:
+                arrays["scores"] = wide_matrix(
+                    [batch.column(c) for c in plan.scores], plan.scores, t.name, row0
+                )
+        if plan.label:
+            arrays["labels"] = batch.column(plan.label)
+        if plan.targets:
+            arrays["targets"] = wide_matrix(
+                [batch.column(c) for c in plan.targets], plan.targets, t.name, row0
+            )
+        if plan.weight:
+            arrays["weights"] = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
+        if plan.ident:
+            arrays["ids"] = batch.column(plan.ident)
+        yield Part(batch.num_rows, row0, arrays)
+        row0 += batch.num_rows
+
+
+def _array_parts(arrays: dict[str, ArrayInput], rows: int) -> Iterator[Part]:
+    """Members of one NumPy input, cut into blocks together (their lengths are checked first)."""
+    role_blocks = {role: a.blocks(rows) for role, a in arrays.items()}
+    row0 = 0
+    while True:
+        blocks = {role: next(it, None) for role, it in role_blocks.items()}
+        if any(b is None for b in blocks.values()):
+            return
+        out: dict[str, Any] = {}
+        for role, b in blocks.items():
+            assert b is not None
+            if role in ("scores", "targets") and b.ndim == 1:
+                b = b.reshape(-1, 1)
+            out[role] = b
+        n = len(next(iter(out.values())))
+        yield Part(n, row0, out)
+        row0 += n
+
+
+def _same_length(arrays: dict[str, ArrayInput]) -> None:
+    lengths = {a.name: a.num_rows for a in arrays.values()}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{k} has {v} rows" for k, v in lengths.items())
+        raise InputError(f"{desc}; they must have the same number of rows")
+
+
+def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayInput]:
+    """Roles -> arrays of a .npy/.npz input."""
+    if kind == "npy":
+        a = open_npy(path)
+        if predictions:
+            return {"scores": a}
+        return {"targets" if len(a.shape) == 2 else "labels": a}
+    members = open_npz(path)
+    roles: dict[str, ArrayInput] = {}
+    if predictions:
+        roles["scores"] = pick_scores(members, path)
+        if "labels" in members:
+            lab = members["labels"]
+            roles["targets" if len(lab.shape) == 2 else "labels"] = lab
+    else:
+        lab_m = members.get("labels") or (next(iter(members.values())) if len(members) == 1
+                                          else None)
+        if lab_m is None:
+            raise InputError(f"{path}: no 'labels' array among {_list(sorted(members))}")
+        roles["targets" if len(lab_m.shape) == 2 else "labels"] = lab_m
+    if "weights" in members:
+        roles["weights"] = members["weights"]
+    for role, a in roles.items():
+        if role in ("scores", "targets") and len(a.shape) not in (1, 2):
+            raise InputError(f"{a.name}: expected a 1-D or 2-D array, got shape {a.shape}")
+        if role in ("labels", "weights") and len(a.shape) != 1:
+            raise InputError(f"{a.name}: expected a 1-D array of {role}, got shape {a.shape}")
+        if a.dtype.kind not in "biuf" and not (role == "labels" and a.dtype.kind in "US"):
+            raise InputError(f"{a.name}: dtype {a.dtype} is not numeric")
+    _same_length(roles)
+    return roles
+
+
+def _opened(path: str, cfg: ReadConfig) -> tuple[str, TableInput | dict[str, ArrayInput]]:
+    problem = path_problem(path)
+    if problem:
+        raise InputError(problem)
+    kind, compression, delimiter = detect_format(path, cfg.input_format)
+    if kind in ("npy", "npz"):
+        return kind, {}
+    return kind, open_table(path, kind, compression, delimiter, threads=cfg.threads != 1)
+
+
+def open_dataset(cfg: ReadConfig) -> Dataset:
+    """Open the predictions (and the labels file), decide each column's role, and stream."""
+    rows = cfg.chunk_rows
+    labels_elsewhere = cfg.labels is not None
+    pred_kind, pred = _opened(cfg.predictions, cfg)
+    source = display_name(cfg.predictions)
+
+    ds: Dataset
+    pred_parts: Iterator[Part]
+    pred_roles: set[str]
+    if isinstance(pred, TableInput):
+        plan = _plan_roles(pred.columns, source, cfg, predictions=True,
+                           labels_elsewhere=labels_elsewhere)
+        plan.scores_list = _check_types(pred, plan)
+        dtype = _table_dtype(pred, plan)
+        ds = Dataset(
+            source,
+            score_names=list(plan.scores),
+            column_names=None if plan.scores_list else tuple(plan.scores),
+            score_dtype=dtype,
+            scores_are_list=plan.scores_list,
+            num_rows=pred.num_rows,
+        )
+        if plan.label:
+            ds.label_where = f"{source}, column '{plan.label}'"
+        pred_parts = _table_parts(pred, plan, rows)
+        pred_roles = {r for r, on in [("labels", plan.label), ("targets", plan.targets),
+                                     ("weights", plan.weight), ("ids", plan.ident)] if on}
+    else:
+        arrays = _open_arrays(cfg.predictions, pred_kind, predictions=True)
+        if labels_elsewhere:
+            arrays.pop("labels", None)
+            arrays.pop("targets", None)
+        scores = arrays["scores"]
+        width = scores.shape[1] if len(scores.shape) == 2 else 1
+        ds = Dataset(
+            source,
+            score_names=[f"{scores.name}[:, {j}]" for j in range(width)]
+            if len(scores.shape) == 2 else [scores.name],
+            column_names=None,
+            score_dtype=scores.dtype,
+            scores_are_list=True,
+            num_rows=scores.num_rows,
+        )
+        if "labels" in arrays:
+            ds.label_where = arrays["labels"].name
+        pred_parts = _array_parts(arrays, rows)
+        pred_roles = set(arrays) - {"scores"}
+        if not labels_elsewhere and not ({"labels", "targets"} & pred_roles):
+            raise UsageError(
+                f"{source}: holds no labels; pass --labels PATH "
+                "(or store a 'labels' array in an .npz)"
+            )
+
+    if labels_elsewhere:
+        assert cfg.labels is not None
+        lab_kind, lab = _opened(cfg.labels, cfg)
+        lab_source = display_name(cfg.labels)
+        if cfg.labels == STDIN and cfg.predictions == STDIN:
+            raise UsageError("predictions and labels cannot both come from stdin")
+        if isinstance(lab, TableInput):
+            lplan = _plan_roles(lab.columns, lab_source, cfg, predictions=False,
+                                labels_elsewhere=True)
+            if lplan.weight and "weights" in pred_roles:
+                lplan.weight = None
+            if lplan.ident and "ids" in pred_roles:
+                lplan.ident = None
+            _check_types(lab, lplan)
+            if lplan.label:
+                ds.label_where = f"{lab_source}, column '{lplan.label}'"
+            lab_rows = lab.num_rows
+            lab_parts = _table_parts(lab, lplan, rows)
+            lab_roles = {r for r, on in [("labels", lplan.label), ("targets", lplan.targets),
+                                        ("weights", lplan.weight), ("ids", lplan.ident)] if on}
+        else:
+            larrays = _open_arrays(cfg.labels, lab_kind, predictions=False)
+            if "weights" in pred_roles:
+                larrays.pop("weights", None)
+            if "labels" in larrays:
+                ds.label_where = larrays["labels"].name
+            lab_rows = next(iter(larrays.values())).num_rows
+            lab_parts = _array_parts(larrays, rows)
+            lab_roles = set(larrays)
+        if ds.num_rows is not None and lab_rows is not None and ds.num_rows != lab_rows:
+            raise InputError(
+                f"{source} has {ds.num_rows} rows but {lab_source} has {lab_rows}; "
+                "predictions and labels are read in step, so they must have the same rows "
+                "in the same order"
+            )
+        ds.parts = zip_aligned(pred_parts, lab_parts, rows, source, lab_source)
+        roles = pred_roles | lab_roles
+    else:
+        ds.parts = rebatch(pred_parts, rows)
+        roles = pred_roles
+
+    for option, value, role in [("--weight-col", cfg.weight_col, "weights"),
+                                ("--id-col", cfg.id_col, "ids")]:
+        if value and role not in roles:
+            where = source + (f" or {display_name(cfg.labels)}" if cfg.labels else "")
+            raise UsageError(f"{option} '{value}': no such column in {where}")
+    if cfg.id_col and "ids" in roles:
+        ds.id_name = cfg.id_col
+    ds.has_labels = "labels" in roles
+    ds.has_targets = "targets" in roles
+    ds.has_weights = "weights" in roles
+    return ds
+
+
+def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
+    """The float type of the scores, whose machine epsilon sets the default clipping."""
+    if t.kind == "csv":
+        return np.dtype(np.float64)
+    import pyarrow as pa
+
+    types = [t.schema.field(c).type for c in plan.scores]
+    if plan.scores_list:
+        types = [types[0].value_type]
+    floats = [np.dtype(ty.to_pandas_dtype()) for ty in types if pa.types.is_floating(ty)]
+    if len(floats) == len(types) and floats:
+        return np.result_type(*floats)
+    return np.dtype(np.float64)

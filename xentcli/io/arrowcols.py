@@ -1,0 +1,117 @@
+"""Arrow columns -> NumPy arrays, without copies where the layout allows and without pandas.
+
+``Array.to_numpy()`` imports pandas on first use when it is installed; a view of the data
+buffer via ``np.frombuffer`` (respecting the array's offset) costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from xentcli.errors import InputError, where
+
+
+def is_numeric(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_floating(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
+
+
+def is_list(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+    )
+
+
+def _first_null(arr: pa.Array) -> int:
+    return int(pc.index(pc.is_null(arr), True).as_py())
+
+
+def numeric(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int) -> np.ndarray:
+    """A null-free numeric Arrow array as a NumPy array (a zero-copy view when possible)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if arr.null_count:
+        if pa.types.is_null(t):
+            raise InputError(f"{where(source, row0, column)}: the column is empty (no values)")
+        raise InputError(
+            f"{where(source, row0 + _first_null(arr), column)}: missing value; "
+            "every row needs a value in this column"
+        )
+    if pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        arr = pc.cast(arr, pa.int8() if pa.types.is_boolean(t) else pa.float64())
+        t = arr.type
+    if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
+        raise InputError(
+            f"{where(source, None, column)}: column has type {t}, expected numbers"
+        )
+    dtype = np.dtype(t.to_pandas_dtype())
+    buf = arr.buffers()[1]
+    return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def wide_matrix(
+    columns: list[pa.Array], names: list[str], source: str, row0: int
+) -> np.ndarray:
+    """Score or target columns side by side as one (n, C) Fortran-ordered array.
+
+    Fortran order keeps each class's values contiguous, as Arrow hands them over: filling it
+    is one memcpy per column, where a row-major stack would transpose.
+    """
+    cols = [numeric(a, source, nm, row0) for a, nm in zip(columns, names)]
+    dtype = np.result_type(*cols)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.dtype(np.float64)
+    n = len(cols[0]) if cols else 0
+    out = np.empty((n, len(cols)), dtype=dtype, order="F")
+    for j, c in enumerate(cols):
+        out[:, j] = c
+    return out
+
+
+def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int) -> np.ndarray:
+    """A list or fixed-size-list column of scores as one (n, C) row-major array."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        raise InputError(
+            f"{where(source, row0 + _first_null(arr), column)}: missing list of scores"
+        )
+    n = len(arr)
+    if pa.types.is_fixed_size_list(arr.type):
+        width = arr.type.list_size
+    else:
+        offsets = numeric(arr.offsets, source, column, row0)
+        lengths = np.diff(offsets)
+        width = int(lengths[0]) if n else 0
+        bad = np.flatnonzero(lengths != width)
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(
+                f"{where(source, row0 + i, column)}: list has {int(lengths[i])} scores "
+                f"but earlier rows have {width}; every row needs one score per class"
+            )
+    values = numeric(arr.flatten(), source, column, row0)
+    if values.size != n * width:  # pragma: no cover - guarded by the length check above
+        raise InputError(f"{where(source, row0, column)}: ragged lists of scores")
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+    return values.reshape(n, width)
+
+
+def as_text(arr: Any) -> pa.Array:
+    """Labels that may be names: any Arrow array cast to strings."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    return arr

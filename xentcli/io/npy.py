@@ -1,0 +1,141 @@
+"""NumPy inputs: ``.npy`` through a read-only memory map, ``.npz`` members streamed from the zip.
+
+Pickling is never enabled: an object array is refused before any of it is read.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from xentcli.errors import InputError
+
+NPZ_SCORES = "scores"
+NPZ_LABELS = "labels"
+NPZ_WEIGHTS = "weights"
+
+
+@dataclass
+class ArrayInput:
+    """One array of a .npy file or .npz member, readable in blocks of rows."""
+
+    name: str  # for messages: "preds.npy" or "preds.npz[scores]"
+    path: str
+    member: str | None  # .npz member name (without .npy), or None for a .npy file
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    fortran_order: bool
+
+    @property
+    def num_rows(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    def blocks(self, rows: int) -> Iterator[np.ndarray]:
+        if self.member is None:
+            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+            for start in range(0, self.num_rows, rows):
+                yield np.asarray(arr[start : start + rows])
+            return
+        yield from self._npz_blocks(rows)
+
+    def _npz_blocks(self, rows: int) -> Iterator[np.ndarray]:
+        try:
+            with zipfile.ZipFile(self.path) as zf, zf.open(self.member + ".npy") as fh:
+                _read_header(fh, self.name)
+                if self.fortran_order:
+                    # Fortran order cannot be cut into rows from a stream; read it whole.
+                    flat = np.frombuffer(_read_exact(fh, _nbytes(self), self.name), self.dtype)
+                    arr = flat.reshape(self.shape, order="F")
+                    for start in range(0, self.num_rows, rows):
+                        yield arr[start : start + rows]
+                    return
+                row_items = int(np.prod(self.shape[1:], dtype=np.int64)) if len(self.shape) > 1 else 1
+                row_bytes = row_items * self.dtype.itemsize
+                for start in range(0, self.num_rows, rows):
+                    k = min(rows, self.num_rows - start)
+                    data = _read_exact(fh, k * row_bytes, self.name)
+                    yield np.frombuffer(data, self.dtype).reshape((k, *self.shape[1:]))
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise InputError(f"{self.name}: cannot read the .npz member: {exc}") from None
+
+
+def _nbytes(a: ArrayInput) -> int:
+    return int(np.prod(a.shape, dtype=np.int64)) * a.dtype.itemsize
+
+
+def _read_exact(fh: BinaryIO, n: int, name: str) -> bytes:
+    data = fh.read(n)
+    if len(data) != n:
+        raise InputError(f"{name}: the array data ends early; the file is truncated")
+    return data
+
+
+def _read_header(fh: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+        else:
+            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+    except ValueError as exc:
+        raise InputError(f"{name}: not a NumPy array file: {exc}") from None
+    if dtype.hasobject:
+        raise InputError(
+            f"{name}: holds Python objects (dtype {dtype}); xent never unpickles. "
+            "Save numbers (or fixed-width strings for labels) instead"
+        )
+    return tuple(shape), bool(fortran), dtype
+
+
+def open_npy(path: str) -> ArrayInput:
+    try:
+        with open(path, "rb") as fh:
+            shape, fortran, dtype = _read_header(fh, path)
+            data_start = fh.tell()
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    arr = ArrayInput(path, path, None, dtype, shape, fortran)
+    if size < data_start + _nbytes(arr):
+        raise InputError(
+            f"{path}: the header promises {shape} values of {dtype} but the file ends early; "
+            "it is truncated"
+        )
+    return arr
+
+
+def open_npz(path: str) -> dict[str, ArrayInput]:
+    """Every member of an .npz archive, by name, without reading their data."""
+    out: dict[str, ArrayInput] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                member = info.filename[: -len(".npy")]
+                name = f"{path}[{member}]"
+                with zf.open(info) as fh:
+                    shape, fortran, dtype = _read_header(fh, name)
+                out[member] = ArrayInput(name, path, member, dtype, shape, fortran)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npz archive: {exc}") from None
+    return out
+
+
+def pick_scores(members: dict[str, ArrayInput], path: str) -> ArrayInput:
+    """The ``scores`` member, or the only 2-D array."""
+    if NPZ_SCORES in members:
+        return members[NPZ_SCORES]
+    two_d = [m for m in members.values() if len(m.shape) == 2]
+    if len(two_d) == 1:
+        return two_d[0]
+    raise InputError(
+        f"{path}: cannot tell which array holds the scores (members: "
+        f"{', '.join(sorted(members)) or 'none'}); name it 'scores'"
+    )

@@ -1,0 +1,308 @@
+"""Tabular inputs read by pyarrow's streaming readers: CSV/TSV (plain or gzip), Parquet, Arrow IPC.
+
+Each opens cheaply (schema only), then streams ``RecordBatch`` objects holding only the columns
+asked for. Arrow's own errors are translated into one-line messages naming file, row and column.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+
+from xentcli.errors import InputError
+
+STDIN = "-"
+CSV_BLOCK_BYTES = 4 << 20
+
+
+def display_name(path: str) -> str:
+    return "<stdin>" if path == STDIN else path
+
+
+@dataclass
+class TableInput:
+    """An opened tabular file: its columns and types, and a way to stream some of them."""
+
+    path: str
+    kind: str  # "csv" | "parquet" | "arrow"
+    schema: pa.Schema
+    delimiter: str = ","
+    compression: str | None = None
+    threads: bool = True
+    _stdin_rest: BinaryIO | None = field(default=None, repr=False)
+    num_rows: int | None = None
+
+    @property
+    def name(self) -> str:
+        return display_name(self.path)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def batches(
+        self, columns: list[str], batch_rows: int, numeric: set[str]
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream ``columns`` (in that order); CSV reads those in ``numeric`` as float64."""
+        if self.kind == "csv":
+            yield from self._csv_batches(columns, numeric)
+        elif self.kind == "parquet":
+            yield from self._parquet_batches(columns, batch_rows)
+        else:
+            yield from self._ipc_batches(columns)
+
+    # -- CSV ---------------------------------------------------------------------------
+    def _csv_source(self) -> Any:
+        if self.path == STDIN:
+            assert self._stdin_rest is not None
+            return self._stdin_rest
+        return pa.input_stream(self.path, compression=self.compression)
+
+    def _csv_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.csv as pcsv
+
+        invalid: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            invalid.append(row)
+            return "error"
+
+        types = {c: (pa.float64() if c in numeric else pa.string()) for c in columns}
+        rows_before = 0
+        try:
+            reader = pcsv.open_csv(
+                self._csv_source(),
+                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=self.threads),
+                parse_options=pcsv.ParseOptions(
+                    delimiter=self.delimiter, invalid_row_handler=on_invalid
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=types, include_columns=columns
+                ),
+            )
+            for batch in reader:
+                yield batch
+                rows_before += batch.num_rows
+        except (pa.ArrowInvalid, OSError, EOFError) as exc:
+            raise self._csv_error(exc, rows_before, invalid) from None
+
+    def _csv_error(self, exc: Exception, rows_before: int, invalid: list[Any]) -> InputError:
+        msg = str(exc).strip()
+        if invalid:
+            row = invalid[0]
+            line = self._find_line(row.text, rows_before)
+            at = f"row {line}" if line else f"a row after row {rows_before}"
+            return InputError(
+                f"{self.name}: {at}: has {row.actual_columns} fields but the header has "
+                f"{row.expected_columns}; check the delimiter and quoting of that line"
+            )
+        if "conversion error" in msg and "invalid value" in msg:
+            col_no = _between(msg, "column #", ":")
+            value = msg.rsplit("invalid value", 1)[1].strip().strip("'")
+            column = None
+            if col_no is not None and col_no.isdigit() and int(col_no) < len(self.schema.names):
+                column = self.schema.names[int(col_no)]
+            row_no = self._find_value(column, value, rows_before) if column else None
+            at = f"row {row_no}" if row_no else f"a row after row {rows_before}"
+            col = f", column '{column}'" if column else ""
+            return InputError(
+                f"{self.name}: {at}{col}: '{value}' is not a number; "
+                "score, target and weight columns must hold only numbers"
+            )
+        if "gzip" in msg.lower() or "decompress" in msg.lower() or isinstance(exc, EOFError):
+            return InputError(
+                f"{self.name}: cannot decompress after row {rows_before}: {msg} "
+                "(is the file truncated or not really gzip?)"
+            )
+        if "Empty CSV file" in msg:
+            return InputError(f"{self.name}: the file is empty; expected a header row and data")
+        return InputError(f"{self.name}: cannot read CSV after row {rows_before}: {msg}")
+
+    def _find_line(self, text: str, rows_before: int) -> int | None:
+        """The 1-based data row whose text is ``text`` (a slow scan, only on the error path)."""
+        if self.path == STDIN:
+            return None
+        with pa.input_stream(self.path, compression=self.compression) as raw:
+            stream = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
+            stream.readline()
+            for i, line in enumerate(stream, start=1):
+                if i > rows_before and line.rstrip("\r\n") == text:
+                    return i
+        return None
+
+    def _find_value(self, column: str, value: str, rows_before: int) -> int | None:
+        """The 1-based data row holding ``value`` in ``column`` (error path only)."""
+        if self.path == STDIN:
+            return None
+        import pyarrow.compute as pc
+        import pyarrow.csv as pcsv
+
+        reader = pcsv.open_csv(
+            pa.input_stream(self.path, compression=self.compression),
+            read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
+            convert_options=pcsv.ConvertOptions(
+                column_types={column: pa.string()}, include_columns=[column]
+            ),
+        )
+        seen = 0
+        for batch in reader:
+            col = batch.column(0)
+            hit = pc.index(col, value).as_py()
+            if hit is not None and hit >= 0 and seen + hit >= rows_before:
+                return seen + int(hit) + 1
+            seen += batch.num_rows
+        return None
+
+    # -- Parquet -----------------------------------------------------------------------
+    def _parquet_batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+
+        rows_before = 0
+        try:
+            pf = pq.ParquetFile(self.path, pre_buffer=False)
+            for batch in pf.iter_batches(
+                batch_size=batch_rows, columns=columns, use_threads=self.threads
+            ):
+                yield batch
+                rows_before += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{self.name}: cannot read Parquet after row {rows_before}: {exc} "
+                "(is the file truncated or corrupt?)"
+            ) from None
+
+    # -- Arrow IPC ---------------------------------------------------------------------
+    def _ipc_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        rows_before = 0
+        try:
+            for batch in _open_ipc(self.path)[1]:
+                yield batch.select(columns)
+                rows_before += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{self.name}: cannot read Arrow IPC after row {rows_before}: {exc}"
+            ) from None
+
+
+def _between(s: str, start: str, end: str) -> str | None:
+    i = s.find(start)
+    if i < 0:
+        return None
+    j = s.find(end, i + len(start))
+    return s[i + len(start) : j] if j >= 0 else None
+
+
+def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | None]:
+    """An IPC file (Feather v2) or stream, from a path or stdin."""
+    if path == STDIN:
+        reader = pa.ipc.open_stream(sys.stdin.buffer)
+        return reader.schema, iter(reader), None
+    source = pa.memory_map(path)
+    try:
+        freader = pa.ipc.open_file(source)
+    except pa.ArrowInvalid:
+        sreader = pa.ipc.open_stream(pa.memory_map(path))
+        return sreader.schema, iter(sreader), None
+
+    def gen() -> Iterator[pa.RecordBatch]:
+        for i in range(freader.num_record_batches):
+            yield freader.get_batch(i)
+
+    return freader.schema, gen(), None
+
+
+def open_table(path: str, kind: str, compression: str | None, delimiter: str, threads: bool) -> TableInput:
+    """Open a tabular input far enough to know its columns."""
+    name = display_name(path)
+    try:
+        if kind == "csv":
+            return _open_csv(path, compression, delimiter, threads)
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path, pre_buffer=False)
+            return TableInput(
+                path, "parquet", pf.schema_arrow, threads=threads, num_rows=pf.metadata.num_rows
+            )
+        schema, _, _ = _open_ipc(path)
+        return TableInput(path, "arrow", schema, threads=threads)
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, EOFError) as exc:
+        what = {"csv": "CSV", "parquet": "Parquet", "arrow": "Arrow IPC"}[kind]
+        msg = str(exc).strip()
+        if "Empty CSV file" in msg:
+            raise InputError(f"{name}: the file is empty; expected a header row and data") from None
+        raise InputError(
+            f"{name}: cannot read it as {what}: {msg}; "
+            "check the file or pass --input-format to say what it is"
+        ) from None
+
+
+def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool) -> TableInput:
+    import pyarrow.csv as pcsv
+
+    rest: BinaryIO | None = None
+    if path == STDIN:
+        stdin = sys.stdin.buffer
+        header = stdin.readline()
+        if not header.strip():
+            raise InputError("<stdin>: no input; expected CSV with a header row")
+        rest = _Chained(header, stdin)
+        head_source: Any = io.BytesIO(header)
+    else:
+        head_source = pa.input_stream(path, compression=compression)
+    reader = pcsv.open_csv(
+        head_source,
+        read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter),
+    )
+    schema = reader.schema
+    if path != STDIN:
+        head_source.close()
+    return TableInput(
+        path, "csv", schema, delimiter=delimiter, compression=compression, threads=threads,
+        _stdin_rest=rest,
+    )
+
+
+class _Chained(io.RawIOBase):
+    """The header line already read from stdin, followed by the rest of stdin."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        if self._head:
+            k = min(len(view), len(self._head))
+            view[:k] = self._head[:k]
+            self._head = self._head[k:]
+            return k
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read, or None."""
+    if path == STDIN:
+        return None
+    if not os.path.exists(path):
+        return f"{path}: no such file"
+    if os.path.isdir(path):
+        return f"{path}: is a directory, expected a predictions file"
+    if not os.access(path, os.R_OK):
+        return f"{path}: permission denied"
+    return None

@@ -1,0 +1,228 @@
+"""Checks of one chunk's values, with messages that name file, row and column and say what to do.
+
+Each check finds the first offending entry with vectorised NumPy and raises :class:`InputError`;
+nothing here loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from xentcli.errors import InputError, where
+
+ColumnName = Callable[[int], str]
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    """(row, column) of the first True entry, in row order."""
+    if mask.ndim == 1:
+        return int(np.flatnonzero(mask)[0]), 0
+    rows = np.flatnonzero(mask.any(axis=1))
+    r = int(rows[0])
+    return r, int(np.flatnonzero(mask[r])[0])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def check_scores(
+    scores: np.ndarray,
+    *,
+    logits: bool,
+    renormalize: bool,
+    rows_sum_to_one: bool,
+    sum_tol: float,
+    source: str,
+    column: ColumnName,
+    row0: int,
+) -> np.ndarray:
+    """The scores as float64, checked (and divided by their row sums with ``renormalize``)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if logits:
+        bad = ~np.isfinite(s)
+        if bad.any():
+            r, c = _first(bad)
+            raise InputError(
+                f"{where(source, row0 + r, column(c))}: logit is {s[r, c]}; "
+                "logits must be finite numbers"
+            )
+        return s
+    if renormalize:
+        bad = ~(np.isfinite(s) & (s >= 0))
+        if bad.any():
+            r, c = _first(bad)
+            raise InputError(
+                f"{where(source, row0 + r, column(c))}: score {_fmt(s[r, c])} cannot be "
+                "renormalized; --renormalize needs finite scores >= 0"
+            )
+        sums = s.sum(axis=1)
+        zero = ~(sums > 0) | ~np.isfinite(sums)
+        if zero.any():
+            r = int(np.flatnonzero(zero)[0])
+            raise InputError(
+                f"{where(source, row0 + r)}: scores sum to {_fmt(sums[r])}; "
+                "--renormalize needs a positive, finite row sum"
+            )
+        return s / sums[:, None]
+    bad = ~((s >= 0) & (s <= 1))
+    if bad.any():
+        r, c = _first(bad)
+        v = s[r, c]
+        hint = (
+            "scores must be probabilities in [0, 1]; pass --logits if these are raw scores"
+            if np.isfinite(v)
+            else "probabilities must be numbers in [0, 1]"
+        )
+        raise InputError(f"{where(source, row0 + r, column(c))}: value {_fmt(v)}: {hint}")
+    if rows_sum_to_one:
+        sums = s.sum(axis=1)
+        off = np.abs(sums - 1.0) > sum_tol
+        if off.any():
+            r = int(np.flatnonzero(off)[0])
+            raise InputError(
+                f"{where(source, row0 + r)}: probabilities sum to {_fmt(sums[r])}, not 1 "
+                f"(tolerance {_fmt(sum_tol)}); pass --logits if these are raw scores, "
+                "--renormalize to divide by the row sum, or --sum-tol to loosen the check"
+            )
+    return s
+
+
+def check_targets(
+    targets: np.ndarray, *, source: str, column: ColumnName, row0: int
+) -> np.ndarray:
+    t = np.asarray(targets, dtype=np.float64)
+    bad = ~((t >= 0) & (t <= 1))
+    if bad.any():
+        r, c = _first(bad)
+        raise InputError(
+            f"{where(source, row0 + r, column(c))}: target {_fmt(t[r, c])} is not in [0, 1]; "
+            "target columns hold one-hot, soft or multi-hot targets"
+        )
+    return t
+
+
+def check_weights(weights: np.ndarray, *, source: str, column: str, row0: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{where(source, row0 + r, column)}: sample weight {_fmt(w[r])}; "
+            "weights must be finite and >= 0"
+        )
+    return w
+
+
+class LabelEncoder:
+    """Raw labels (indices or class names, NumPy or Arrow) -> int64 class indices.
+
+    Text labels are matched against the class names. The first chunk decides whether a text
+    column holds names or numbers, and every later chunk is read the same way.
+    """
+
+    def __init__(self, names: tuple[str, ...], where_: str, *, binary: bool) -> None:
+        self.names = names
+        self.where = where_
+        self.binary = binary
+        self.by_name: bool | None = None
+
+    def _at(self, row: int) -> str:
+        src, _, col = self.where.partition(", column ")
+        return where(src, row, col.strip("'") if col else None)
+
+    def _hint(self) -> str:
+        if self.binary:
+            return (f"binary labels are 0/1 or the class names {', '.join(self.names)} "
+                    "(set them with --class-names NEG,POS)")
+        shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
+        return f"labels are class indices 0..{len(self.names) - 1} or class names ({shown})"
+
+    def encode(self, raw: Any, row0: int) -> np.ndarray:
+        if isinstance(raw, np.ndarray):
+            return self._encode_numpy(raw, row0)
+        return self._encode_arrow(raw, row0)
+
+    def _encode_numpy(self, raw: np.ndarray, row0: int) -> np.ndarray:
+        if raw.dtype.kind in "US":
+            text = raw.astype(str)
+            lookup = {n: i for i, n in enumerate(self.names)}
+            uniq, inverse = np.unique(text, return_inverse=True)
+            codes = np.array([lookup.get(u, -1) for u in uniq], dtype=np.int64)
+            out = codes[inverse.reshape(-1)]
+            if (out < 0).any():
+                r = int(np.flatnonzero(out < 0)[0])
+                raise InputError(
+                    f"{self._at(row0 + r)}: label '{text[r]}' is not a class name; {self._hint()}"
+                )
+            return out
+        return self._from_numbers(raw, row0)
+
+    def _from_numbers(self, raw: np.ndarray, row0: int) -> np.ndarray:
+        if raw.dtype.kind == "b":
+            return raw.astype(np.int64)
+        if raw.dtype.kind == "f":
+            bad = ~np.isfinite(raw) | (raw != np.round(raw))
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                raise InputError(
+                    f"{self._at(row0 + r)}: label {raw[r]} is not a whole number; "
+                    f"{self._hint()}. For soft targets, give one column per class with "
+                    "--target-cols"
+                )
+        return raw.astype(np.int64)
+
+    def _encode_arrow(self, raw: Any, row0: int) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from xentcli.io.arrowcols import as_text, numeric
+
+        arr = as_text(raw)
+        src, _, col = self.where.partition(", column ")
+        column = col.strip("'") if col else "label"
+        if arr.null_count:
+            r = int(pc.index(pc.is_null(arr), True).as_py())
+            raise InputError(f"{self._at(row0 + r)}: missing label; every row needs a label")
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return self._from_numbers(numeric(arr, src, column, row0), row0)
+        if self.binary and "true" not in self.names:
+            lower = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+            if pc.all(pc.is_in(lower, value_set=pa.array(["true", "false"]))).as_py():
+                return numeric(pc.equal(lower, "true"), src, column, row0).astype(np.int64)
+        codes = pc.index_in(arr, value_set=pa.array(self.names, type=arr.type))
+        if self.by_name is None:
+            self.by_name = codes.null_count == 0 or not _all_numeric_text(arr)
+        if self.by_name:
+            if codes.null_count:
+                r = int(pc.index(pc.is_null(codes), True).as_py())
+                raise InputError(
+                    f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is not a class name; "
+                    f"{self._hint()}"
+                )
+            return numeric(codes, src, column, row0).astype(np.int64)
+        try:
+            as_num = pc.cast(arr, pa.float64())
+        except pa.ArrowInvalid:
+            r = _first_non_numeric(arr)
+            raise InputError(
+                f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is neither a class index nor "
+                f"a class name; {self._hint()}"
+            ) from None
+        return self._from_numbers(numeric(as_num, src, column, row0), row0)
+
+
+def _all_numeric_text(arr: Any) -> bool:
+    import pyarrow.compute as pc
+
+    return bool(pc.all(pc.match_substring_regex(arr, r"^\s*[-+]?\d+(\.0*)?\s*$")).as_py())
+
+
+def _first_non_numeric(arr: Any) -> int:
+    import pyarrow.compute as pc
+
+    ok = pc.match_substring_regex(arr, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+    return int(pc.index(ok, False).as_py())
