@@ -67,7 +67,7 @@ def wide_matrix(
     Fortran order keeps each class's values contiguous, as Arrow hands them over: filling it
     is one memcpy per column, where a row-major stack would transpose.
     """
-    cols = [numeric(a, source, nm, row0) for a, nm in zip(columns, names)]
+    cols = [numeric(a, source, nm, row0) for a, nm in zip(columns, names, strict=True)]
     dtype = np.result_type(*cols)
     if not np.issubdtype(dtype, np.floating):
         dtype = np.dtype(np.float64)

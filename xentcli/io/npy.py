@@ -54,7 +54,7 @@ class ArrayInput:
                     for start in range(0, self.num_rows, rows):
                         yield arr[start : start + rows]
                     return
-                row_items = int(np.prod(self.shape[1:], dtype=np.int64)) if len(self.shape) > 1 else 1
+                row_items = int(np.prod(self.shape[1:], dtype=np.int64))
                 row_bytes = row_items * self.dtype.itemsize
                 for start in range(0, self.num_rows, rows):
                     k = min(rows, self.num_rows - start)

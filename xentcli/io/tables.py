@@ -218,7 +218,9 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
     return freader.schema, gen(), None
 
 
-def open_table(path: str, kind: str, compression: str | None, delimiter: str, threads: bool) -> TableInput:
+def open_table(
+    path: str, kind: str, compression: str | None, delimiter: str, threads: bool
+) -> TableInput:
     """Open a tabular input far enough to know its columns."""
     name = display_name(path)
     try:
