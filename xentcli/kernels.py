@@ -149,15 +149,17 @@ def binary_elementwise(
 
     y' = y (1 - a) + a / 2 (Keras smoothing). From probabilities:
     l = -(pw y' log p + (1 - y') log(1 - p)), p and 1 - p clipped to [eps, 1 - eps].
-    From logits (torch's ``binary_cross_entropy_with_logits``):
-    l = (1 - y') z + (pw y' + 1 - y') (log1p(exp(-|z|)) + max(-z, 0)).
+    From logits (torch's ``binary_cross_entropy_with_logits``), with the stable
+    softplus(x) = max(x, 0) + log1p(exp(-|x|)):  l = pw y' softplus(-z) + (1 - y') softplus(z).
     """
     y = targets if smoothing == 0.0 else targets * (1.0 - smoothing) + smoothing / 2.0
     pw = 1.0 if pos_weight is None else pos_weight
     if logits:
+        # pw y' softplus(-z) + (1 - y') softplus(z): the same value as torch's
+        # (1 - y') z + (pw y' + 1 - y') softplus(-z), without its cancellation for z << 0.
         z = scores
-        softplus_neg = np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0.0)
-        loss = (1.0 - y) * z + (pw * y + (1.0 - y)) * softplus_neg
+        tail = np.log1p(np.exp(-np.abs(z)))
+        loss = (pw * y) * (np.maximum(-z, 0.0) + tail) + (1.0 - y) * (np.maximum(z, 0.0) + tail)
         return loss, np.zeros(z.shape, dtype=bool)
     p, moved_p = clip(scores, eps)
     q, moved_q = clip(1.0 - scores, eps)

@@ -122,7 +122,8 @@ class PerSampleWriter:
             return pq.ParquetWriter(self.path.tmp, schema)
         import pyarrow.csv as pcsv
 
-        return pcsv.CSVWriter(self.path.tmp, schema)
+        return pcsv.CSVWriter(self.path.tmp, schema,
+                              write_options=pcsv.WriteOptions(quoting_style="needed"))
 
     def finish(self) -> None:
         if self.path is None:

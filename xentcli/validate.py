@@ -73,7 +73,8 @@ def check_scores(
         r, c = _first(bad)
         v = s[r, c]
         hint = (
-            "scores must be probabilities in [0, 1]; pass --logits if these are raw scores"
+            "scores must be probabilities in [0, 1]; pass --logits if these are raw scores "
+            "(or --renormalize for non-negative scores that need dividing by their row sum)"
             if np.isfinite(v)
             else "probabilities must be numbers in [0, 1]"
         )

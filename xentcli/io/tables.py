@@ -36,6 +36,7 @@ class TableInput:
     compression: str | None = None
     threads: bool = True
     _stdin_rest: BinaryIO | None = field(default=None, repr=False)
+    _ipc_batches_once: Iterator[pa.RecordBatch] | None = field(default=None, repr=False)
     num_rows: int | None = None
 
     @property
@@ -182,7 +183,11 @@ class TableInput:
     def _ipc_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         rows_before = 0
         try:
-            for batch in _open_ipc(self.path)[1]:
+            if self._ipc_batches_once is not None:
+                batches, self._ipc_batches_once = self._ipc_batches_once, None
+            else:
+                batches = _open_ipc(self.path)[1]
+            for batch in batches:
                 yield batch.select(columns)
                 rows_before += batch.num_rows
         except (pa.ArrowException, OSError) as exc:
@@ -233,8 +238,9 @@ def open_table(
             return TableInput(
                 path, "parquet", pf.schema_arrow, threads=threads, num_rows=pf.metadata.num_rows
             )
-        schema, _, _ = _open_ipc(path)
-        return TableInput(path, "arrow", schema, threads=threads)
+        schema, batches, _ = _open_ipc(path)
+        # A stream (stdin) can be read once: keep the opened reader for the batches.
+        return TableInput(path, "arrow", schema, threads=threads, _ipc_batches_once=batches)
     except InputError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
