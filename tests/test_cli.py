@@ -1,0 +1,343 @@
+"""The CLI end to end: every option of `xent compute`, against the slow reference."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from tests import reference as ref
+from tests.helpers import run, run_json, softmax, wide_table, write_table
+
+RNG = np.random.default_rng(11)
+N, C = 41, 3
+Z = RNG.normal(size=(N, C)) * 2
+P = softmax(Z)
+Y = RNG.integers(0, C, N)
+W = RNG.uniform(0.1, 3.0, N)
+NAMES = ["cat", "dog", "fish"]
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def ref_mean(rows: list[float], weights: list[float] | None = None) -> float:
+    weights = weights or [1.0] * len(rows)
+    return math.fsum(r * w for r, w in zip(rows, weights, strict=True)) / math.fsum(weights)
+
+
+@pytest.fixture
+def probs_csv(tmp_path: Path) -> Path:
+    return write_table(tmp_path / "p.csv",
+                       wide_table(P, [NAMES[i] for i in Y], names=NAMES, w=W,
+                                  row_id=[f"id{i}" for i in range(N)]))
+
+
+@pytest.fixture
+def logits_parquet(tmp_path: Path) -> Path:
+    return write_table(tmp_path / "z.parquet", wide_table(Z, Y))
+
+
+def test_help_for_every_command() -> None:
+    for args in (["--help"], ["compute", "--help"]):
+        res = run(args)
+        assert res.exit_code == 0
+        assert "Usage" in res.stdout
+
+
+def test_version() -> None:
+    res = run(["--version"])
+    assert res.exit_code == 0 and res.stdout.startswith("xent ")
+
+
+def test_probs_with_class_names_and_weights(probs_csv: Path) -> None:
+    out = run_json(["compute", probs_csv, "--id-col", "row_id", "--weight-col", "w"])
+    rows = [ref.ce_row_label(list(P[i]), int(Y[i]), logits=False, eps=EPS64) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows, list(W)), rel=1e-12)
+    assert out["weight_sum"] == pytest.approx(math.fsum(W), rel=1e-12)
+    assert out["classes"] == NAMES
+    assert out["n"] == N
+    assert out["task"] == "multiclass" and out["input"] == "probs" and out["unit"] == "nats"
+    # per-class rows: support = sum of weights of the class's rows, and they add up
+    for k, row in enumerate(out["per_class"]):
+        mask = Y == k
+        assert row["class"] == NAMES[k]
+        assert row["support"] == pytest.approx(W[mask].sum(), rel=1e-12)
+        want = math.fsum(rows[i] * W[i] for i in np.flatnonzero(mask))
+        assert row["loss_sum"] == pytest.approx(want, rel=1e-12)
+        assert row["loss_mean"] == pytest.approx(want / W[mask].sum(), rel=1e-12)
+    assert sum(r["loss_sum"] for r in out["per_class"]) == pytest.approx(out["loss_sum"])
+    acc = math.fsum(W[i] for i in range(N) if P[i].argmax() == Y[i]) / math.fsum(W)
+    assert out["metrics"]["accuracy"] == pytest.approx(acc, rel=1e-12)
+
+
+@pytest.mark.parametrize("chunk", ["1", "7", "65536"])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_logits_any_chunk_and_threads(logits_parquet: Path, chunk: str, threads: str) -> None:
+    out = run_json(["compute", logits_parquet, "--logits", "--chunk-rows", chunk,
+                    "--threads", threads])
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    assert out["perplexity"] == pytest.approx(math.exp(ref_mean(rows)), rel=1e-12)
+    assert out["classes"] == ["c0", "c1", "c2"]
+
+
+def test_reduction_sum_and_bases(logits_parquet: Path) -> None:
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    total = math.fsum(rows)
+    out = run_json(["compute", logits_parquet, "--logits", "--reduction", "sum"])
+    assert out["loss"] == pytest.approx(total, rel=1e-12)
+    assert out["reduction"] == "sum"
+    for base, unit, log in (("2", "bits", math.log(2)), ("10", "hartleys", math.log(10))):
+        out = run_json(["compute", logits_parquet, "--logits", "--base", base])
+        assert out["unit"] == unit
+        assert out["loss"] == pytest.approx(total / N / log, rel=1e-12)
+        # perplexity is base ** loss_mean, the same number in every base
+        assert out["perplexity"] == pytest.approx(math.exp(total / N), rel=1e-12)
+
+
+def test_class_weights_smoothing_ignore_index(tmp_path: Path) -> None:
+    y = Y.copy()
+    y[::5] = -100
+    path = write_table(tmp_path / "z.parquet", wide_table(Z, y))
+    w = [0.5, 2.0, 1.5]
+    out = run_json(["compute", path, "--logits", "--class-weights", "0.5,2,1.5",
+                    "--label-smoothing", "0.1", "--ignore-index", "-100", "--chunk-rows", "4"])
+    keep = [i for i in range(N) if y[i] != -100]
+    rows = [ref.ce_row_label(list(Z[i]), int(y[i]), logits=True, w=w, a=0.1) for i in keep]
+    denom = math.fsum(w[y[i]] for i in keep)
+    assert out["n"] == len(keep)
+    assert out["weight_sum"] == pytest.approx(denom, rel=1e-12)
+    assert out["loss"] == pytest.approx(math.fsum(rows) / denom, rel=1e-12)
+    assert sum(r["loss_sum"] for r in out["per_class"]) == pytest.approx(out["loss_sum"])
+
+
+def test_soft_targets(tmp_path: Path) -> None:
+    t = softmax(RNG.normal(size=(N, C)))
+    cols = {f"s{j}": P[:, j] for j in range(C)} | {f"t{j}": t[:, j] for j in range(C)}
+    path = write_table(tmp_path / "soft.csv", pa.table(cols))
+    out = run_json(["compute", path, "--target-cols", "t*"])
+    rows = [ref.ce_row_target(list(P[i]), list(t[i]), logits=False, eps=EPS64) for i in range(N)]
+    assert out["task"] == "multiclass"
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    for k, row in enumerate(out["per_class"]):
+        assert row["support"] == pytest.approx(t[:, k].sum(), rel=1e-12)
+        want = math.fsum(-t[i, k] * math.log(P[i, k]) for i in range(N))
+        assert row["loss_sum"] == pytest.approx(want, rel=1e-12)
+
+
+def test_binary_probs_with_names_and_pos_weight(tmp_path: Path) -> None:
+    p = RNG.uniform(0.01, 0.99, N)
+    yb = RNG.integers(0, 2, N)
+    path = write_table(tmp_path / "b.csv",
+                       pa.table({"p": p, "label": np.where(yb == 1, "spam", "ham")}))
+    out = run_json(["compute", path, "--class-names", "ham,spam", "--pos-weight", "2"])
+    rows = [ref.bce(p[i], yb[i], logits=False, eps=EPS64, pw=2.0) for i in range(N)]
+    assert out["task"] == "binary"
+    assert out["classes"] == ["ham", "spam"]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    for k, row in enumerate(out["per_class"]):
+        idx = np.flatnonzero(yb == k)
+        assert row["support"] == len(idx)
+        assert row["loss_mean"] == pytest.approx(math.fsum(rows[i] for i in idx) / len(idx),
+                                                 rel=1e-12)
+    acc = np.mean((p > 0.5) == (yb == 1))
+    assert out["metrics"]["accuracy"] == pytest.approx(acc)
+
+
+def test_binary_logits_smoothing(tmp_path: Path) -> None:
+    z = RNG.normal(size=N) * 3
+    yb = RNG.integers(0, 2, N)
+    path = write_table(tmp_path / "b.parquet", pa.table({"z": z, "label": yb}))
+    out = run_json(["compute", path, "--logits", "--label-smoothing", "0.2"])
+    rows = [ref.bce(z[i], yb[i], logits=True, a=0.2) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+@pytest.mark.parametrize("label_reduction", ["sum", "mean"])
+def test_multilabel(tmp_path: Path, label_reduction: str) -> None:
+    k = 4
+    p = RNG.uniform(0.02, 0.98, (N, k))
+    t = RNG.integers(0, 2, (N, k))
+    t[0] = [1, 0, 0, 0]  # a first row summing to one must not make it multiclass by itself
+    t[1] = [1, 1, 0, 0]
+    cols = {f"l{j}": p[:, j] for j in range(k)} | {f"y{j}": t[:, j] for j in range(k)}
+    path = write_table(tmp_path / "ml.parquet", pa.table(cols))
+    out = run_json(["compute", path, "--target-cols", "y*", "--label-reduction", label_reduction,
+                    "--pos-weight", "1,2,3,4"])
+    pw = [1, 2, 3, 4]
+    per = [[ref.bce(p[i, j], t[i, j], logits=False, eps=EPS64, pw=pw[j]) for j in range(k)]
+           for i in range(N)]
+    div = k if label_reduction == "mean" else 1
+    assert out["task"] == "multilabel"
+    assert out["loss"] == pytest.approx(ref_mean([math.fsum(r) / div for r in per]), rel=1e-12)
+    for j, row in enumerate(out["per_class"]):
+        col = math.fsum(per[i][j] for i in range(N))
+        assert row["class"] == f"l{j}"
+        assert row["support"] == t[:, j].sum()
+        assert row["loss_sum"] == pytest.approx(col, rel=1e-12)
+        assert row["loss_mean"] == pytest.approx(col / N, rel=1e-12)
+    right = (p > 0.5) == (t == 1)
+    assert out["metrics"]["accuracy"] == pytest.approx(right.mean())
+    assert out["metrics"]["subset_accuracy"] == pytest.approx(right.all(axis=1).mean())
+
+
+def test_task_auto_multilabel_later_chunk_contradiction(tmp_path: Path) -> None:
+    p = RNG.uniform(0.1, 0.9, (20, 2))
+    t = np.eye(2)[RNG.integers(0, 2, 20)]
+    t[15] = [1, 1]
+    cols = {"a": p[:, 0], "b": p[:, 1], "ya": t[:, 0], "yb": t[:, 1]}
+    path = write_table(tmp_path / "t.parquet", pa.table(cols))
+    res = run(["compute", path, "--target-cols", "ya,yb", "--chunk-rows", "10",
+               "--renormalize"])
+    assert res.exit_code == 2
+    assert "row 16" in res.stderr and "--task multilabel" in res.stderr
+    ok = run_json(["compute", path, "--target-cols", "ya,yb", "--task", "multilabel"])
+    assert ok["task"] == "multilabel"
+
+
+def test_clipping_and_clip_eps_zero(tmp_path: Path) -> None:
+    p = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    path = write_table(tmp_path / "c.csv", wide_table(p, [0, 0, 1]))
+    out = run_json(["compute", path])
+    assert out["clipped"] == 2
+    want = ref_mean([-math.log(1 - EPS64), -math.log(EPS64), math.log(2)])
+    assert out["loss"] == pytest.approx(want, rel=1e-12)
+    out = run_json(["compute", path, "--clip-eps", "0"])
+    assert out["loss"] is None and out["perplexity"] is None and out["clipped"] == 0
+    out = run_json(["compute", path, "--clip-eps", "0.01"])
+    assert out["loss"] == pytest.approx(ref_mean([-math.log(0.99), -math.log(0.01),
+                                                  math.log(2)]), rel=1e-12)
+
+
+def test_renormalize_and_sum_tol(tmp_path: Path) -> None:
+    raw = RNG.uniform(0.1, 5.0, (N, C))
+    path = write_table(tmp_path / "r.csv", wide_table(raw, Y))
+    res = run(["compute", path])
+    assert res.exit_code == 2 and "--renormalize" in res.stderr and "--logits" in res.stderr
+    out = run_json(["compute", path, "--renormalize"])
+    p = raw / raw.sum(axis=1, keepdims=True)
+    rows = [-math.log(p[i, Y[i]]) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    near = P * 1.002  # sums 1.002: outside the default tolerance, inside 0.01
+    near_path = write_table(tmp_path / "n.csv", wide_table(near.clip(0, 1), Y))
+    assert run(["compute", near_path]).exit_code == 2
+    assert run(["compute", near_path, "--sum-tol", "0.01"]).exit_code == 0
+
+
+def test_labels_file_and_label_col(tmp_path: Path) -> None:
+    preds = write_table(tmp_path / "p.parquet", wide_table(Z))
+    labels = write_table(tmp_path / "y.csv", pa.table({"truth": Y}))
+    out = run_json(["compute", preds, "--labels", labels, "--logits"])
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    both = write_table(tmp_path / "y2.csv", pa.table({"a": Y, "truth": Y}))
+    assert run(["compute", preds, "--labels", both, "--logits"]).exit_code == 2
+    out = run_json(["compute", preds, "--labels", both, "--label-col", "truth", "--logits"])
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+def test_pred_cols_selects_and_orders(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "p.csv", wide_table(P, Y, names=NAMES, extra=np.ones(N)))
+    out = run_json(["compute", path, "--pred-cols", "cat,dog,fish"])
+    rows = [-math.log(P[i, Y[i]]) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    bad = run(["compute", path])  # 'extra' is taken as a fourth score column: rows don't sum to 1
+    assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+def test_numpy_with_class_names(tmp_path: Path, kind: str) -> None:
+    if kind == "npy":
+        np.save(tmp_path / "s.npy", P.astype(np.float32))
+        np.save(tmp_path / "y.npy", np.array(NAMES)[Y])
+        args = [tmp_path / "s.npy", "--labels", tmp_path / "y.npy"]
+    else:
+        np.savez_compressed(tmp_path / "s.npz", scores=P.astype(np.float32), labels=Y)
+        args = [tmp_path / "s.npz"]
+    out = run_json(["compute", *args, "--class-names", ",".join(NAMES)])
+    eps32 = float(np.finfo(np.float32).eps)
+    p32 = P.astype(np.float32).astype(np.float64)
+    rows = [-math.log(min(max(p32[i, Y[i]], eps32), 1 - eps32)) for i in range(N)]
+    assert out["classes"] == NAMES
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+def test_stdin_csv_and_arrow(tmp_path: Path) -> None:
+    table = wide_table(Z, Y)
+    path = write_table(tmp_path / "z.csv", table)
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    out = run_json(["compute", "-", "--logits"], stdin=path.read_bytes())
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    stream = write_table(tmp_path / "z.arrows", table)
+    out = run_json(["compute", "-", "--logits", "--input-format", "arrow"],
+                   stdin=stream.read_bytes())
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+def test_input_format_override(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "z.data", wide_table(Z, Y), fmt="parquet")
+    assert run(["compute", path, "--logits"]).exit_code == 2
+    out = run_json(["compute", path, "--logits", "--input-format", "parquet"])
+    assert out["n"] == N
+    tsv = write_table(tmp_path / "z.txt", wide_table(Z, Y), fmt="tsv")
+    assert run_json(["compute", tsv, "--logits", "--input-format", "tsv"])["n"] == N
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_per_sample(tmp_path: Path, probs_csv: Path, suffix: str) -> None:
+    y = Y.copy()
+    y[3] = -1
+    path = write_table(tmp_path / "ps_in.csv",
+                       wide_table(P, y, names=NAMES, row_id=[f"id{i}" for i in range(N)]))
+    target = tmp_path / f"rows.{suffix}"
+    out = run_json(["compute", path, "--id-col", "row_id", "--ignore-index", "-1",
+                    "--per-sample", target, "--base", "2", "--chunk-rows", "5"])
+    table = pq.read_table(target) if suffix == "parquet" else pcsv.read_csv(target)
+    assert table.column_names == ["row_id", "loss", "y_true", "y_pred"]
+    assert table.num_rows == N
+    assert table.column("row_id").to_pylist()[:2] == ["id0", "id1"]
+    loss = table.column("loss").to_pylist()
+    assert loss[3] is None and table.column("y_true")[3].as_py() in (None, "")
+    for i in (0, 1, 2, 10, 40):
+        assert loss[i] == pytest.approx(-math.log2(P[i, y[i]]), rel=1e-12)
+        assert table.column("y_true")[i].as_py() == NAMES[y[i]]
+        assert table.column("y_pred")[i].as_py() == NAMES[int(P[i].argmax())]
+    assert math.fsum(v for v in loss if v is not None) == pytest.approx(out["loss_sum"])
+
+
+def test_output_file_and_formats(tmp_path: Path, logits_parquet: Path) -> None:
+    target = tmp_path / "report.json"
+    res = run(["compute", logits_parquet, "--logits", "--format", "json", "--output", target])
+    assert res.exit_code == 0 and res.stdout == ""
+    assert json.loads(target.read_text())["n"] == N
+    for fmt, marker in (("csv", "scope,class"), ("markdown", "| figure | value |"),
+                        ("table", "loss_mean")):
+        res = run(["compute", logits_parquet, "--logits", "--format", fmt])
+        assert res.exit_code == 0 and marker in res.stdout
+
+
+def test_max_loss_gate(logits_parquet: Path) -> None:
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    loss = ref_mean(rows)
+    ok = run(["compute", logits_parquet, "--logits", "--max-loss", str(loss + 0.01),
+              "--format", "json"])
+    assert ok.exit_code == 0
+    bad = run(["compute", logits_parquet, "--logits", "--max-loss", str(loss - 0.01),
+               "--format", "json"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["loss"] == pytest.approx(loss)  # the report still prints
+    assert "--max-loss" in bad.stderr
+    # sum reduction: the gate reads `loss`, which is then the sum
+    assert run(["compute", logits_parquet, "--logits", "--reduction", "sum",
+                "--max-loss", str(loss + 0.01)]).exit_code == 1
+
+
+def test_table_respects_no_color(logits_parquet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    res = run(["compute", logits_parquet, "--logits"])
+    assert res.exit_code == 0 and "\x1b[" not in res.stdout

@@ -1,0 +1,152 @@
+"""Kernels against the slow math-module reference and pinned textbook values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests import reference as ref
+from xentcli import kernels
+
+RNG = np.random.default_rng(20261123)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_textbook_row() -> None:
+    # -ln 0.7 = 0.356675 nats: the classic worked example.
+    p = np.array([[0.7, 0.2, 0.1]])
+    out = kernels.multiclass_labels(p, np.array([0]), logits=False, eps=0.0)
+    assert out.loss[0] == pytest.approx(0.35667494393873245, rel=1e-15)
+    assert out.loss[0] == pytest.approx(-math.log(0.7), rel=1e-15)
+
+
+def test_uniform_logits_give_log_c() -> None:
+    z = np.zeros((4, 10))
+    out = kernels.multiclass_labels(z, np.arange(4), logits=True, eps=0.0)
+    np.testing.assert_allclose(out.loss, math.log(10), rtol=1e-15)
+
+
+def test_binary_textbook() -> None:
+    # p = 0.8 for a positive: -ln 0.8; for a negative: -ln 0.2
+    out = kernels.binary(np.array([0.8, 0.8]), np.array([1.0, 0.0]), logits=False, eps=0.0)
+    np.testing.assert_allclose(out.loss, [-math.log(0.8), -math.log(0.2)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("smoothing", [0.0, 0.15])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_multiclass_labels_vs_reference(dtype, logits, smoothing, weighted, order) -> None:
+    n, c = 40, 5
+    z = (RNG.normal(size=(n, c)) * 3).astype(dtype)
+    scores = z if logits else softmax(z.astype(np.float64)).astype(dtype)
+    scores = np.asarray(scores, order=order)
+    y = RNG.integers(0, c, n)
+    w = RNG.uniform(0.2, 3.0, c) if weighted else None
+    eps = float(np.finfo(dtype).eps)
+    out = kernels.multiclass_labels(
+        scores.astype(np.float64), y, logits=logits, eps=eps, class_weight=w, smoothing=smoothing
+    )
+    expected = [
+        ref.ce_row_label(list(map(float, scores[i])), int(y[i]), logits=logits, eps=eps,
+                         w=None if w is None else list(w), a=smoothing)
+        for i in range(n)
+    ]
+    np.testing.assert_allclose(out.loss, expected, rtol=1e-12)
+    if weighted:
+        np.testing.assert_allclose(out.denom, w[y], rtol=0)
+    if out.class_terms is not None:
+        np.testing.assert_allclose(out.class_terms.sum(axis=1), out.loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_multiclass_targets_vs_reference(logits, smoothing) -> None:
+    n, c = 30, 4
+    z = RNG.normal(size=(n, c)) * 2
+    scores = z if logits else softmax(z)
+    t = softmax(RNG.normal(size=(n, c)))
+    t[:5] = np.eye(c)[RNG.integers(0, c, 5)]  # some one-hot rows
+    w = RNG.uniform(0.5, 2.0, c)
+    out = kernels.multiclass_targets(scores, t, logits=logits, eps=1e-15, class_weight=w,
+                                     smoothing=smoothing)
+    expected = [ref.ce_row_target(list(scores[i]), list(t[i]), logits=logits, eps=1e-15,
+                                  w=list(w), a=smoothing) for i in range(n)]
+    np.testing.assert_allclose(out.loss, expected, rtol=1e-12)
+    assert out.denom is None
+
+
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("pw", [None, 2.5])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_binary_vs_reference(logits, pw, smoothing) -> None:
+    n = 60
+    z = RNG.normal(size=n) * 4
+    z[:3] = [40.0, -40.0, 0.0]
+    scores = z if logits else 1 / (1 + np.exp(-z))
+    y = RNG.integers(0, 2, n).astype(np.float64)
+    eps = float(np.finfo(np.float64).eps)
+    out = kernels.binary(scores, y, logits=logits, eps=eps, pos_weight=pw, smoothing=smoothing)
+    expected = [ref.bce(float(scores[i]), float(y[i]), logits=logits, eps=eps,
+                        pw=1.0 if pw is None else pw, a=smoothing) for i in range(n)]
+    np.testing.assert_allclose(out.loss, expected, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("label_mean", [False, True])
+def test_multilabel_vs_reference(label_mean) -> None:
+    n, c = 25, 6
+    z = RNG.normal(size=(n, c)) * 3
+    t = RNG.integers(0, 2, (n, c)).astype(np.float64)
+    pw = RNG.uniform(0.5, 3, c)
+    out = kernels.multilabel(z, t, logits=True, eps=0.0, pos_weight=pw, label_mean=label_mean)
+    for i in range(n):
+        row = [ref.bce(float(z[i, k]), float(t[i, k]), logits=True, pw=float(pw[k]))
+               for k in range(c)]
+        want = math.fsum(row) / (c if label_mean else 1)
+        assert out.loss[i] == pytest.approx(want, rel=1e-12)
+        np.testing.assert_allclose(out.class_terms[i], row, rtol=1e-12)
+
+
+def test_extreme_logits_stay_finite() -> None:
+    z = np.array([[1e30, 0.0, -1e30], [-1e30, 1e30, 0.0]])
+    out = kernels.multiclass_labels(z, np.array([0, 0]), logits=True, eps=0.0)
+    assert out.loss[0] == 0.0
+    assert out.loss[1] == pytest.approx(2e30)
+    b = kernels.binary(np.array([1e30, -1e30, 1e30]), np.array([1.0, 0.0, 0.0]),
+                       logits=True, eps=0.0)
+    np.testing.assert_allclose(b.loss, [0.0, 0.0, 1e30])
+
+
+def test_clipping_default_eps_and_count() -> None:
+    eps = float(np.finfo(np.float64).eps)
+    p = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    out = kernels.multiclass_labels(p, np.array([0, 0, 0]), logits=False, eps=eps)
+    # row 0: p=1 clipped to 1-eps; row 1: p=0 clipped to eps; row 2 untouched
+    np.testing.assert_allclose(out.loss, [-math.log(1 - eps), -math.log(eps), math.log(2)])
+    assert out.clipped.tolist() == [True, True, False]
+
+
+def test_clip_off_gives_infinite_loss() -> None:
+    p = np.array([[1.0, 0.0]])
+    out = kernels.multiclass_labels(p, np.array([1]), logits=False, eps=0.0)
+    assert math.isinf(out.loss[0])
+    # a zero target ignores an infinite -log p (0 * log 0 = 0)
+    t = kernels.multiclass_targets(p, np.array([[1.0, 0.0]]), logits=False, eps=0.0)
+    assert t.loss[0] == 0.0
+
+
+def test_take_along_rows_layouts() -> None:
+    m = RNG.normal(size=(9, 4))
+    idx = RNG.integers(0, 4, 9)
+    want = m[np.arange(9), idx]
+    for arr in (np.ascontiguousarray(m), np.asfortranarray(m), m[:, ::1][::1, :][:, [0, 1, 2, 3]]):
+        np.testing.assert_array_equal(kernels.take_along_rows(arr, idx), want)
+    np.testing.assert_array_equal(kernels.take_along_rows(m[::2], idx[:5]),
+                                  m[::2][np.arange(5), idx[:5]])
