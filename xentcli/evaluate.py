@@ -169,13 +169,13 @@ def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str
 class ChunkScorer:
     """Scores one part after another under a fixed plan."""
 
-    def __init__(self, ds: Dataset, loss: LossConfig, plan: TaskPlan) -> None:
+    def __init__(self, ds: Dataset, read: ReadConfig, loss: LossConfig, plan: TaskPlan) -> None:
         self.ds = ds
+        self.read = read
         self.loss = loss
         self.plan = plan
         self.encoder = LabelEncoder(plan.classes, ds.label_where or ds.source,
                                     binary=plan.task is Task.binary)
-        self.weight_col = "weight"
 
     def _score_column(self, j: int) -> str:
         names = self.ds.score_names
@@ -193,7 +193,8 @@ class ChunkScorer:
         n = part.n
         sw = part.arrays.get("weights")
         if sw is not None:
-            sw = check_weights(sw, source=ds.source, column="weights", row0=row0)
+            sw = check_weights(sw, source=ds.weight_source or ds.source,
+                               column=self.read.weight_col or "weights", row0=row0)
 
         labels: np.ndarray | None = None
         targets: np.ndarray | None = None
@@ -376,7 +377,7 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None) ->
     if first is None:
         raise InputError(f"{ds.source}: no data rows; there is nothing to score")
     plan = plan_task(ds, loss, first, read.class_names)
-    scorer = ChunkScorer(ds, loss, plan)
+    scorer = ChunkScorer(ds, read, loss, plan)
     summary = Summary(plan.n_classes)
     if sink is not None:
         sink.start(plan, ds.id_name)

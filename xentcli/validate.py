@@ -216,14 +216,17 @@ class LabelEncoder:
         return self._from_numbers(numeric(as_num, src, column, row0), row0)
 
 
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
 def _all_numeric_text(arr: Any) -> bool:
     import pyarrow.compute as pc
 
-    return bool(pc.all(pc.match_substring_regex(arr, r"^\s*[-+]?\d+(\.0*)?\s*$")).as_py())
+    return bool(pc.all(pc.match_substring_regex(arr, _NUMBER)).as_py())
 
 
 def _first_non_numeric(arr: Any) -> int:
     import pyarrow.compute as pc
 
-    ok = pc.match_substring_regex(arr, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+    ok = pc.match_substring_regex(arr, _NUMBER)
     return int(pc.index(ok, False).as_py())

@@ -47,6 +47,7 @@ class Dataset:
     column_names: tuple[str, ...] | None  # class names taken from wide score columns
     score_dtype: np.dtype[Any]
     label_where: str = ""  # "y.csv, column 'label'"
+    weight_source: str = ""  # the file holding the sample weights
     has_labels: bool = False
     has_targets: bool = False
     has_weights: bool = False
@@ -343,6 +344,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         )
         if plan.label:
             ds.label_where = f"{source}, column '{plan.label}'"
+        if plan.weight:
+            ds.weight_source = source
         pred_parts = _table_parts(pred, plan, rows)
         pred_roles = {r for r, on in [("labels", plan.label), ("targets", plan.targets),
                                      ("weights", plan.weight), ("ids", plan.ident)] if on}
@@ -388,6 +391,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             _check_types(lab, lplan)
             if lplan.label:
                 ds.label_where = f"{lab_source}, column '{lplan.label}'"
+            if lplan.weight:
+                ds.weight_source = lab_source
             lab_rows = lab.num_rows
             lab_parts = _table_parts(lab, lplan, rows)
             lab_roles = {r for r, on in [("labels", lplan.label), ("targets", lplan.targets),

@@ -44,8 +44,8 @@ def numeric(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int
         if pa.types.is_null(t):
             raise InputError(f"{where(source, row0, column)}: the column is empty (no values)")
         raise InputError(
-            f"{where(source, row0 + _first_null(arr), column)}: missing value; "
-            "every row needs a value in this column"
+            f"{where(source, row0 + _first_null(arr), column)}: missing value (empty, NA or "
+            "NaN); every row needs a number in this column"
         )
     if pa.types.is_boolean(t) or pa.types.is_decimal(t):
         arr = pc.cast(arr, pa.int8() if pa.types.is_boolean(t) else pa.float64())

@@ -84,7 +84,7 @@ class TableInput:
                     delimiter=self.delimiter, invalid_row_handler=on_invalid
                 ),
                 convert_options=pcsv.ConvertOptions(
-                    column_types=types, include_columns=columns
+                    column_types=types, include_columns=columns, strings_can_be_null=True
                 ),
             )
             for batch in reader:
@@ -116,10 +116,10 @@ class TableInput:
                 f"{self.name}: {at}{col}: '{value}' is not a number; "
                 "score, target and weight columns must hold only numbers"
             )
-        if "gzip" in msg.lower() or "decompress" in msg.lower() or isinstance(exc, EOFError):
+        if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(
                 f"{self.name}: cannot decompress after row {rows_before}: {msg} "
-                "(is the file truncated or not really gzip?)"
+                "(is the file truncated, or not really gzip?)"
             )
         if "Empty CSV file" in msg:
             return InputError(f"{self.name}: the file is empty; expected a header row and data")
@@ -196,6 +196,11 @@ class TableInput:
             ) from None
 
 
+def _is_compression_error(msg: str) -> bool:
+    low = msg.lower()
+    return "compress" in low or "gzip" in low or "zlib" in low
+
+
 def _between(s: str, start: str, end: str) -> str | None:
     i = s.find(start)
     if i < 0:
@@ -248,6 +253,10 @@ def open_table(
         msg = str(exc).strip()
         if "Empty CSV file" in msg:
             raise InputError(f"{name}: the file is empty; expected a header row and data") from None
+        if _is_compression_error(msg):
+            raise InputError(
+                f"{name}: cannot decompress: {msg} (is the file truncated, or not really gzip?)"
+            ) from None
         raise InputError(
             f"{name}: cannot read it as {what}: {msg}; "
             "check the file or pass --input-format to say what it is"
@@ -266,19 +275,35 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         rest = _Chained(header, stdin)
         head_source: Any = io.BytesIO(header)
     else:
-        head_source = pa.input_stream(path, compression=compression)
+        # Only the header line: errors in data rows are reported, with their row, while streaming.
+        with pa.input_stream(path, compression=compression) as raw:
+            header = _first_line(raw)
+        if not header.strip():
+            raise InputError(f"{path}: the file is empty; expected a header row and data")
+        head_source = io.BytesIO(header)
     reader = pcsv.open_csv(
         head_source,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
         parse_options=pcsv.ParseOptions(delimiter=delimiter),
     )
     schema = reader.schema
-    if path != STDIN:
-        head_source.close()
     return TableInput(
         path, "csv", schema, delimiter=delimiter, compression=compression, threads=threads,
         _stdin_rest=rest,
     )
+
+
+def _first_line(raw: Any, block: int = 1 << 16) -> bytes:
+    """The first line of a stream, newline included (pyarrow streams have no readline)."""
+    buf = b""
+    while True:
+        data = raw.read(block)
+        buf += data
+        cut = buf.find(b"\n")
+        if cut >= 0:
+            return buf[: cut + 1]
+        if not data:
+            return buf
 
 
 class _Chained(io.RawIOBase):

@@ -1,0 +1,222 @@
+"""Bad input: exit 2, one line on stderr naming file, row and column; nothing else left."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tests.helpers import run, wide_table, write_table
+
+OK = "a,b,label\n0.5,0.5,0\n0.2,0.8,1\n"
+
+
+def fail(args: list, *needles: str, stdin: str | bytes | None = None) -> str:
+    res = run(["compute", *args], stdin=stdin)
+    assert res.exit_code == 2, (res.exit_code, res.stdout, res.stderr)
+    assert res.stdout == ""
+    err = res.stderr
+    assert err.startswith("xent: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+def csv(tmp_path: Path, text: str, name: str = "p.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+CSV_CASES = {
+    "empty": ("", ["the file is empty"]),
+    "header_only": ("a,b,label\n", ["no data rows"]),
+    "ragged": ("a,b,label\n0.5,0.5,0\n0.2,1\n", ["row 2", "2 fields", "header has 3"]),
+    "text_in_score": ("a,b,label\n0.5,0.5,0\n0.2,abc,1\n", ["row 2", "column 'b'", "'abc'"]),
+    "nan": ("a,b,label\n0.5,0.5,0\nnan,0.5,1\n", ["row 2", "column 'a'", "missing value"]),
+    "empty_cell": ("a,b,label\n0.5,,0\n", ["row 1", "column 'b'", "missing value"]),
+    "not_summing": ("a,b,label\n0.5,0.5,0\n0.2,0.7,1\n", ["row 2", "sum to 0.9", "--logits",
+                                                          "--renormalize"]),
+    "above_one": ("a,b,label\n1.5,-0.5,0\n", ["row 1", "column 'a'", "value 1.5", "--logits"]),
+    "negative": ("a,b,label\n0.5,0.5,0\n1.2,-0.2,1\n", ["row 2", "column 'a'"]),
+    "label_out_of_range": ("a,b,label\n0.5,0.5,0\n0.2,0.8,5\n", ["row 2", "column 'label'",
+                                                                 "label 5", "0..1"]),
+    "negative_label": ("a,b,label\n0.5,0.5,-1\n", ["row 1", "label -1", "--ignore-index"]),
+    "unknown_name": ("a,b,label\n0.5,0.5,a\n0.2,0.8,zebra\n", ["row 2", "'zebra'",
+                                                               "not a class name"]),
+    "missing_label": ("a,b,label\n0.5,0.5,\n", ["row 1", "missing label"]),
+    "fractional_label": ("a,b,label\n0.5,0.5,0.5\n", ["row 1", "not a whole number"]),
+    "no_label_column": ("a,b\n0.5,0.5\n", ["no label column 'label'", "--labels"]),
+    "duplicate_columns": ("a,a,label\n0.5,0.5,0\n", ["column 'a' appears twice"]),
+    "wrong_delimiter": ("a;b;label\n0.5;0.5;0\n", ["no label column"]),
+    "inf_logit": ("a,b,label\ninf,0.5,0\n", ["row 1", "column 'a'", "value inf"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSV_CASES))
+def test_csv_catalogue(tmp_path: Path, case: str) -> None:
+    text, needles = CSV_CASES[case]
+    path = csv(tmp_path, text)
+    fail([path], "p.csv", *needles)
+
+
+def test_text_in_score_column_in_a_later_block(tmp_path: Path) -> None:
+    rows = "".join("0.5,0.5,0\n" for _ in range(300_000))
+    path = csv(tmp_path, "a,b,label\n" + rows + "0.2,zz,1\n")
+    fail([path], "row 300001", "column 'b'", "'zz'")
+
+
+def test_ragged_row_in_a_later_block(tmp_path: Path) -> None:
+    rows = "".join("0.5,0.5,0\n" for _ in range(300_000))
+    path = csv(tmp_path, "a,b,label\n" + rows + "0.2\n")
+    fail([path], "row 300001", "1 fields")
+
+
+def test_logits_must_be_finite(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "z.parquet",
+                       pa.table({"a": [0.0, 1.0], "b": [np.inf, 0.0], "label": [0, 1]}))
+    fail([path, "--logits"], "row 1", "column 'b'", "logit is inf")
+
+
+def test_path_problems(tmp_path: Path) -> None:
+    fail([tmp_path / "missing.csv"], "missing.csv: no such file")
+    fail([tmp_path], "is a directory")
+    odd = tmp_path / "x.foo"
+    odd.write_text(OK)
+    fail([odd], "cannot tell the format", "--input-format")
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"this is not parquet at all")
+    fail([path], "bad.parquet", "Parquet")
+
+
+def test_truncated_parquet(tmp_path: Path) -> None:
+    good = write_table(tmp_path / "g.parquet", wide_table(np.full((500, 2), 0.5), [0] * 500))
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(good.read_bytes()[:-40])
+    fail([cut], "cut.parquet")
+
+
+def test_truncated_gzip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    body = "".join(f"{x!r},{1 - x!r},0\n" for x in rng.uniform(0, 1, 50_000))
+    blob = gzip.compress(("a,b,label\n" + body).encode())
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    fail([path], "t.csv.gz", "decompress")
+    plain = tmp_path / "plain.csv.gz"
+    plain.write_text(OK)
+    fail([plain], "plain.csv.gz", "decompress")
+
+
+def test_object_npy_is_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object))
+    np.save(tmp_path / "y.npy", np.array([0, 1]))
+    fail([tmp_path / "obj.npy", "--labels", tmp_path / "y.npy"], "never unpickles")
+    np.save(tmp_path / "s.npy", np.full((2, 2), 0.5))
+    fail([tmp_path / "s.npy", "--labels", tmp_path / "obj.npy"], "obj.npy", "never unpickles")
+
+
+def test_truncated_npy(tmp_path: Path) -> None:
+    np.save(tmp_path / "s.npy", np.full((100, 2), 0.5))
+    data = (tmp_path / "s.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:-16])
+    np.save(tmp_path / "y.npy", np.zeros(100, dtype=int))
+    fail([tmp_path / "cut.npy", "--labels", tmp_path / "y.npy"], "cut.npy", "truncated")
+
+
+def test_npy_without_labels(tmp_path: Path) -> None:
+    np.save(tmp_path / "s.npy", np.full((2, 2), 0.5))
+    fail([tmp_path / "s.npy"], "holds no labels", "--labels")
+
+
+def test_files_of_different_lengths(tmp_path: Path) -> None:
+    preds = csv(tmp_path, "a,b\n0.5,0.5\n0.2,0.8\n")
+    labels = csv(tmp_path, "label\n0\n1\n1\n", "y.csv")
+    fail([preds, "--labels", labels], "has 2 rows", "has 3")
+    np.save(tmp_path / "s.npy", np.full((3, 2), 0.5))
+    np.save(tmp_path / "y.npy", np.zeros(4, dtype=int))
+    fail([tmp_path / "s.npy", "--labels", tmp_path / "y.npy"], "has 3 rows", "has 4")
+
+
+def test_stdin_problems() -> None:
+    fail(["-"], "no input", stdin="")
+    fail(["-", "--input-format", "parquet"], "cannot read parquet from stdin")
+
+
+def test_weights_must_be_finite_and_non_negative(tmp_path: Path) -> None:
+    path = csv(tmp_path, "a,b,label,w\n0.5,0.5,0,1\n0.5,0.5,1,-2\n")
+    fail([path, "--weight-col", "w"], "row 2", "column 'w'", "-2")
+
+
+OPTION_CASES = {
+    "--weight-col": (["--weight-col", "w"], "no such column"),
+    "--id-col": (["--id-col", "id"], "no such column"),
+    "--class-weights count": (["--class-weights", "1,2,3"], "3 weights for 2 classes"),
+    "--class-weights text": (["--class-weights", "a,b"], "expected numbers"),
+    "--class-weights negative": (["--class-weights", "1,-1"], "finite numbers >= 0"),
+    "--label-smoothing": (["--label-smoothing", "1.5"], "must be in [0, 1)"),
+    "--renormalize with --logits": (["--logits", "--renormalize"], "cannot go with --logits"),
+    "--task binary": (["--task", "binary"], "needs one score column"),
+    "--task multilabel": (["--task", "multilabel"], "--target-cols"),
+    "--pos-weight multiclass": (["--pos-weight", "2"], "--class-weights for multiclass"),
+    "--class-names count": (["--class-names", "a"], "1 names but there are 2"),
+    "--class-names dup": (["--class-names", "a,a"], "unique"),
+    "--target-cols": (["--target-cols", "zz"], "'zz', which is not a column"),
+    "--pred-cols": (["--pred-cols", "q*"], "matches no column"),
+    "--pred-cols clash": (["--pred-cols", "a,label"], "also as the label"),
+    "--per-sample ext": (["--per-sample", "out.txt"], "name a .parquet or .csv"),
+    "--chunk-rows": (["--chunk-rows", "0"], "must be >= 1"),
+    "--clip-eps": (["--clip-eps", "0.7"], "must be in [0, 0.5)"),
+    "--ignore-index with targets": (["--target-cols", "a,b", "--ignore-index", "0"],
+                                    "target columns"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_CASES))
+def test_option_conflicts(tmp_path: Path, case: str) -> None:
+    args, needle = OPTION_CASES[case]
+    fail([csv(tmp_path, OK), *args], needle)
+
+
+def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
+    res = run(["compute", csv(tmp_path, OK), "--bogus"])
+    assert res.exit_code == 2 and res.stdout == ""
+    res = run(["compute", csv(tmp_path, OK), "--base", "3"])
+    assert res.exit_code == 2
+
+
+def test_all_rows_ignored(tmp_path: Path) -> None:
+    fail([csv(tmp_path, "a,b,label\n0.5,0.5,-100\n"), "--ignore-index", "-100"],
+         "no rows left to count")
+
+
+def test_later_chunk_error_leaves_no_files(tmp_path: Path) -> None:
+    rows = ["0.5,0.5,0"] * 40 + ["0.5,0.7,1"] + ["0.5,0.5,1"] * 5
+    path = csv(tmp_path, "a,b,label\n" + "\n".join(rows) + "\n")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    keep = out_dir / "report.json"
+    keep.write_text("previous report")
+    fail([path, "--chunk-rows", "5", "--per-sample", out_dir / "rows.parquet",
+          "--output", keep, "--format", "json"], "row 41")
+    assert sorted(os.listdir(out_dir)) == ["report.json"]
+    assert keep.read_text() == "previous report"
+
+
+def test_output_to_missing_directory(tmp_path: Path) -> None:
+    fail([csv(tmp_path, OK), "--output", tmp_path / "no" / "such" / "r.json"], "does not exist")
+    fail([csv(tmp_path, OK), "--per-sample", tmp_path / "no" / "rows.csv"], "does not exist")
+
+
+def test_messages_print_markup_literally(tmp_path: Path) -> None:
+    path = csv(tmp_path, OK, "[bold]p.csv")
+    err = fail([path, "--weight-col", "[red]w"], "[red]w", "[bold]p.csv")
+    assert "\x1b[" not in err
