@@ -142,7 +142,7 @@ def to_table(r: Result, console: Any) -> None:
     for cells in class_cells(r):
         per_class.add_row(*cells)
     per_class.add_section()
-    per_class.add_row("total", fmt(r.weight_sum if r.task != "multilabel" else None),
+    per_class.add_row("total", fmt(r.support_total),
                       fmt(r.loss_sum), fmt(r.loss_mean), _pct(1.0 if r.per_class else math.nan),
                       style="bold")
     totals = Table(box=box.SIMPLE_HEAD, show_header=False)

@@ -38,6 +38,7 @@ class Result:
     clipped: int
     metrics: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    support_total: float = math.nan  # the per-class supports added up
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -126,4 +127,5 @@ def finish(
         clipped=summary.clipped,
         metrics=metrics,
         source=source,
+        support_total=float(class_support.sum()),
     )
