@@ -150,3 +150,23 @@ def test_take_along_rows_layouts() -> None:
         np.testing.assert_array_equal(kernels.take_along_rows(arr, idx), want)
     np.testing.assert_array_equal(kernels.take_along_rows(m[::2], idx[:5]),
                                   m[::2][np.arange(5), idx[:5]])
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_argmax_rows_matches_numpy_with_ties(order: str) -> None:
+    m = RNG.integers(0, 3, size=(200, 5)).astype(np.float64)  # many ties
+    m = np.asarray(m, order=order)
+    np.testing.assert_array_equal(kernels.argmax_rows(m), np.argmax(m, axis=1))
+    one = np.asarray([[0.0, 0.0]], order=order)
+    assert kernels.argmax_rows(one).tolist() == [0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_rows_columnwise_equals_rowwise(dtype) -> None:
+    z = (RNG.normal(size=(300, 7)) * 20).astype(dtype)
+    m_f, l_f = kernels.logsumexp_rows(np.asfortranarray(z))
+    m_c, l_c = kernels.logsumexp_rows(np.ascontiguousarray(z))
+    np.testing.assert_array_equal(m_f, m_c)
+    np.testing.assert_allclose(l_f, l_c, rtol=1e-14, atol=1e-15)
+    want = [math.log(math.fsum(math.exp(float(v) - float(max(row))) for v in row)) for row in z]
+    np.testing.assert_allclose(l_f, want, rtol=1e-13, atol=1e-15)  # log(1 + tiny): absolute

@@ -233,9 +233,10 @@ class ChunkScorer:
             row0=row0,
         )
 
+        pred_cls = kernels.argmax_rows(scores) if task is Task.multiclass else None
         sel = _selector(keep)
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
-        rows = self._kernel(s, y, t, w)
+        rows = self._kernel(s, y, t, w, sel(pred_cls))
 
         loss_all = rows.losses.loss
         if keep is not None:
@@ -250,9 +251,10 @@ class ChunkScorer:
             y_true = labels.copy()
             y_pred = kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64)
         else:
+            assert pred_cls is not None
             y_true = (kernels.argmax_rows(targets) if targets is not None
                       else np.asarray(labels).copy())
-            y_pred = kernels.argmax_rows(scores)
+            y_pred = pred_cls
         if keep is not None:
             y_true[~keep] = -1
         return rows, ScoredRows(loss_all, y_true, y_pred, part.arrays.get("ids"))
@@ -284,7 +286,7 @@ class ChunkScorer:
                              f"range; {hint}")
 
     def _kernel(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
-                sw: np.ndarray | None) -> RowValues:
+                sw: np.ndarray | None, pred_cls: np.ndarray | None) -> RowValues:
         plan, loss = self.plan, self.loss
         common = {"logits": loss.logits, "eps": plan.eps, "smoothing": loss.label_smoothing}
         if plan.task is Task.multilabel:
@@ -302,7 +304,7 @@ class ChunkScorer:
             lo = kernels.binary(s[:, 0], y.astype(np.float64), pos_weight=pw, **common)
             pred = kernels.positive(s[:, 0], logits=loss.logits)
             return RowValues(lo, sw, y, None, (pred == (y == 1)).astype(np.float64))
-        pred_cls = kernels.argmax_rows(s)
+        assert pred_cls is not None
         if t is not None:
             lo = kernels.multiclass_targets(s, t, class_weight=plan.class_weight, **common)
             right = pred_cls == kernels.argmax_rows(t)

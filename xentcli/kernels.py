@@ -46,6 +46,37 @@ def take_along_rows(mat: FloatArray, idx: IntArray) -> FloatArray:
     return mat[rows, idx]
 
 
+COLUMNWISE_MAX_CLASSES = 64
+
+
+def _columnwise(a: np.ndarray) -> bool:
+    """Few classes stored column by column: loop over the contiguous columns."""
+    return bool(a.flags.f_contiguous and 1 < a.shape[1] <= COLUMNWISE_MAX_CLASSES)
+
+
+def logsumexp_rows(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(m, log sum_c exp(z_ic - m_i)) per row, m_i = max_c z_ic, in float64.
+
+    Column-major chunks are reduced one contiguous column at a time into reused buffers
+    (about 5x faster than the same math across rows); others row-major in float64.
+    """
+    if not _columnwise(z):
+        z64 = np.asarray(z, dtype=np.float64)
+        m = z64.max(axis=1)
+        return m, np.log(np.exp(z64 - m[:, None]).sum(axis=1))
+    n, c = z.shape
+    m = z[:, 0].astype(np.float64)
+    for j in range(1, c):
+        np.maximum(m, z[:, j], out=m)
+    acc = np.zeros(n)
+    tmp = np.empty(n)
+    for j in range(c):
+        np.subtract(z[:, j], m, out=tmp)
+        np.exp(tmp, out=tmp)
+        acc += tmp
+    return m, np.log(acc, out=acc)
+
+
 def log_softmax(z: FloatArray) -> FloatArray:
     """log p_ic = z_ic - max_c z_ic - log sum_c exp(z_ic - max_c z_ic)  (never exp of raw z)."""
     shifted = z - z.max(axis=1, keepdims=True)
@@ -88,13 +119,12 @@ def multiclass_labels(
     n, c = scores.shape
     if smoothing == 0.0:
         if logits:
-            m = scores.max(axis=1)
-            z_y = take_along_rows(scores, labels) - m
-            lse = np.log(np.exp(scores - m[:, None]).sum(axis=1))
-            nll = lse - z_y
+            m, lse = logsumexp_rows(scores)
+            nll = lse - (take_along_rows(scores, labels) - m)
             moved = np.zeros(n, dtype=bool)
         else:
-            p_y, moved = clip(take_along_rows(scores, labels), eps)
+            p_y = take_along_rows(scores, labels).astype(np.float64)
+            p_y, moved = clip(p_y, eps)
             with np.errstate(divide="ignore"):
                 nll = -np.log(p_y)
         if class_weight is None:
@@ -102,7 +132,7 @@ def multiclass_labels(
         w_y = class_weight[labels]
         return RowLosses(_mul(w_y, nll), w_y, None, moved)
 
-    nlp, moved_all = neg_log_probs(scores, logits=logits, eps=eps)
+    nlp, moved_all = neg_log_probs(np.asarray(scores, dtype=np.float64), logits=logits, eps=eps)
     w = np.ones(c) if class_weight is None else class_weight
     nll = take_along_rows(nlp, labels)
     w_y = w[labels]
@@ -128,7 +158,7 @@ def multiclass_targets(
     by N whatever the class weights).
     """
     c = scores.shape[1]
-    nlp, moved = neg_log_probs(scores, logits=logits, eps=eps)
+    nlp, moved = neg_log_probs(np.asarray(scores, dtype=np.float64), logits=logits, eps=eps)
     y = targets if smoothing == 0.0 else targets * (1.0 - smoothing) + smoothing / c
     if class_weight is not None:
         y = y * class_weight
@@ -152,6 +182,7 @@ def binary_elementwise(
     From logits (torch's ``binary_cross_entropy_with_logits``), with the stable
     softplus(x) = max(x, 0) + log1p(exp(-|x|)):  l = pw y' softplus(-z) + (1 - y') softplus(z).
     """
+    scores = np.asarray(scores, dtype=np.float64)
     y = targets if smoothing == 0.0 else targets * (1.0 - smoothing) + smoothing / 2.0
     pw = 1.0 if pos_weight is None else pos_weight
     if logits:
@@ -210,8 +241,23 @@ def multilabel(
 
 
 def argmax_rows(scores: FloatArray) -> IntArray:
-    """Predicted class: the first largest score of each row (the same for probs and logits)."""
-    return np.argmax(scores, axis=1)
+    """Predicted class: the first largest score of each row (the same for probs and logits).
+
+    On column-major chunks with few classes, a pass per column over contiguous memory is
+    several times faster than ``np.argmax(axis=1)`` striding across rows.
+    """
+    if not _columnwise(scores):
+        return np.argmax(scores, axis=1)
+    n, c = scores.shape
+    best = scores[:, 0].copy()
+    for j in range(1, c):
+        np.maximum(best, scores[:, j], out=best)
+    idx = np.zeros(n, dtype=np.int64)
+    hit = np.empty(n, dtype=bool)
+    for j in range(c - 1, -1, -1):  # backwards, so the first column holding the max wins
+        np.equal(scores[:, j], best, out=hit)
+        np.copyto(idx, j, where=hit)
+    return idx
 
 
 def positive(scores: FloatArray, *, logits: bool) -> np.ndarray:

@@ -40,11 +40,14 @@ def check_scores(
     column: ColumnName,
     row0: int,
 ) -> np.ndarray:
-    """The scores as float64, checked (and divided by their row sums with ``renormalize``)."""
-    s = np.asarray(scores, dtype=np.float64)
+    """The scores, checked (float64 and divided by their row sums with ``renormalize``).
+
+    Otherwise the input's dtype and memory order are kept: the kernels upcast as they go.
+    """
+    s = scores
     if logits:
-        bad = ~np.isfinite(s)
-        if bad.any():
+        if not np.isfinite(s).all():
+            bad = ~np.isfinite(s)
             r, c = _first(bad)
             raise InputError(
                 f"{where(source, row0 + r, column(c))}: logit is {s[r, c]}; "
@@ -52,6 +55,7 @@ def check_scores(
             )
         return s
     if renormalize:
+        s = np.asarray(s, dtype=np.float64)
         bad = ~(np.isfinite(s) & (s >= 0))
         if bad.any():
             r, c = _first(bad)
@@ -71,7 +75,7 @@ def check_scores(
     bad = ~((s >= 0) & (s <= 1))
     if bad.any():
         r, c = _first(bad)
-        v = s[r, c]
+        v = float(s[r, c])
         hint = (
             "scores must be probabilities in [0, 1]; pass --logits if these are raw scores "
             "(or --renormalize for non-negative scores that need dividing by their row sum)"
@@ -80,7 +84,7 @@ def check_scores(
         )
         raise InputError(f"{where(source, row0 + r, column(c))}: value {_fmt(v)}: {hint}")
     if rows_sum_to_one:
-        sums = s.sum(axis=1)
+        sums = s.sum(axis=1, dtype=np.float64)
         off = np.abs(sums - 1.0) > sum_tol
         if off.any():
             r = int(np.flatnonzero(off)[0])
