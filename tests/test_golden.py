@@ -43,6 +43,21 @@ def test_numbers_by_hand(preds: Path) -> None:
     )
     assert [c["support"] for c in out["per_class"]] == [2, 1, 1]
     assert out["metrics"]["accuracy"] == 0.75  # row 4 predicts dog
+    m = out["metrics"]
+    # Brier: (0.09+0.04+0.01) + (0.01+0.04+0.01) + (0.04+0.04+0.16) + (0.5625+0.25+0.0625)
+    assert m["brier"] == pytest.approx(1.315 / 4, rel=1e-14)
+    # four confidences in four bins: |1-0.7|, |1-0.8|, |1-0.6|, |0-0.5|
+    assert m["ece"] == pytest.approx((0.3 + 0.2 + 0.4 + 0.5) / 4, rel=1e-14)
+    assert m["mce"] == pytest.approx(0.5, rel=1e-14)
+
+    def h(*p: float) -> float:
+        return -sum(v * math.log(v) for v in p)
+
+    ent = (h(0.7, 0.2, 0.1) + h(0.1, 0.8, 0.1) + h(0.2, 0.2, 0.6) + h(0.25, 0.5, 0.25)) / 4
+    assert m["entropy"] == pytest.approx(ent, rel=1e-14)
+    assert m["prior_entropy"] == pytest.approx(h(0.5, 0.25, 0.25), rel=1e-14)
+    assert m["normalized_entropy"] == pytest.approx(out["loss"] / h(0.5, 0.25, 0.25), rel=1e-14)
+    assert m["information_gain"] == pytest.approx(1 - m["normalized_entropy"], rel=1e-14)
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])

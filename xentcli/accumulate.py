@@ -2,16 +2,24 @@
 
 ``Summary.update`` adds one chunk's per-row values; ``Summary.merge`` adds another summary, so
 chunks can be folded in any order by one thread, a pool or a distributed engine. Sums are kept
-with Neumaier compensation so 10^9 rows do not drift.
+with Neumaier compensation so 10^9 rows do not drift. Calibration is kept as per-bin sums and
+the worst rows as a bounded top-K, never by keeping rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 
-from xentcli.kernels import RowLosses
+from xentcli.config import MetricConfig
+from xentcli.kernels import RowLosses, RowStats
+
+# Per-row loss histogram (for --plot): fixed log-spaced edges in nats, so any two summaries
+# share them: [0, 1e-4), then four bins a decade up to 100, then [100, inf).
+LOSS_EDGES = np.concatenate([[0.0], 10.0 ** (np.arange(-16, 9) / 4.0), [np.inf]])
 
 
 class CompensatedSum:
@@ -52,6 +60,92 @@ class RowValues:
     support: np.ndarray | None  # (n, C) per-class support terms where there is no group
     correct: np.ndarray  # (n,) fraction of the row predicted right (multi-label: of its labels)
     exact: np.ndarray | None = None  # (n,) multi-label: every label right
+    stats: RowStats | None = None
+    rows: np.ndarray | None = None  # input row numbers (0-based), for --worst
+    y_true: np.ndarray | None = None  # class index, or (n, C) bool for multi-label
+    y_pred: np.ndarray | None = None
+    ids: Any = None
+
+
+@dataclass
+class WorstRow:
+    row: int  # 0-based input row
+    loss: float  # nats
+    y_true: Any
+    y_pred: Any
+    p_true: float | None
+    id: Any = None
+
+
+@dataclass
+class WorstRows:
+    """The k rows with the largest loss, by a bounded selection per chunk (ties: earlier row)."""
+
+    k: int
+    loss: np.ndarray = field(default_factory=lambda: np.empty(0))
+    row: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    items: list[WorstRow] = field(default_factory=list)
+
+    def update(self, rows: RowValues) -> None:
+        loss = rows.losses.loss
+        assert rows.rows is not None
+        take = _top_k(loss, rows.rows, self.k)
+        p_true = rows.stats.p_true if rows.stats is not None else None
+        ids = _pick(rows.ids, take)
+        new = [
+            WorstRow(
+                int(rows.rows[i]),
+                float(loss[i]),
+                _value(rows.y_true, i),
+                _value(rows.y_pred, i),
+                None if p_true is None else float(p_true[i]),
+                None if ids is None else ids[j],
+            )
+            for j, i in enumerate(take)
+        ]
+        self._keep(new)
+
+    def _keep(self, new: list[WorstRow]) -> None:
+        items = self.items + new
+        items.sort(key=lambda w: (-_order(w.loss), w.row))
+        self.items = items[: self.k]
+
+    def merge(self, other: WorstRows) -> None:
+        self._keep(other.items)
+
+
+def _pick(ids: Any, idx: np.ndarray) -> list[Any] | None:
+    if ids is None:
+        return None
+    if isinstance(ids, np.ndarray):
+        return list(ids[idx].tolist())
+    import pyarrow as pa
+
+    return list(ids.take(pa.array(idx, type=pa.int64())).to_pylist())
+
+
+def _order(loss: float) -> float:
+    return math.inf if math.isnan(loss) else loss
+
+
+def _value(y: np.ndarray | None, i: int) -> Any:
+    if y is None:
+        return None
+    v = y[i]
+    return [int(j) for j in np.flatnonzero(v)] if np.ndim(v) else int(v)
+
+
+def _top_k(loss: np.ndarray, row: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest losses (ties: smaller row first), largest first."""
+    n = len(loss)
+    if n > k:
+        cand = np.argpartition(-loss, k - 1)[:k]
+        kth = loss[cand].min()
+        cand = np.flatnonzero(loss >= kth)  # every tie at the boundary, then order exactly
+    else:
+        cand = np.arange(n)
+    order = np.lexsort((row[cand], -loss[cand]))
+    return cand[order][:k]
 
 
 @dataclass
@@ -59,6 +153,7 @@ class Summary:
     """Sums over every chunk seen so far."""
 
     n_classes: int
+    spec: MetricConfig = field(default_factory=MetricConfig)
     n: int = 0
     clipped: int = 0
     loss_sum: CompensatedSum = field(default_factory=CompensatedSum)
@@ -66,45 +161,59 @@ class Summary:
     sample_weight_sum: CompensatedSum = field(default_factory=CompensatedSum)
     correct: CompensatedSum = field(default_factory=CompensatedSum)
     exact: CompensatedSum = field(default_factory=CompensatedSum)
+    brier: CompensatedSum = field(default_factory=CompensatedSum)
+    entropy: CompensatedSum = field(default_factory=CompensatedSum)
+    top_k: CompensatedSum = field(default_factory=CompensatedSum)
+    target_entropy: CompensatedSum = field(default_factory=CompensatedSum)
+    has_target_entropy: bool = False
     class_loss: CompensatedSum = field(init=False)
     class_support: CompensatedSum = field(init=False)
+    bin_weight: CompensatedSum = field(init=False)
+    bin_confidence: CompensatedSum = field(init=False)
+    bin_hits: CompensatedSum = field(init=False)
+    loss_hist: np.ndarray = field(init=False)
+    worst: WorstRows | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.class_loss = CompensatedSum((self.n_classes,))
         self.class_support = CompensatedSum((self.n_classes,))
+        bins = self.spec.bins
+        self.bin_weight = CompensatedSum((bins,))
+        self.bin_confidence = CompensatedSum((bins,))
+        self.bin_hits = CompensatedSum((bins,))
+        self.loss_hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
+        self.worst = WorstRows(self.spec.worst) if self.spec.worst > 0 else None
 
     def update(self, rows: RowValues) -> None:
-        loss = rows.losses.loss
-        n = len(loss)
+        n = len(rows.losses.loss)
         if n == 0:
             return
         sw = rows.sample_weight
         if sw is not None and not (sw > 0).all():
             # A zero-weight row still counts in n but adds nothing (not even 0 * inf = nan).
-            self.n += int((sw <= 0).sum())
             keep = sw > 0
+            self.n += int(n - keep.sum())
             rows = _take(rows, keep)
-            loss, sw = rows.losses.loss, rows.sample_weight
-            n = len(loss)
+            sw = rows.sample_weight
+            n = len(rows.losses.loss)
             if n == 0:
                 return
         self.n += n
-        self.clipped += int(np.count_nonzero(rows.losses.clipped))
-        denom = rows.losses.denom
-        wloss = loss if sw is None else sw * loss
+        lo = rows.losses
+        self.clipped += int(np.count_nonzero(lo.clipped))
+        wloss = lo.loss if sw is None else sw * lo.loss
         self.loss_sum.add(wloss.sum())
-        if denom is None:
+        if lo.denom is None:
             self.weight_sum.add(float(n) if sw is None else sw.sum())
         else:
-            self.weight_sum.add(denom.sum() if sw is None else (sw * denom).sum())
+            self.weight_sum.add(_wsum(lo.denom, sw))
         self.sample_weight_sum.add(float(n) if sw is None else sw.sum())
-        self.correct.add(rows.correct.sum() if sw is None else (sw * rows.correct).sum())
+        self.correct.add(_wsum(rows.correct, sw))
         if rows.exact is not None:
-            self.exact.add(rows.exact.sum() if sw is None else (sw * rows.exact).sum())
+            self.exact.add(_wsum(rows.exact, sw))
         c = self.n_classes
-        terms = rows.losses.class_terms
-        if terms is not None:
-            self.class_loss.add(_column_sums(terms, sw))
+        if lo.class_terms is not None:
+            self.class_loss.add(_column_sums(lo.class_terms, sw))
         else:
             assert rows.group is not None
             self.class_loss.add(np.bincount(rows.group, weights=wloss, minlength=c))
@@ -115,17 +224,59 @@ class Summary:
             self.class_support.add(
                 np.bincount(rows.group, weights=sw, minlength=c).astype(np.float64)
             )
+        if rows.stats is not None:
+            self._update_stats(rows.stats, sw)
+        if self.spec.histogram:
+            idx = np.searchsorted(LOSS_EDGES, lo.loss, side="right") - 1
+            self.loss_hist += np.bincount(np.clip(idx, 0, len(self.loss_hist) - 1),
+                                          minlength=len(self.loss_hist))
+        if self.worst is not None:
+            self.worst.update(rows)
+
+    def _update_stats(self, st: RowStats, sw: np.ndarray | None) -> None:
+        self.brier.add(_wsum(st.brier, sw))
+        self.entropy.add(_wsum(st.entropy, sw))
+        if st.top_k is not None:
+            self.top_k.add(_wsum(st.top_k, sw))
+        if st.target_entropy is not None:
+            self.has_target_entropy = True
+            self.target_entropy.add(_wsum(st.target_entropy, sw))
+        bins = self.spec.bins
+        b = calibration_bin(st.confidence, bins)
+        w = None if sw is None else (np.repeat(sw, st.per_row) if st.per_row > 1 else sw)
+        self.bin_weight.add(np.bincount(b, weights=w, minlength=bins).astype(np.float64))
+        cw = st.confidence if w is None else w * st.confidence
+        hw = st.hit if w is None else w * st.hit
+        self.bin_confidence.add(np.bincount(b, weights=cw, minlength=bins))
+        self.bin_hits.add(np.bincount(b, weights=hw, minlength=bins))
 
     def merge(self, other: Summary) -> Summary:
         """Fold ``other`` into this summary (associative and commutative up to rounding)."""
-        if other.n_classes != self.n_classes:
-            raise ValueError("cannot merge summaries of different class counts")
+        if other.n_classes != self.n_classes or other.spec != self.spec:
+            raise ValueError("cannot merge summaries of different shapes")
         self.n += other.n
         self.clipped += other.clipped
-        for name in ("loss_sum", "weight_sum", "sample_weight_sum", "correct", "exact",
-                     "class_loss", "class_support"):
-            getattr(self, name).merge(getattr(other, name))
+        self.has_target_entropy |= other.has_target_entropy
+        for f in fields(self):
+            mine = getattr(self, f.name)
+            if isinstance(mine, CompensatedSum):
+                mine.merge(getattr(other, f.name))
+        self.loss_hist += other.loss_hist
+        if self.worst is not None and other.worst is not None:
+            self.worst.merge(other.worst)
         return self
+
+
+def calibration_bin(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width bins over [0, 1], each closed on the left, the last also closed at 1.0
+    (torchmetrics' bucketize(right=True) - 1, clamped)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.searchsorted(edges, confidence, side="right") - 1
+    return np.clip(idx, 0, bins - 1)
+
+
+def _wsum(values: np.ndarray, sw: np.ndarray | None) -> float:
+    return float(values.sum() if sw is None else (sw * values).sum())
 
 
 def _column_sums(mat: np.ndarray, sw: np.ndarray | None) -> np.ndarray:
@@ -136,17 +287,32 @@ def _column_sums(mat: np.ndarray, sw: np.ndarray | None) -> np.ndarray:
 
 
 def _take(rows: RowValues, keep: np.ndarray) -> RowValues:
+    """The same chunk restricted to the rows where ``keep`` is true."""
+
+    def sel(a: Any) -> Any:
+        if a is None:
+            return None
+        if isinstance(a, np.ndarray):
+            return a[keep]
+        return a.filter(keep)  # a pyarrow Array of ids
+
     lo = rows.losses
-
-    def sel(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[keep]
-
     losses = RowLosses(lo.loss[keep], sel(lo.denom), sel(lo.class_terms), lo.clipped[keep])
-    return RowValues(
-        losses,
-        sel(rows.sample_weight),
-        sel(rows.group),
-        sel(rows.support),
-        rows.correct[keep],
-        sel(rows.exact),
-    )
+    st = rows.stats
+    if st is not None:
+        keep_flat = np.repeat(keep, st.per_row) if st.per_row > 1 else keep
+        st = replace(
+            st,
+            confidence=st.confidence[keep_flat],
+            hit=st.hit[keep_flat],
+            brier=st.brier[keep],
+            entropy=st.entropy[keep],
+            p_true=sel(st.p_true),
+            top_k=sel(st.top_k),
+            target_entropy=sel(st.target_entropy),
+        )
+    out = replace(rows, losses=losses, stats=st)
+    for name in ("sample_weight", "group", "support", "correct", "exact", "rows", "y_true",
+                 "y_pred", "ids"):
+        setattr(out, name, sel(getattr(rows, name)))
+    return out

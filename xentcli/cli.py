@@ -9,6 +9,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -20,6 +21,7 @@ from xentcli.config import (
     InputFormat,
     LabelReduction,
     LossConfig,
+    MetricConfig,
     OutputConfig,
     OutputFormat,
     ReadConfig,
@@ -165,6 +167,13 @@ def compute(
         help="Rows per chunk (memory is bounded by this).")] = DEFAULT_CHUNK_ROWS,
     threads: Annotated[int, typer.Option(
         help="Threads for decoding and scoring (0: every core).")] = 0,
+    top_k: Annotated[int | None, typer.Option(
+        help="Also report top-K accuracy (multiclass).")] = None,
+    bins: Annotated[int, typer.Option(help="Calibration bins for ECE/MCE.")] = 15,
+    worst: Annotated[int, typer.Option(
+        help="List the K rows with the largest loss.")] = 0,
+    plot: Annotated[bool, typer.Option(
+        "--plot", help="Draw a reliability diagram and a loss histogram.")] = False,
 ) -> None:
     """Compute cross-entropy for a file of predictions and labels."""
     read = ReadConfig(
@@ -194,18 +203,21 @@ def compute(
         renormalize=renormalize,
         sum_tol=sum_tol,
     )
-    out = OutputConfig(format=format, output=output, per_sample=per_sample, max_loss=max_loss)
-    raise typer.Exit(run_compute(read, loss, out))
+    out = OutputConfig(format=format, output=output, per_sample=per_sample, max_loss=max_loss,
+                       plot=plot)
+    metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot)
+    raise typer.Exit(run_compute(read, loss, out, metrics))
 
 
-def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig) -> int:
+def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
+                metrics: MetricConfig | None = None) -> int:
     from xentcli.evaluate import evaluate
     from xentcli.outputs import PerSampleWriter, write_text_atomic
     from xentcli.render import render_text, to_table
 
     sink = PerSampleWriter(out.per_sample, loss.base.log) if out.per_sample else None
     try:
-        result = evaluate(read, loss, sink)
+        result = evaluate(read, loss, sink, metrics)
         if sink is not None:
             sink.finish()
     except BaseException:
@@ -213,11 +225,11 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig) -> int:
             sink.abort()
         raise
     if out.output:
-        write_text_atomic(out.output, render_text(result, out.format))
+        write_text_atomic(out.output, render_text(result, out.format, plot=out.plot))
     elif out.format is OutputFormat.table:
-        to_table(result, _stdout_console())
+        to_table(result, _stdout_console(), plot=out.plot)
     else:
-        sys.stdout.write(render_text(result, out.format))
+        sys.stdout.write(render_text(result, out.format, plot=out.plot))
         sys.stdout.flush()
     if out.max_loss is not None and not result.loss <= out.max_loss:
         _err_gate(f"loss {result.loss:.6g} {result.unit} is above --max-loss {out.max_loss:g}")
@@ -235,6 +247,72 @@ def _stdout_console() -> Any:
 
     return Console(highlight=False, markup=False, emoji=False,
                    no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+@handles_errors
+def explain(
+    probs: Annotated[str | None, typer.Option(
+        help="Predicted probabilities of one row, comma-separated (one value: binary P(pos)).")
+    ] = None,
+    logits: Annotated[str | None, typer.Option(
+        help="Logits of one row, comma-separated (one value: a binary logit).")] = None,
+    label: Annotated[str | None, typer.Option(help="The true class (index or name).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="A target row (soft labels), comma-separated.")] = None,
+    base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
+    class_names: Annotated[str | None, typer.Option(help="Class names A,B,...")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
+                      ] = ReportFormat.table,
+) -> None:
+    """Walk one row through surprisal, entropy, cross-entropy, KL and the gradient."""
+    from xentcli.explain import explain as explain_row
+    from xentcli.render import explain_json, explain_table
+
+    e = explain_row(probs=probs, logits=logits, label=label, target=target, base=base,
+                    class_names=_names(class_names))
+    if format is ReportFormat.json:
+        sys.stdout.write(explain_json(e))
+    else:
+        explain_table(e, _stdout_console())
+
+
+@app.command()
+@handles_errors
+def inspect(
+    predictions: Annotated[str, typer.Argument(help="Predictions file, or - for stdin.",
+                                               show_default=False)],
+    labels: Annotated[str | None, typer.Option(help="Labels in a separate file.")] = None,
+    label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
+    target_cols: Annotated[str | None, typer.Option(help="Target columns (list or glob).")
+                           ] = None,
+    pred_cols: Annotated[str | None, typer.Option(help="Score columns (list or glob).")] = None,
+    weight_col: Annotated[str | None, typer.Option(help="Sample-weight column.")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Row id column.")] = None,
+    class_names: Annotated[str | None, typer.Option(help="Class names A,B,...")] = None,
+    task: Annotated[Task, typer.Option(help="Problem type.")] = Task.auto,
+    input_format: Annotated[InputFormat, typer.Option(help="Override the detected format.")
+                            ] = InputFormat.auto,
+    format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
+                      ] = ReportFormat.table,
+) -> None:
+    """Show what a predictions file holds and the xent compute command to score it."""
+    from xentcli.inspection import inspect_file
+    from xentcli.render import inspect_json, inspect_table
+
+    read = ReadConfig(predictions=predictions, labels=labels, label_col=label_col,
+                      target_cols=target_cols, pred_cols=pred_cols, weight_col=weight_col,
+                      id_col=id_col, class_names=_names(class_names), input_format=input_format)
+    found = inspect_file(read, task=task)
+    if format is ReportFormat.json:
+        sys.stdout.write(inspect_json(found))
+    else:
+        inspect_table(found, _stdout_console())
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
+
 
 class Task(str, Enum):
     auto = "auto"
@@ -99,8 +101,35 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class MetricConfig:
+    """Which optional figures to gather while streaming."""
+
+    top_k: int | None = None
+    bins: int = 15
+    worst: int = 0
+    histogram: bool = False  # per-row loss histogram (for --plot)
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     format: OutputFormat = OutputFormat.table
     output: str | None = None
     per_sample: str | None = None
     max_loss: float | None = None
+    plot: bool = False
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What the first chunk settled: the task, the classes and the constants of the math."""
+
+    task: Task
+    classes: tuple[str, ...]
+    uses_targets: bool  # wide target columns, else one label per row
+    eps: float
+    class_weight: np.ndarray | None
+    pos_weight: np.ndarray | None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)

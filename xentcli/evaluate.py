@@ -20,7 +20,14 @@ import numpy as np
 
 from xentcli import kernels
 from xentcli.accumulate import RowValues, Summary
-from xentcli.config import LabelReduction, LossConfig, ReadConfig, Task
+from xentcli.config import (
+    LabelReduction,
+    LossConfig,
+    MetricConfig,
+    ReadConfig,
+    Task,
+    TaskPlan,
+)
 from xentcli.errors import InputError, UsageError
 from xentcli.io import Dataset, Part, open_dataset
 from xentcli.result import Result, finish
@@ -33,22 +40,6 @@ class RowSink(Protocol):
     def start(self, plan: TaskPlan, id_name: str | None) -> None: ...
 
     def write(self, rows: ScoredRows) -> None: ...
-
-
-@dataclass(frozen=True)
-class TaskPlan:
-    """What the first chunk settled: the task, the classes and the constants of the math."""
-
-    task: Task
-    classes: tuple[str, ...]
-    uses_targets: bool  # wide target columns, else one label per row
-    eps: float
-    class_weight: np.ndarray | None
-    pos_weight: np.ndarray | None
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
 
 
 @dataclass
@@ -75,6 +66,15 @@ def check_options(loss: LossConfig) -> None:
                          ("--pos-weight", loss.pos_weight)):
         if values is not None and not all(np.isfinite(v) and v >= 0 for v in values):
             raise UsageError(f"{name}: weights must be finite numbers >= 0")
+
+
+def check_metric_options(metrics: MetricConfig) -> None:
+    if metrics.top_k is not None and metrics.top_k < 1:
+        raise UsageError(f"--top-k {metrics.top_k}: must be >= 1")
+    if metrics.bins < 1:
+        raise UsageError(f"--bins {metrics.bins}: must be >= 1")
+    if metrics.worst < 0:
+        raise UsageError(f"--worst {metrics.worst}: must be >= 0")
 
 
 def _default_names(n: int) -> tuple[str, ...]:
@@ -169,9 +169,11 @@ def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str
 class ChunkScorer:
     """Scores one part after another under a fixed plan."""
 
-    def __init__(self, ds: Dataset, read: ReadConfig, loss: LossConfig, plan: TaskPlan) -> None:
+    def __init__(self, ds: Dataset, read: ReadConfig, loss: LossConfig, plan: TaskPlan,
+                 metrics: MetricConfig | None = None) -> None:
         self.ds = ds
         self.read = read
+        self.metrics = metrics or MetricConfig()
         self.loss = loss
         self.plan = plan
         self.encoder = LabelEncoder(plan.classes, ds.label_where or ds.source,
@@ -237,6 +239,7 @@ class ChunkScorer:
         sel = _selector(keep)
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
         rows = self._kernel(s, y, t, w, sel(pred_cls))
+        rows.stats = self._stats(s, y, t, sel(pred_cls))
 
         loss_all = rows.losses.loss
         if keep is not None:
@@ -255,9 +258,29 @@ class ChunkScorer:
             y_true = (kernels.argmax_rows(targets) if targets is not None
                       else np.asarray(labels).copy())
             y_pred = pred_cls
+        ids = part.arrays.get("ids")
+        if self.metrics.worst:
+            counted = np.arange(row0, row0 + n) if keep is None else row0 + np.flatnonzero(keep)
+            rows.rows, rows.y_true, rows.y_pred = counted, sel(y_true), sel(y_pred)
+            rows.ids = ids if keep is None or ids is None else _filter(ids, keep)
         if keep is not None:
             y_true[~keep] = -1
-        return rows, ScoredRows(loss_all, y_true, y_pred, part.arrays.get("ids"))
+        return rows, ScoredRows(loss_all, y_true, y_pred, ids)
+
+    def _stats(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
+               pred_cls: np.ndarray | None) -> kernels.RowStats:
+        plan, loss = self.plan, self.loss
+        if plan.task is Task.multiclass:
+            assert pred_cls is not None
+            return kernels.multiclass_stats(s, logits=loss.logits, pred=pred_cls, labels=y,
+                                            targets=t, top_k=self.metrics.top_k,
+                                            smoothing=loss.label_smoothing)
+        if plan.task is Task.binary:
+            assert y is not None
+            return kernels.bernoulli_stats(s, y.astype(np.float64)[:, None], logits=loss.logits)
+        assert t is not None
+        return kernels.bernoulli_stats(s, t, logits=loss.logits,
+                                       label_mean=loss.label_reduction is LabelReduction.mean)
 
     def _binary_labels(self, values: np.ndarray, row0: int) -> np.ndarray:
         hard = (values == 0) | (values == 1)
@@ -314,6 +337,10 @@ class ChunkScorer:
         return RowValues(lo, sw, y, None, (pred_cls == y).astype(np.float64))
 
 
+def _filter(ids: Any, keep: np.ndarray) -> Any:
+    return ids[keep] if isinstance(ids, np.ndarray) else ids.filter(keep)
+
+
 def _selector(keep: np.ndarray | None) -> Any:
     def sel(a: np.ndarray | None) -> np.ndarray | None:
         if a is None or keep is None:
@@ -363,9 +390,12 @@ class _Raised:
     exc: BaseException
 
 
-def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None) -> Result:
+def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
+             metrics: MetricConfig | None = None) -> Result:
     """Read, score and sum the whole input; return the finished result."""
+    metrics = metrics or MetricConfig()
     check_options(loss)
+    check_metric_options(metrics)
     if read.chunk_rows < 1:
         raise UsageError(f"--chunk-rows {read.chunk_rows}: must be >= 1")
     if read.threads > 0:
@@ -379,8 +409,10 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None) ->
     if first is None:
         raise InputError(f"{ds.source}: no data rows; there is nothing to score")
     plan = plan_task(ds, loss, first, read.class_names)
-    scorer = ChunkScorer(ds, read, loss, plan)
-    summary = Summary(plan.n_classes)
+    if metrics.top_k is not None and plan.task is not Task.multiclass:
+        raise UsageError("--top-k is for multiclass problems")
+    scorer = ChunkScorer(ds, read, loss, plan, metrics)
+    summary = Summary(plan.n_classes, metrics)
     if sink is not None:
         sink.start(plan, ds.id_name)
     for part in itertools.chain([first], parts):
@@ -392,5 +424,4 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None) ->
         raise InputError(
             f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
         )
-    return finish(summary, task=plan.task.value, classes=plan.classes, cfg=loss,
-                  source=ds.source)
+    return finish(summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)

@@ -272,3 +272,123 @@ def _mul(a: FloatArray | float, b: FloatArray) -> FloatArray:
     if np.isnan(out).any():
         out = np.where(np.broadcast_to(a, out.shape) == 0, 0.0, out)
     return np.asarray(out)
+
+
+# -- Per-row statistics for the evaluation metrics ------------------------------------------
+
+
+@dataclass
+class RowStats:
+    """Per-row quantities behind the metrics (all in nats where they are information).
+
+    ``confidence``/``hit`` feed the calibration bins: one entry per row (top-label confidence
+    and whether the top label is right), or per row and label for binary/multi-label problems
+    (``per_row`` entries each). ``brier``: the row's squared error (multi-label: mean over
+    labels). ``entropy``: entropy of the predicted distribution. ``p_true``: probability given
+    to the true class. ``top_k``: 1 where the true class is among the k best.
+    """
+
+    confidence: FloatArray
+    hit: FloatArray
+    brier: FloatArray
+    entropy: FloatArray
+    per_row: int = 1
+    p_true: FloatArray | None = None
+    top_k: FloatArray | None = None
+    target_entropy: FloatArray | None = None
+
+
+def probabilities(scores: FloatArray, *, logits: bool) -> tuple[FloatArray, FloatArray]:
+    """(P, log P) in float64: softmax of logits (log P exact, never log of an underflowed P)."""
+    if logits:
+        m, lse = logsumexp_rows(scores)
+        log_p = np.asarray(scores, dtype=np.float64) - (m + lse)[:, None]
+        return np.exp(log_p), log_p
+    p = np.asarray(scores, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return p, np.log(p)
+
+
+def _xlogx_rows(p: FloatArray, log_p: FloatArray) -> FloatArray:
+    """sum_c p_c log p_c per row, with 0 log 0 = 0."""
+    with np.errstate(invalid="ignore"):
+        terms = p * log_p
+    return np.where(p > 0, terms, 0.0).sum(axis=1)
+
+
+def top_k_hits(scores: FloatArray, labels: IntArray, k: int) -> FloatArray:
+    """1 where the true class ranks among the k largest scores (scikit-learn's
+    ``top_k_accuracy_score``: among equal scores the higher class index ranks first)."""
+    s_true = take_along_rows(scores, labels)[:, None]
+    cols = np.arange(scores.shape[1])[None, :]
+    above = (scores > s_true).sum(axis=1) + ((scores == s_true) & (cols > labels[:, None])).sum(
+        axis=1
+    )
+    return (above < k).astype(np.float64)
+
+
+def multiclass_stats(
+    scores: FloatArray,
+    *,
+    logits: bool,
+    pred: IntArray,
+    labels: IntArray | None = None,
+    targets: FloatArray | None = None,
+    top_k: int | None = None,
+    smoothing: float = 0.0,
+) -> RowStats:
+    """Metrics' per-row terms for a multiclass chunk.
+
+    brier_i = sum_c (p_ic - y_ic)^2 (scikit-learn's unhalved multiclass Brier);
+    entropy_i = -sum_c p_ic log p_ic; confidence_i = max_c p_ic.
+    """
+    p, log_p = probabilities(scores, logits=logits)
+    entropy = -_xlogx_rows(p, log_p)
+    confidence = take_along_rows(p, pred)
+    target_entropy = None
+    if labels is not None:
+        truth = labels
+        p_true = take_along_rows(p, labels)
+        brier = (p * p).sum(axis=1) - 2.0 * p_true + 1.0
+    else:
+        assert targets is not None
+        truth = argmax_rows(targets)
+        p_true = take_along_rows(p, truth)
+        brier = ((p - targets) ** 2).sum(axis=1)
+        # H(y') of the targets as the loss uses them (smoothed), so kl = loss - H(y')
+        used = targets if smoothing == 0.0 else targets * (1 - smoothing) + smoothing / p.shape[1]
+        with np.errstate(divide="ignore"):
+            target_entropy = -_xlogx_rows(used, np.log(used))
+    hit = (pred == truth).astype(np.float64)
+    hits_k = None if top_k is None else top_k_hits(scores, truth, top_k)
+    return RowStats(confidence, hit, brier, entropy, 1, p_true, hits_k, target_entropy)
+
+
+def bernoulli_stats(
+    scores: FloatArray, targets: FloatArray, *, logits: bool, label_mean: bool = False
+) -> RowStats:
+    """Per-row terms for binary (one column) and multi-label chunks: each column is a
+    Bernoulli prediction. brier_i = mean_c (p_ic - y_ic)^2; entropy_i = sum_c H(p_ic)
+    (divided by C with ``label_mean``); calibration over max(p, 1 - p) of every entry."""
+    s = np.asarray(scores, dtype=np.float64)
+    c = s.shape[1]
+    if logits:
+        tail = np.log1p(np.exp(-np.abs(s)))
+        sp_pos = np.maximum(s, 0.0) + tail  # softplus(z) = -log(1 - p)
+        sp_neg = np.maximum(-s, 0.0) + tail  # softplus(-z) = -log p
+        p = np.exp(-sp_neg)
+        ent = p * sp_neg + (1.0 - p) * sp_pos
+        pred = s > 0.0
+    else:
+        p = s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = -(np.where(p > 0, p * np.log(p), 0.0) + np.where(p < 1, (1 - p) * np.log1p(-p),
+                                                                   0.0))
+        pred = p > 0.5
+    truth = targets >= 0.5
+    entropy = ent.sum(axis=1) / (c if label_mean else 1)
+    brier = ((p - targets) ** 2).mean(axis=1)
+    confidence = np.maximum(p, 1.0 - p).reshape(-1)
+    hit = (pred == truth).astype(np.float64).reshape(-1)
+    p_true = np.where(truth[:, 0], p[:, 0], 1.0 - p[:, 0]) if c == 1 else None
+    return RowStats(confidence, hit, brier, entropy, c, p_true)

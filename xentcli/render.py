@@ -20,6 +20,21 @@ TASK_TITLES = {
     "multilabel": "multi-label binary cross-entropy",
 }
 
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "subset_accuracy": "subset accuracy",
+    "top_k_accuracy": "top-k accuracy",
+    "brier": "Brier score",
+    "ece": "ECE (calibration error)",
+    "mce": "MCE (max calibration error)",
+    "entropy": "entropy of predictions",
+    "prior_entropy": "prior entropy (constant model)",
+    "normalized_entropy": "normalized entropy",
+    "information_gain": "information gain",
+    "target_entropy": "entropy of targets",
+    "kl": "KL(target || prediction)",
+}
+
 
 def fmt(x: float | int | None, digits: int = 6) -> str:
     """A number for people: 6 significant digits, 'inf' and 'nan' spelled out, '-' for none."""
@@ -44,20 +59,21 @@ def title(r: Result) -> str:
     return f"{TASK_TITLES.get(r.task, r.task)} ({r.input}, {r.unit})"
 
 
-def summary_rows(r: Result) -> list[tuple[str, str]]:
-    rows = [
+def loss_rows(r: Result) -> list[tuple[str, str]]:
+    return [
         ("rows counted (n)", fmt(r.n)),
         ("weight sum", fmt(r.weight_sum)),
         (f"loss ({r.reduction})", fmt(r.loss)),
         ("loss_sum", fmt(r.loss_sum)),
         ("loss_mean", fmt(r.loss_mean)),
         ("perplexity", fmt(r.perplexity)),
+        ("clipped", fmt(r.clipped)),
+        ("unit", r.unit),
     ]
-    for key, value in r.metrics.items():
-        rows.append((key, fmt(value)))
-    rows.append(("clipped", fmt(r.clipped)))
-    rows.append(("unit", r.unit))
-    return rows
+
+
+def metric_rows(r: Result) -> list[tuple[str, str]]:
+    return [(METRIC_LABELS.get(k, k), fmt(v)) for k, v in r.metrics.items()]
 
 
 def class_header(r: Result) -> list[str]:
@@ -77,19 +93,31 @@ def class_cells(r: Result) -> list[list[str]]:
     ]
 
 
-def to_json(r: Result) -> str:
-    return json.dumps(r.to_dict(), indent=2, allow_nan=False) + "\n"
+def worst_header(r: Result) -> list[str]:
+    return ["row", *([r.id_name] if r.id_name else []), "loss", "true", "predicted", "p(true)"]
 
 
-CSV_COLUMNS = [
+def worst_cells(r: Result) -> list[list[str]]:
+    return [
+        [str(w.row), *([str(w.id)] if r.id_name else []), fmt(w.loss), w.y_true, w.y_pred,
+         fmt(w.p_true)]
+        for w in (r.worst or ())
+    ]
+
+
+def to_json(r: Result, *, plot: bool = False) -> str:
+    return json.dumps(r.to_dict(plot=plot), indent=2, allow_nan=False) + "\n"
+
+
+BASE_CSV_COLUMNS = [
     "scope", "class", "support", "loss_sum", "loss_mean", "share",
-    "n", "weight_sum", "loss", "perplexity", "accuracy", "clipped",
+    "n", "weight_sum", "loss", "perplexity", "clipped",
     "unit", "task", "input", "reduction",
 ]
 
 
 def _raw(x: float | int | None) -> str:
-    """A number for machines: shortest round-trip repr, empty for none/non-finite."""
+    """A number for machines: shortest round-trip repr, empty for none/nan."""
     if x is None:
         return ""
     if isinstance(x, int):
@@ -102,17 +130,19 @@ def _raw(x: float | int | None) -> str:
 
 
 def to_csv(r: Result) -> str:
+    """One row per class and a total row; metrics are columns of the total row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    blank = [""] * (len(CSV_COLUMNS) - 6)
+    metric_names = list(r.metrics)
+    w.writerow(BASE_CSV_COLUMNS + metric_names)
+    blank = [""] * (len(BASE_CSV_COLUMNS) - 6 + len(metric_names))
     for c in r.per_class:
         w.writerow(["class", c.name, _raw(c.support), _raw(c.loss_sum), _raw(c.loss_mean),
                     _raw(c.share), *blank])
     w.writerow([
-        "total", "", _raw(r.weight_sum), _raw(r.loss_sum), _raw(r.loss_mean), _raw(1.0),
-        _raw(r.n), _raw(r.weight_sum), _raw(r.loss), _raw(r.perplexity),
-        _raw(r.metrics.get("accuracy")), _raw(r.clipped), r.unit, r.task, r.input, r.reduction,
+        "total", "", _raw(r.support_total), _raw(r.loss_sum), _raw(r.loss_mean), _raw(1.0),
+        _raw(r.n), _raw(r.weight_sum), _raw(r.loss), _raw(r.perplexity), _raw(r.clipped),
+        r.unit, r.task, r.input, r.reduction, *(_raw(r.metrics[k]) for k in metric_names),
     ])
     return buf.getvalue()
 
@@ -121,43 +151,65 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|")
 
 
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    out += ["| " + " | ".join(_md_escape(c) for c in cells) + " |" for cells in rows]
+    return out
+
+
 def to_markdown(r: Result) -> str:
-    lines = [f"### xent: {title(r)}", "", "| figure | value |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in summary_rows(r)]
-    header = class_header(r)
-    lines += ["", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    lines += ["| " + " | ".join(_md_escape(c) for c in cells) + " |" for cells in class_cells(r)]
+    lines = [f"### xent: {title(r)}", ""]
+    lines += _md_table(["figure", "value"], [list(x) for x in loss_rows(r) + metric_rows(r)])
+    lines += [""] + _md_table(class_header(r), class_cells(r))
+    if r.worst is not None:
+        lines += ["", f"Worst {len(r.worst)} rows:", ""]
+        lines += _md_table(worst_header(r), worst_cells(r))
     return "\n".join(lines) + "\n"
 
 
-def to_table(r: Result, console: Any) -> None:
-    """Print the per-class table and the totals with Rich."""
+def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
+    """Print the per-class table, the totals and metrics, and the optional parts, with Rich."""
     from rich import box
     from rich.table import Table
 
     per_class = Table(title=f"xent: {title(r)}", box=box.SIMPLE_HEAD, title_justify="left")
     for i, h in enumerate(class_header(r)):
-        per_class.add_column(h, justify="left" if i == 0 else "right",
-                             overflow="fold")
+        per_class.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
     for cells in class_cells(r):
         per_class.add_row(*cells)
     per_class.add_section()
-    per_class.add_row("total", fmt(r.support_total),
-                      fmt(r.loss_sum), fmt(r.loss_mean), _pct(1.0 if r.per_class else math.nan),
-                      style="bold")
-    totals = Table(box=box.SIMPLE_HEAD, show_header=False)
-    totals.add_column("figure")
-    totals.add_column("value", justify="right")
-    for k, v in summary_rows(r):
-        totals.add_row(k, v)
+    per_class.add_row("total", fmt(r.support_total), fmt(r.loss_sum), fmt(r.loss_mean),
+                      _pct(1.0 if r.per_class else math.nan), style="bold")
+    figures = Table(box=box.SIMPLE_HEAD, show_header=False)
+    figures.add_column("figure")
+    figures.add_column("value", justify="right")
+    for k, v in loss_rows(r):
+        figures.add_row(k, v)
+    figures.add_section()
+    for k, v in metric_rows(r):
+        figures.add_row(k, v)
     console.print(per_class)
-    console.print(totals)
+    console.print(figures)
+    if r.worst is not None:
+        worst = Table(title=f"worst {len(r.worst)} rows", box=box.SIMPLE_HEAD,
+                      title_justify="left")
+        for i, h in enumerate(worst_header(r)):
+            worst.add_column(h, justify="right" if h in ("row", "loss", "p(true)") else "left",
+                             overflow="fold")
+        for cells in worst_cells(r):
+            worst.add_row(*cells)
+        console.print(worst)
+    if plot:
+        from xentcli.plots import loss_histogram, reliability_diagram
+
+        console.print(reliability_diagram(r))
+        console.print(loss_histogram(r))
 
 
-def render_text(r: Result, fmt_: OutputFormat, *, width: int = 100, color: bool = False) -> str:
-    """The report as text in any format (the table drawn without colour for files)."""
+def render_text(r: Result, fmt_: OutputFormat, *, width: int = 100, plot: bool = False) -> str:
+    """The report as text in any format (the table drawn without colour, for files)."""
     if fmt_ is OutputFormat.json:
-        return to_json(r)
+        return to_json(r, plot=plot)
     if fmt_ is OutputFormat.csv:
         return to_csv(r)
     if fmt_ is OutputFormat.markdown:
@@ -167,5 +219,122 @@ def render_text(r: Result, fmt_: OutputFormat, *, width: int = 100, color: bool 
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None, highlight=False,
                       markup=False, emoji=False)
-    to_table(r, console)
+    to_table(r, console, plot=plot)
     return buf.getvalue()
+
+
+# -- xent explain ---------------------------------------------------------------------------
+
+
+def explain_json(e: Any) -> str:
+    return json.dumps(e.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+def explain_steps(e: Any) -> list[str]:
+    """The worked example, one line a step, like a textbook."""
+    u = e.unit
+    log = {"nats": "ln", "bits": "log2", "hartleys": "log10"}[u]
+    steps = []
+    if e.logits is not None:
+        if len(e.logits) == 1:
+            steps.append(f"p = sigmoid(z) = 1 / (1 + exp(-{fmt(e.logits[0])})) = "
+                         f"{fmt(e.probs[1])}; the two classes get 1 - p and p")
+        else:
+            steps.append("p = softmax(z): exp(z_c - max z) / sum_k exp(z_k - max z) "
+                         "(shifting by the max changes nothing and never overflows)")
+    if e.label is not None:
+        k = e.label
+        steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
+                     f"-{log} {fmt(e.probs[k])} = {fmt(e.surprisal[k])} {u}")
+    steps.append(f"entropy of the prediction: H(p) = sum_c p_c * (-{log} p_c) = "
+                 f"{fmt(e.entropy)} {u}  (the model's own uncertainty)")
+    if e.label is None:
+        steps.append(f"entropy of the target: H(y) = {fmt(e.target_entropy)} {u}")
+    steps.append(f"cross-entropy: H(y, p) = sum_c y_c * (-{log} p_c) = "
+                 f"{fmt(e.cross_entropy)} {u}")
+    steps.append(f"KL divergence: KL(y || p) = H(y, p) - H(y) = {fmt(e.cross_entropy)} - "
+                 f"{fmt(e.target_entropy)} = {fmt(e.kl)} {u}")
+    steps.append(f"loss of this row = H(y, p) = {fmt(e.loss)} {u}")
+    grad = ", ".join(fmt(g) for g in e.gradient)
+    steps.append(f"gradient with respect to the logits: p - y = [{grad}] (in nats)")
+    if e.binary:
+        steps.append(f"for a single logit z: d loss / d z = sigmoid(z) - y = {fmt(e.gradient[1])}")
+    return steps
+
+
+def explain_table(e: Any, console: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"xent explain: one row, in {e.unit}", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("class")
+    if e.logits is not None and len(e.logits) == len(e.probs):
+        table.add_column("logit z", justify="right")
+    table.add_column("p", justify="right")
+    table.add_column("y", justify="right")
+    table.add_column("-log p", justify="right")
+    table.add_column("y * -log p", justify="right")
+    table.add_column("p - y", justify="right")
+    for k, name in enumerate(e.classes):
+        y = e.target[k]
+        term = 0.0 if y == 0 else y * e.surprisal[k]
+        cells = [name]
+        if e.logits is not None and len(e.logits) == len(e.probs):
+            cells.append(fmt(e.logits[k]))
+        cells += [fmt(e.probs[k]), fmt(y), fmt(e.surprisal[k]), fmt(term), fmt(e.gradient[k])]
+        table.add_row(*cells)
+    console.print(table)
+    for i, step in enumerate(explain_steps(e), start=1):
+        console.print(f"{i}. {step}")
+
+
+# -- xent inspect ---------------------------------------------------------------------------
+
+
+def inspect_json(i: Any) -> str:
+    return json.dumps(i.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+def inspect_table(i: Any, console: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    facts = Table(title=f"xent inspect: {i.path}", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_header=False)
+    facts.add_column("what")
+    facts.add_column("value", overflow="fold")
+    facts.add_row("format", i.format)
+    facts.add_row("rows", fmt(i.rows))
+    facts.add_row("task (detected)", i.task)
+    facts.add_row("scores look like", i.input)
+    facts.add_row("classes", ", ".join(i.classes))
+    console.print(facts)
+
+    cols = Table(title="columns", title_justify="left", box=box.SIMPLE_HEAD)
+    cols.add_column("name", overflow="fold")
+    cols.add_column("type", overflow="fold")
+    for name, typ in i.columns:
+        cols.add_row(name, typ)
+    console.print(cols)
+
+    dist = Table(title="labels", title_justify="left", box=box.SIMPLE_HEAD)
+    dist.add_column("class")
+    dist.add_column("rows", justify="right")
+    dist.add_column("share", justify="right")
+    total = sum(i.label_counts.values())
+    for name, count in i.label_counts.items():
+        dist.add_row(name, fmt(count), _pct(count / total if total else math.nan))
+    console.print(dist)
+
+    head = Table(title=f"first {len(i.preview)} rows", title_justify="left",
+                 box=box.SIMPLE_HEAD)
+    for h in i.preview_header:
+        head.add_column(h, justify="right", overflow="fold")
+    for row in i.preview:
+        head.add_row(*row)
+    console.print(head)
+    for note in i.notes:
+        console.print(f"note: {note}")
+    console.print("to compute the loss:")
+    console.print(f"  {i.command}")

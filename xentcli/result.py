@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from xentcli.accumulate import Summary
-from xentcli.config import LossConfig, Reduction
+from xentcli.accumulate import LOSS_EDGES, Summary
+from xentcli.config import LossConfig, Reduction, TaskPlan
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,25 @@ class ClassRow:
     loss_sum: float
     loss_mean: float
     share: float
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    lo: float
+    hi: float
+    weight: float
+    confidence: float  # mean confidence of the bin
+    accuracy: float  # fraction right in the bin
+
+
+@dataclass(frozen=True)
+class WorstRowOut:
+    row: int  # 1-based, as a user counts data rows
+    id: Any
+    loss: float
+    y_true: str
+    y_pred: str
+    p_true: float | None
 
 
 @dataclass(frozen=True)
@@ -39,10 +58,14 @@ class Result:
     metrics: dict[str, float] = field(default_factory=dict)
     source: str = ""
     support_total: float = math.nan  # the per-class supports added up
+    calibration: tuple[CalibrationBin, ...] = ()
+    loss_histogram: tuple[tuple[float, float, int], ...] = ()  # (lo, hi, rows), in the unit
+    worst: tuple[WorstRowOut, ...] | None = None
+    id_name: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
-        return {
+        out: dict[str, Any] = {
             "task": self.task,
             "input": self.input,
             "unit": self.unit,
@@ -67,6 +90,22 @@ class Result:
             "clipped": self.clipped,
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
+        if self.worst is not None:
+            out["worst"] = [
+                {"row": w.row, "id": w.id, "loss": _num(w.loss), "y_true": w.y_true,
+                 "y_pred": w.y_pred, "p_true": None if w.p_true is None else _num(w.p_true)}
+                for w in self.worst
+            ]
+        if plot:
+            out["calibration"] = [
+                {"lo": b.lo, "hi": b.hi, "weight": _num(b.weight),
+                 "confidence": _num(b.confidence), "accuracy": _num(b.accuracy)}
+                for b in self.calibration
+            ]
+            out["loss_histogram"] = [
+                {"lo": _num(lo), "hi": _num(hi), "rows": k} for lo, hi, k in self.loss_histogram
+            ]
+        return out
 
 
 def _num(x: float) -> float | None:
@@ -80,10 +119,49 @@ def _ratio(a: float, b: float) -> float:
         return float(np.float64(a) / np.float64(b))
 
 
-def finish(
-    summary: Summary, *, task: str, classes: tuple[str, ...], cfg: LossConfig, source: str = ""
-) -> Result:
+def _xlog(coef: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """coef * (-log q), with 0 * anything = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(coef > 0, coef * -np.log(q), 0.0)
+
+
+def prior_loss_sum(summary: Summary, plan: TaskPlan, cfg: LossConfig) -> float:
+    """The loss sum (nats) of the best constant prediction q = the weighted mean target,
+    under the run's own options (class weights, pos_weight, smoothing, label reduction)."""
+    support = summary.class_support.value
+    total = float(summary.sample_weight_sum.value)
+    a = cfg.label_smoothing
+    eps = 0.0 if cfg.logits else plan.eps
+
+    def clip(q: np.ndarray) -> np.ndarray:
+        return np.clip(q, eps, 1 - eps) if eps > 0 else q
+
+    task = plan.task.value
+    if task == "multiclass":
+        c = plan.n_classes
+        q = clip(support / support.sum())
+        w = np.ones(c) if plan.class_weight is None else plan.class_weight
+        return float(_xlog(w * ((1 - a) * support + (a / c) * total), q).sum())
+    if task == "binary":
+        pos, neg = support[1:2], support[0:1]
+    else:
+        pos, neg = support, total - support
+    pw = 1.0 if plan.pos_weight is None else plan.pos_weight
+    q = clip(pos / total)
+    y_pos = (1 - a) * pos + (a / 2) * total  # sum of y' over rows
+    y_neg = (1 - a) * neg + (a / 2) * total
+    per_label = _xlog(pw * y_pos, q) + _xlog(y_neg, 1 - q)
+    out = float(per_label.sum())
+    if task == "multilabel" and cfg.label_reduction.value == "mean":
+        out /= plan.n_classes
+    return out
+
+
+def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "",
+           id_name: str | None = None) -> Result:
     """Divide the sums into means and convert nats into the chosen unit."""
+    task = plan.task.value
+    classes = plan.classes
     to_unit = cfg.base.log
     loss_sum_nats = float(summary.loss_sum.value)
     weight_sum = float(summary.weight_sum.value)
@@ -106,11 +184,34 @@ def finish(
                 _ratio(float(class_loss[j]), loss_sum),
             )
         )
-    metrics = {"accuracy": _ratio(float(summary.correct.value),
-                                  float(summary.sample_weight_sum.value))}
+
+    sw = float(summary.sample_weight_sum.value)
+    metrics: dict[str, float] = {"accuracy": _ratio(float(summary.correct.value), sw)}
     if task == "multilabel":
-        metrics["subset_accuracy"] = _ratio(float(summary.exact.value),
-                                            float(summary.sample_weight_sum.value))
+        metrics["subset_accuracy"] = _ratio(float(summary.exact.value), sw)
+    if summary.spec.top_k is not None:
+        metrics["top_k_accuracy"] = _ratio(float(summary.top_k.value), sw)
+    metrics["brier"] = _ratio(float(summary.brier.value), sw)
+    calibration, ece, mce = _calibration(summary)
+    metrics["ece"] = ece
+    metrics["mce"] = mce
+    metrics["entropy"] = _ratio(float(summary.entropy.value), sw) / to_unit
+    prior = _ratio(prior_loss_sum(summary, plan, cfg), weight_sum) / to_unit
+    metrics["prior_entropy"] = prior
+    metrics["normalized_entropy"] = _ratio(loss_mean, prior)
+    metrics["information_gain"] = 1.0 - metrics["normalized_entropy"]
+    if summary.has_target_entropy and plan.class_weight is None:
+        target_entropy = _ratio(float(summary.target_entropy.value), sw) / to_unit
+        metrics["target_entropy"] = target_entropy
+        metrics["kl"] = loss_mean - target_entropy
+
+    worst = None
+    if summary.worst is not None:
+        worst = tuple(_worst_out(w, classes, task, to_unit) for w in summary.worst.items)
+    hist = tuple(
+        (float(LOSS_EDGES[i]) / to_unit, float(LOSS_EDGES[i + 1]) / to_unit, int(k))
+        for i, k in enumerate(summary.loss_hist)
+    ) if summary.spec.histogram else ()
     return Result(
         task=task,
         input="logits" if cfg.logits else "probs",
@@ -128,4 +229,47 @@ def finish(
         metrics=metrics,
         source=source,
         support_total=float(class_support.sum()),
+        calibration=calibration,
+        loss_histogram=hist,
+        worst=worst,
+        id_name=id_name,
+    )
+
+
+def _calibration(summary: Summary) -> tuple[tuple[CalibrationBin, ...], float, float]:
+    """Per-bin figures, ECE = sum_b (W_b / W) |acc_b - conf_b| and MCE = max_b |acc_b - conf_b|."""
+    weight = summary.bin_weight.value
+    conf = summary.bin_confidence.value
+    hits = summary.bin_hits.value
+    bins = len(weight)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = float(weight.sum())
+    out = []
+    gaps = []
+    for b in range(bins):
+        if weight[b] <= 0:
+            continue
+        c, a = float(conf[b] / weight[b]), float(hits[b] / weight[b])
+        out.append(CalibrationBin(float(edges[b]), float(edges[b + 1]), float(weight[b]), c, a))
+        gaps.append(abs(a - c))
+    if total <= 0:
+        return tuple(out), math.nan, math.nan
+    ece = float(np.abs(hits - conf).sum() / total)
+    return tuple(out), ece, max(gaps)
+
+
+def _name(j: Any, classes: tuple[str, ...]) -> str:
+    if isinstance(j, list):
+        return "|".join(classes[k] for k in j)
+    return classes[j]
+
+
+def _worst_out(w: Any, classes: tuple[str, ...], task: str, to_unit: float) -> WorstRowOut:
+    return WorstRowOut(
+        row=w.row + 1,
+        id=w.id,
+        loss=w.loss / to_unit,
+        y_true=_name(w.y_true, classes),
+        y_pred=_name(w.y_pred, classes),
+        p_true=w.p_true,
     )

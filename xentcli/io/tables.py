@@ -112,9 +112,11 @@ class TableInput:
             row_no = self._find_value(column, value, rows_before) if column else None
             at = f"row {row_no}" if row_no else f"a row after row {rows_before}"
             col = f", column '{column}'" if column else ""
+            hint = (f"; if '{column}' is not a score column, mark it with --id-col or choose "
+                    "the score columns with --pred-cols") if column else ""
             return InputError(
                 f"{self.name}: {at}{col}: '{value}' is not a number; "
-                "score, target and weight columns must hold only numbers"
+                f"score, target and weight columns must hold only numbers{hint}"
             )
         if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(

@@ -1,0 +1,170 @@
+"""``xent inspect``: what a file holds and what ``xent compute`` would make of it."""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xentcli.config import LossConfig, ReadConfig, Task
+from xentcli.errors import InputError
+from xentcli.evaluate import plan_task
+from xentcli.io import detect_format, open_dataset
+from xentcli.validate import LabelEncoder
+
+PREVIEW_ROWS = 5
+PREVIEW_SCORES = 7
+
+
+@dataclass
+class Inspection:
+    path: str
+    format: str
+    rows: int
+    columns: list[tuple[str, str]]  # (name, type)
+    task: str
+    input: str  # "probs" | "logits" | a note
+    classes: tuple[str, ...]
+    score_columns: list[str]
+    label_counts: dict[str, float] = field(default_factory=dict)
+    preview_header: list[str] = field(default_factory=list)
+    preview: list[list[str]] = field(default_factory=list)
+    command: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "rows": self.rows,
+            "columns": [{"name": n, "type": t} for n, t in self.columns],
+            "task": self.task,
+            "input": self.input,
+            "classes": list(self.classes),
+            "score_columns": self.score_columns,
+            "label_counts": self.label_counts,
+            "preview": {"columns": self.preview_header, "rows": self.preview},
+            "command": self.command,
+            "notes": self.notes,
+        }
+
+
+def _schema(read: ReadConfig) -> list[tuple[str, str]]:
+    kind, compression, delimiter = detect_format(read.predictions, read.input_format)
+    if kind == "npy":
+        from xentcli.io.npy import open_npy
+
+        a = open_npy(read.predictions)
+        return [("(array)", f"{a.dtype} {a.shape}")]
+    if kind == "npz":
+        from xentcli.io.npy import open_npz
+
+        return [(k, f"{a.dtype} {a.shape}") for k, a in open_npz(read.predictions).items()]
+    from xentcli.io.tables import open_table
+
+    t = open_table(read.predictions, kind, compression, delimiter, threads=True)
+    if kind == "csv":
+        return [(f.name, "text (typed when read)") for f in t.schema]
+    return [(f.name, str(f.type)) for f in t.schema]
+
+
+def _judge(scores: np.ndarray, sum_tol: float, *, rows_sum_to_one: bool) -> tuple[bool, str]:
+    """(logits?, what the values look like) from the first chunk."""
+    s = np.asarray(scores, dtype=np.float64)
+    if not np.isfinite(s).all():
+        return False, "probs (some values are not finite: compute will refuse them)"
+    in_unit = bool(((s >= 0) & (s <= 1)).all())
+    if not rows_sum_to_one:
+        return (False, "probs") if in_unit else (True, "logits")
+    sums = s.sum(axis=1)
+    if in_unit and bool((np.abs(sums - 1) <= sum_tol).all()):
+        return False, "probs"
+    if (s >= 0).all() and (sums > 0).all():
+        return False, "non-negative scores whose rows do not sum to 1 (use --renormalize)"
+    return True, "logits"
+
+
+def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1e-3) -> Inspection:
+    """Read the whole input once (streaming) to count rows and labels; judge the first chunk."""
+    columns = _schema(read)
+    kind = detect_format(read.predictions, read.input_format)[0]
+    ds = open_dataset(read)
+    first = next(ds.parts, None)
+    if first is None:
+        raise InputError(f"{ds.source}: no data rows")
+    plan = plan_task(ds, LossConfig(task=task, sum_tol=sum_tol), first, read.class_names)
+    logits, looks = _judge(first.arrays["scores"], sum_tol,
+                           rows_sum_to_one=plan.task is Task.multiclass)
+    out = Inspection(
+        path=ds.source, format=kind, rows=0, columns=columns, task=plan.task.value,
+        input=looks, classes=plan.classes,
+        score_columns=[] if ds.scores_are_list else list(ds.score_names),
+    )
+    counts = np.zeros(plan.n_classes)
+    encoder = LabelEncoder(plan.classes, ds.label_where or ds.source,
+                           binary=plan.task is Task.binary)
+    for part in itertools.chain([first], ds.parts):
+        out.rows += part.n
+        if "labels" in part.arrays:
+            y = encoder.encode(part.arrays["labels"], part.row0)
+            ok = (y >= 0) & (y < plan.n_classes)
+            counts += np.bincount(y[ok], minlength=plan.n_classes)[: plan.n_classes]
+            if not ok.all():
+                out.notes.append(f"{int((~ok).sum())} labels outside 0..{plan.n_classes - 1} "
+                                 "in a chunk (rows to skip need --ignore-index)")
+        elif "targets" in part.arrays:
+            t = np.asarray(part.arrays["targets"], dtype=np.float64)
+            counts += t.sum(axis=0) if t.shape[1] == plan.n_classes else 0
+    out.label_counts = {name: float(counts[j]) for j, name in enumerate(plan.classes)}
+    _preview(out, first, plan.classes, ds.score_names if not ds.scores_are_list else None)
+    out.command = _command(read, logits=logits, renormalize="renormalize" in looks,
+                           task=task)
+    return out
+
+
+def _preview(out: Inspection, part: Any, classes: tuple[str, ...],
+             names: list[str] | None) -> None:
+    k = min(PREVIEW_ROWS, part.n)
+    scores = np.asarray(part.arrays["scores"][:k], dtype=np.float64)
+    header = list(names) if names else [f"s{j}" for j in range(scores.shape[1])]
+    rows = [[f"{v:.3g}" for v in row] for row in scores]
+    if len(header) > PREVIEW_SCORES:  # keep the preview inside 80 columns
+        keep = [*range(PREVIEW_SCORES - 2), len(header) - 1]
+        header = [header[j] for j in keep[:-1]] + ["..."] + [header[keep[-1]]]
+        rows = [[r[j] for j in keep[:-1]] + ["..."] + [r[keep[-1]]] for r in rows]
+    for role in ("labels", "targets", "weights", "ids"):
+        if role not in part.arrays:
+            continue
+        arr = part.arrays[role]
+        values = arr[:k].tolist() if isinstance(arr, np.ndarray) else arr.slice(0, k).to_pylist()
+        header.append({"labels": "label", "targets": "target", "weights": "weight",
+                       "ids": "id"}[role])
+        for row, v in zip(rows, values, strict=True):
+            row.append(", ".join(f"{x:.3g}" for x in v) if isinstance(v, list) else str(v))
+    out.preview_header, out.preview = header, rows
+
+
+def _command(read: ReadConfig, *, logits: bool, renormalize: bool, task: Task) -> str:
+    args = ["xent", "compute", read.predictions]
+    pairs = [("--labels", read.labels), ("--target-cols", read.target_cols),
+             ("--pred-cols", read.pred_cols), ("--weight-col", read.weight_col),
+             ("--id-col", read.id_col)]
+    if read.label_col != "label":
+        pairs.append(("--label-col", read.label_col))
+    if read.class_names:
+        pairs.append(("--class-names", ",".join(read.class_names)))
+    if read.input_format.value != "auto":
+        pairs.append(("--input-format", read.input_format.value))
+    if task is not Task.auto:
+        pairs.append(("--task", task.value))
+    for flag, value in pairs:
+        if value:
+            args += [flag, value]
+    if logits:
+        args.append("--logits")
+    if renormalize:
+        args.append("--renormalize")
+    return " ".join(shlex.quote(a) for a in args)
