@@ -160,7 +160,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def to_markdown(r: Result) -> str:
     lines = [f"### xent: {title(r)}", ""]
     lines += _md_table(["figure", "value"], [list(x) for x in loss_rows(r) + metric_rows(r)])
-    lines += [""] + _md_table(class_header(r), class_cells(r))
+    lines += ["", *_md_table(class_header(r), class_cells(r))]
     if r.worst is not None:
         lines += ["", f"Worst {len(r.worst)} rows:", ""]
         lines += _md_table(worst_header(r), worst_cells(r))
@@ -193,7 +193,7 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
     if r.worst is not None:
         worst = Table(title=f"worst {len(r.worst)} rows", box=box.SIMPLE_HEAD,
                       title_justify="left")
-        for i, h in enumerate(worst_header(r)):
+        for h in worst_header(r):
             worst.add_column(h, justify="right" if h in ("row", "loss", "p(true)") else "left",
                              overflow="fold")
         for cells in worst_cells(r):
