@@ -12,7 +12,7 @@ import numpy as np
 from xentcli.config import LossConfig, ReadConfig, Task
 from xentcli.errors import InputError
 from xentcli.evaluate import plan_task
-from xentcli.io import detect_format, open_dataset
+from xentcli.io import open_dataset
 from xentcli.validate import LabelEncoder
 
 PREVIEW_ROWS = 5
@@ -52,25 +52,6 @@ class Inspection:
         }
 
 
-def _schema(read: ReadConfig) -> list[tuple[str, str]]:
-    kind, compression, delimiter = detect_format(read.predictions, read.input_format)
-    if kind == "npy":
-        from xentcli.io.npy import open_npy
-
-        a = open_npy(read.predictions)
-        return [("(array)", f"{a.dtype} {a.shape}")]
-    if kind == "npz":
-        from xentcli.io.npy import open_npz
-
-        return [(k, f"{a.dtype} {a.shape}") for k, a in open_npz(read.predictions).items()]
-    from xentcli.io.tables import open_table
-
-    t = open_table(read.predictions, kind, compression, delimiter, threads=True)
-    if kind == "csv":
-        return [(f.name, "text (typed when read)") for f in t.schema]
-    return [(f.name, str(f.type)) for f in t.schema]
-
-
 def _judge(scores: np.ndarray, sum_tol: float, *, rows_sum_to_one: bool) -> tuple[bool, str]:
     """(logits?, what the values look like) from the first chunk."""
     s = np.asarray(scores, dtype=np.float64)
@@ -89,8 +70,6 @@ def _judge(scores: np.ndarray, sum_tol: float, *, rows_sum_to_one: bool) -> tupl
 
 def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1e-3) -> Inspection:
     """Read the whole input once (streaming) to count rows and labels; judge the first chunk."""
-    columns = _schema(read)
-    kind = detect_format(read.predictions, read.input_format)[0]
     ds = open_dataset(read)
     first = next(ds.parts, None)
     if first is None:
@@ -99,7 +78,7 @@ def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1
     logits, looks = _judge(first.arrays["scores"], sum_tol,
                            rows_sum_to_one=plan.task is Task.multiclass)
     out = Inspection(
-        path=ds.source, format=kind, rows=0, columns=columns, task=plan.task.value,
+        path=ds.source, format=ds.format, rows=0, columns=ds.columns, task=plan.task.value,
         input=looks, classes=plan.classes,
         score_columns=[] if ds.scores_are_list else list(ds.score_names),
     )

@@ -54,6 +54,8 @@ class Dataset:
     scores_are_list: bool = False
     id_name: str | None = None
     num_rows: int | None = None
+    format: str = ""  # csv | parquet | arrow | npy | npz
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type), for inspect
     parts: Iterator[Part] = field(default_factory=lambda: iter(()))
 
 
@@ -342,6 +344,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             scores_are_list=plan.scores_list,
             num_rows=pred.num_rows,
         )
+        ds.columns = [(f.name, "text (typed when read)" if pred.kind == "csv" else str(f.type))
+                      for f in pred.schema]
         if plan.label:
             ds.label_where = f"{source}, column '{plan.label}'"
         if plan.weight:
@@ -365,6 +369,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             scores_are_list=True,
             num_rows=scores.num_rows,
         )
+        ds.columns = [(a.name, f"{a.dtype} {a.shape}") for a in arrays.values()]
         if "labels" in arrays:
             ds.label_where = arrays["labels"].name
         pred_parts = _array_parts(arrays, rows)
@@ -425,6 +430,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             raise UsageError(f"{option} '{value}': no such column in {where}")
     if cfg.id_col and "ids" in roles:
         ds.id_name = cfg.id_col
+    ds.format = pred_kind
     ds.has_labels = "labels" in roles
     ds.has_targets = "targets" in roles
     ds.has_weights = "weights" in roles
