@@ -170,3 +170,46 @@ def test_logsumexp_rows_columnwise_equals_rowwise(dtype) -> None:
     np.testing.assert_allclose(l_f, l_c, rtol=1e-14, atol=1e-15)
     want = [math.log(math.fsum(math.exp(float(v) - float(max(row))) for v in row)) for row in z]
     np.testing.assert_allclose(l_f, want, rtol=1e-13, atol=1e-15)  # log(1 + tiny): absolute
+
+
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_columnwise_kernel_equals_the_general_one(logits, dtype, weighted) -> None:
+    n, c = 301, 6
+    z = RNG.normal(size=(n, c)) * 4
+    z[:5, :2] = 1.0  # ties
+    scores = z if logits else softmax(z)
+    scores[7, 0] = 0.0 if not logits else scores[7, 0]  # a zero probability
+    if not logits:
+        scores[7] /= scores[7].sum()
+    scores = np.asfortranarray(scores.astype(dtype))
+    y = RNG.integers(0, c, n)
+    w = RNG.uniform(0.5, 2, c) if weighted else None
+    eps = float(np.finfo(dtype).eps)
+    lo, st, pred = kernels.multiclass_columnwise(scores, y, logits=logits, eps=eps,
+                                                 class_weight=w, top_k=2)
+    ref_lo = kernels.multiclass_labels(np.ascontiguousarray(scores), y, logits=logits, eps=eps,
+                                       class_weight=w)
+    ref_pred = np.argmax(scores, axis=1)
+    ref_st = kernels.multiclass_stats(np.ascontiguousarray(scores), logits=logits,
+                                      pred=ref_pred, labels=y, top_k=2)
+    np.testing.assert_array_equal(pred, ref_pred)
+    np.testing.assert_allclose(lo.loss, ref_lo.loss, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(lo.clipped, ref_lo.clipped)
+    for name in ("confidence", "hit", "brier", "entropy", "p_true", "top_k"):
+        np.testing.assert_allclose(getattr(st, name), getattr(ref_st, name), rtol=1e-12,
+                                   atol=1e-14, err_msg=name)
+
+
+def test_calibration_bins_match_searchsorted_on_the_edges() -> None:
+    from xentcli.accumulate import calibration_bin
+
+    for bins in (1, 7, 10, 15, 33):
+        edges = np.linspace(0, 1, bins + 1)
+        conf = np.concatenate([RNG.uniform(0, 1, 5000), edges, np.nextafter(edges, 2),
+                               np.nextafter(edges, -1)[1:], [1.0, 0.0]])
+        conf = conf[(conf >= 0) & (conf <= 1)]
+        want = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
+        np.testing.assert_array_equal(calibration_bin(conf, bins), want)
+        assert calibration_bin(np.array([1.0]), bins)[0] == bins - 1  # closed at 1.0

@@ -271,8 +271,13 @@ def calibration_bin(confidence: np.ndarray, bins: int) -> np.ndarray:
     """Equal-width bins over [0, 1], each closed on the left, the last also closed at 1.0
     (torchmetrics' bucketize(right=True) - 1, clamped)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.searchsorted(edges, confidence, side="right") - 1
-    return np.clip(idx, 0, bins - 1)
+    # floor(conf * B), then moved by one where rounding put it across its edge: the same as
+    # searchsorted(edges, conf, 'right') - 1 at a fraction of the cost.
+    idx = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    np.maximum(idx, 0, out=idx)
+    idx -= confidence < edges[idx]
+    idx += (idx < bins - 1) & (confidence >= edges[np.minimum(idx + 1, bins)])
+    return idx
 
 
 def _wsum(values: np.ndarray, sw: np.ndarray | None) -> float:

@@ -235,11 +235,18 @@ class ChunkScorer:
             row0=row0,
         )
 
-        pred_cls = kernels.argmax_rows(scores) if task is Task.multiclass else None
         sel = _selector(keep)
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
-        rows = self._kernel(s, y, t, w, sel(pred_cls))
-        rows.stats = self._stats(s, y, t, sel(pred_cls))
+        if (task is Task.multiclass and y is not None and keep is None
+                and loss.label_smoothing == 0.0 and kernels.is_columnwise(s)):
+            lo, stats, pred_cls = kernels.multiclass_columnwise(
+                s, y, logits=loss.logits, eps=plan.eps, class_weight=plan.class_weight,
+                top_k=self.metrics.top_k)
+            rows = RowValues(lo, w, y, None, stats.hit, stats=stats)
+        else:
+            pred_cls = kernels.argmax_rows(scores) if task is Task.multiclass else None
+            rows = self._kernel(s, y, t, w, sel(pred_cls))
+            rows.stats = self._stats(s, y, t, sel(pred_cls))
 
         loss_all = rows.losses.loss
         if keep is not None:
