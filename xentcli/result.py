@@ -126,8 +126,13 @@ def _xlog(coef: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def prior_loss_sum(summary: Summary, plan: TaskPlan, cfg: LossConfig) -> float:
-    """The loss sum (nats) of the best constant prediction q = the weighted mean target,
-    under the run's own options (class weights, pos_weight, smoothing, label reduction)."""
+    """The loss sum (nats) of the best constant prediction, under the run's own options.
+
+    The constant that minimises the loss is the weighted mean target, weighted as the loss
+    weighs it: multiclass q_c proportional to w_c Y'_c, Y'_c = sum_i s_i y'_ic (the smoothed
+    target, class weights w); binary/multi-label q = pw Y'_1 / (pw Y'_1 + Y'_0) per label.
+    Without options this is the class frequencies, and the prior loss their entropy.
+    """
     support = summary.class_support.value
     total = float(summary.sample_weight_sum.value)
     a = cfg.label_smoothing
@@ -139,18 +144,20 @@ def prior_loss_sum(summary: Summary, plan: TaskPlan, cfg: LossConfig) -> float:
     task = plan.task.value
     if task == "multiclass":
         c = plan.n_classes
-        q = clip(support / support.sum())
         w = np.ones(c) if plan.class_weight is None else plan.class_weight
-        return float(_xlog(w * ((1 - a) * support + (a / c) * total), q).sum())
+        mass = w * ((1 - a) * support + (a / c) * total)  # what each class's -log q_c costs
+        q = clip(mass / mass.sum())
+        return float(_xlog(mass, q).sum())
     if task == "binary":
         pos, neg = support[1:2], support[0:1]
     else:
         pos, neg = support, total - support
     pw = 1.0 if plan.pos_weight is None else plan.pos_weight
-    q = clip(pos / total)
-    y_pos = (1 - a) * pos + (a / 2) * total  # sum of y' over rows
-    y_neg = (1 - a) * neg + (a / 2) * total
-    per_label = _xlog(pw * y_pos, q) + _xlog(y_neg, 1 - q)
+    y_pos = pw * ((1 - a) * pos + (a / 2) * total)  # sum over rows of pw y'
+    y_neg = (1 - a) * neg + (a / 2) * total  # sum over rows of (1 - y')
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = clip(y_pos / (y_pos + y_neg))
+    per_label = _xlog(y_pos, q) + _xlog(y_neg, 1 - q)
     out = float(per_label.sum())
     if task == "multilabel" and cfg.label_reduction.value == "mean":
         out /= plan.n_classes

@@ -1,0 +1,127 @@
+"""CI gates: ``--check EXPR``, ``--max-loss`` and baselines, evaluated on a finished report.
+
+A check is ``NAME OP NUMBER``: NAME a key of the JSON report (``loss``, ``metrics.ece``,
+``per_class.cat.loss_mean``), OP one of ``< <= > >= == !=``. Expressions are parsed by a
+small grammar, never evaluated as code.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from xentcli.errors import UsageError
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NAME = r"[^<>=!\s](?:[^<>=!]*[^<>=!\s])?"
+_CHECK = re.compile(
+    rf"^\s*(?P<name>{_NAME})\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<num>{_NUMBER})\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    op: str
+    threshold: float
+    text: str
+
+    def passes(self, value: float | None) -> bool:
+        """A missing or non-finite value (an infinite loss) never passes."""
+        if value is None or not math.isfinite(value):
+            return False
+        return OPS[self.op](value, self.threshold)
+
+
+def parse_check(text: str) -> Check:
+    m = _CHECK.match(text)
+    if not m:
+        raise UsageError(
+            f"--check '{text}': expected NAME OP NUMBER, e.g. 'loss<=0.35' or "
+            "'metrics.accuracy>=0.9' (OP is one of < <= > >= == !=)"
+        )
+    return Check(m["name"], m["op"], float(m["num"]), text.strip())
+
+
+def lookup(report: dict[str, Any], name: str) -> float | None:
+    """The number ``name`` names in a JSON report; UsageError when there is no such figure."""
+    parts = name.split(".")
+    if parts[0] == "per_class" and len(parts) >= 3:
+        cls, field = ".".join(parts[1:-1]), parts[-1]
+        rows = {r["class"]: r for r in report.get("per_class", [])}
+        if cls not in rows:
+            raise UsageError(f"--check '{name}': no class '{cls}' (classes: "
+                             f"{', '.join(rows) or 'none'})")
+        node: Any = rows[cls]
+        parts = [field]
+    else:
+        node = report
+    for p in parts:
+        if not isinstance(node, dict) or p not in node:
+            raise UsageError(f"--check '{name}': the report has no figure '{name}'; "
+                             f"figures: {', '.join(figure_names(report))}")
+        node = node[p]
+    if node is not None and not isinstance(node, (int, float)):
+        raise UsageError(f"--check '{name}': '{name}' is not a number")
+    return None if node is None else float(node)
+
+
+def figure_names(report: dict[str, Any]) -> list[str]:
+    names = [k for k, v in report.items() if isinstance(v, (int, float)) or v is None]
+    names += [f"metrics.{k}" for k in report.get("metrics", {})]
+    if report.get("per_class"):
+        names.append("per_class.<class>.loss_mean (or support, loss_sum, share)")
+    return names
+
+
+def failures(report: dict[str, Any], checks: list[Check]) -> list[str]:
+    """The failed checks, each as a line; every name is resolved (or refused) first."""
+    values = [(c, lookup(report, c.name)) for c in checks]
+    out = []
+    for c, v in values:
+        if not c.passes(v):
+            shown = "null" if v is None else f"{v:.6g}"
+            out.append(f"{c.name} is {shown}, wanted {c.op} {c.threshold:g}")
+    return out
+
+
+@dataclass(frozen=True)
+class MaxIncrease:
+    """``--max-increase X`` (absolute) or ``X%`` (relative to the baseline)."""
+
+    amount: float
+    relative: bool
+
+    @staticmethod
+    def parse(text: str) -> MaxIncrease:
+        t = text.strip()
+        relative = t.endswith("%")
+        try:
+            amount = float(t[:-1] if relative else t)
+        except ValueError:
+            raise UsageError(f"--max-increase '{text}': expected a number or a percentage "
+                             "such as 0.01 or 2%") from None
+        if not math.isfinite(amount) or amount < 0:
+            raise UsageError(f"--max-increase '{text}': must be a finite number >= 0")
+        return MaxIncrease(amount / 100 if relative else amount, relative)
+
+    def exceeded(self, new: float | None, old: float | None) -> bool:
+        if new is None or old is None or not math.isfinite(new):
+            return True
+        allowed = self.amount * abs(old) if self.relative else self.amount
+        return new - old > allowed
+
+    def describe(self) -> str:
+        return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}"
