@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xentcli.bootstrap import PoissonBootstrap
 from xentcli.config import MetricConfig
 from xentcli.kernels import RowLosses, RowStats
 
@@ -173,6 +174,7 @@ class Summary:
     bin_hits: CompensatedSum = field(init=False)
     loss_hist: np.ndarray = field(init=False)
     worst: WorstRows | None = field(init=False)
+    boot: PoissonBootstrap | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.class_loss = CompensatedSum((self.n_classes,))
@@ -183,8 +185,11 @@ class Summary:
         self.bin_hits = CompensatedSum((bins,))
         self.loss_hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
         self.worst = WorstRows(self.spec.worst) if self.spec.worst > 0 else None
+        self.boot = (PoissonBootstrap(self.spec.replicates, self.spec.seed)
+                     if self.spec.ci is not None else None)
 
-    def update(self, rows: RowValues) -> None:
+    def update(self, rows: RowValues, key: int = 0) -> None:
+        """Fold in one chunk; ``key`` (its first row) seeds the chunk's bootstrap draws."""
         n = len(rows.losses.loss)
         if n == 0:
             return
@@ -232,6 +237,9 @@ class Summary:
                                           minlength=len(self.loss_hist))
         if self.worst is not None:
             self.worst.update(rows)
+        if self.boot is not None:
+            denom = (np.ones(n) if lo.denom is None else lo.denom)
+            self.boot.update(wloss, denom if sw is None else sw * denom, key)
 
     def _update_stats(self, st: RowStats, sw: np.ndarray | None) -> None:
         self.brier.add(_wsum(st.brier, sw))
@@ -264,6 +272,8 @@ class Summary:
         self.loss_hist += other.loss_hist
         if self.worst is not None and other.worst is not None:
             self.worst.merge(other.worst)
+        if self.boot is not None and other.boot is not None:
+            self.boot.merge(other.boot)
         return self
 
 

@@ -72,14 +72,21 @@ def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, inside the handler
         except XentError as exc:
             _err(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             _err("interrupted")
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            # Partial outputs were removed on the way up. Exit now: a reader thread may be
+            # blocked inside Arrow on stdin, and interpreter teardown would abort on it.
+            sys.stdout.flush()
+            os._exit(int(ExitCode.INTERRUPTED))
         except BrokenPipeError:
+            # The reader went away (`xent ... | head`): stop quietly, as Unix tools do.
             _quiet_broken_pipe()
             raise typer.Exit(0) from None
 
@@ -163,8 +170,9 @@ def compute(
         help="Write each row's loss, y_true, y_pred (.parquet or .csv).")] = None,
     max_loss: Annotated[float | None, typer.Option(
         help="Exit 1 when 'loss' is above this (a CI gate).")] = None,
-    chunk_rows: Annotated[int, typer.Option(
-        help="Rows per chunk (memory is bounded by this).")] = DEFAULT_CHUNK_ROWS,
+    chunk_rows: Annotated[int | None, typer.Option(
+        help="Rows per chunk; memory is bounded by it (default: about 4M scores, at most "
+             f"{DEFAULT_CHUNK_ROWS:,} rows).", show_default=False)] = None,
     threads: Annotated[int, typer.Option(
         help="Threads for decoding and scoring (0: every core).")] = 0,
     top_k: Annotated[int | None, typer.Option(
@@ -174,6 +182,20 @@ def compute(
         help="List the K rows with the largest loss.")] = 0,
     plot: Annotated[bool, typer.Option(
         "--plot", help="Draw a reliability diagram and a loss histogram.")] = False,
+    check: Annotated[list[str] | None, typer.Option(
+        help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one "
+             "fails.")] = None,
+    baseline: Annotated[str | None, typer.Option(
+        help="A previous run's JSON report to compare with.")] = None,
+    max_increase: Annotated[str | None, typer.Option(
+        help="With --baseline: exit 1 if loss rose by more than X (or X%).")] = None,
+    ci: Annotated[float | None, typer.Option(
+        help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar or notes on stderr (errors still show).")
+    ] = False,
 ) -> None:
     """Compute cross-entropy for a file of predictions and labels."""
     read = ReadConfig(
@@ -204,37 +226,73 @@ def compute(
         sum_tol=sum_tol,
     )
     out = OutputConfig(format=format, output=output, per_sample=per_sample, max_loss=max_loss,
-                       plot=plot)
-    metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot)
+                       plot=plot, checks=tuple(check or ()), baseline=baseline,
+                       max_increase=max_increase, quiet=quiet)
+    metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci,
+                           seed=seed, replicates=replicates)
     raise typer.Exit(run_compute(read, loss, out, metrics))
 
 
 def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
                 metrics: MetricConfig | None = None) -> int:
+    import dataclasses
+
+    from xentcli import baseline as baselines
     from xentcli.evaluate import evaluate
+    from xentcli.gates import MaxIncrease, failures, parse_check
     from xentcli.outputs import PerSampleWriter, write_text_atomic
     from xentcli.render import render_text, to_table
 
+    # Everything that can be refused is refused before any reading.
+    checks = [parse_check(c) for c in out.checks]
+    bound = MaxIncrease.parse(out.max_increase) if out.max_increase is not None else None
+    if bound is not None and out.baseline is None:
+        raise UsageError("--max-increase needs --baseline PREV.json to compare with")
+    base = baselines.load(out.baseline) if out.baseline else None
+
     sink = PerSampleWriter(out.per_sample, loss.base.log) if out.per_sample else None
+    progress = None if out.quiet else _progress()
     try:
-        result = evaluate(read, loss, sink, metrics)
+        result = evaluate(read, loss, sink, metrics, progress=progress)
         if sink is not None:
             sink.finish()
     except BaseException:
         if sink is not None:
             sink.abort()
         raise
+    finally:
+        if progress is not None:
+            progress.close()
+
+    report = result.to_dict(plot=out.plot)
+    regression = None
+    if base is not None:
+        assert out.baseline is not None
+        compared, regression = baselines.compare(report, base, out.baseline, bound)
+        result = dataclasses.replace(result, baseline=compared)
+    failed = failures(report, checks)  # unknown names are refused here, before any output
+    if out.max_loss is not None and not (result.loss <= out.max_loss):
+        failed.insert(0, f"loss {result.loss:.6g} {result.unit} is above --max-loss "
+                         f"{out.max_loss:g}")
     if out.output:
         write_text_atomic(out.output, render_text(result, out.format, plot=out.plot))
     elif out.format is OutputFormat.table:
         to_table(result, _stdout_console(), plot=out.plot)
     else:
         sys.stdout.write(render_text(result, out.format, plot=out.plot))
-        sys.stdout.flush()
-    if out.max_loss is not None and not result.loss <= out.max_loss:
-        _err_gate(f"loss {result.loss:.6g} {result.unit} is above --max-loss {out.max_loss:g}")
-        return ExitCode.GATE_FAILED
-    return ExitCode.OK
+    sys.stdout.flush()
+    if regression:
+        failed.append(regression)
+    for line in failed:
+        _err_gate(line)
+    return ExitCode.GATE_FAILED if failed else ExitCode.OK
+
+
+def _progress() -> Any:
+    """A progress bar on stderr, only on a terminal (see xentcli.progress)."""
+    from xentcli.progress import ProgressBar
+
+    return ProgressBar.for_stderr()
 
 
 def _err_gate(message: str) -> None:
@@ -245,8 +303,74 @@ def _err_gate(message: str) -> None:
 def _stdout_console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, markup=False, emoji=False,
-                   no_color=bool(os.environ.get("NO_COLOR")) or None)
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich would exit 1 (our "gate failed"); let handles_errors end quietly instead.
+            raise BrokenPipeError
+
+    return StdoutConsole(highlight=False, markup=False, emoji=False,
+                         no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+@app.command(name="compare")
+@handles_errors
+def compare_cmd(
+    a: Annotated[str, typer.Argument(help="Predictions A (the baseline model).",
+                                     show_default=False)],
+    b: Annotated[str, typer.Argument(help="Predictions B (the candidate), same rows.",
+                                     show_default=False)],
+    labels: Annotated[str | None, typer.Option(help="Labels in a separate file.")] = None,
+    label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
+    target_cols: Annotated[str | None, typer.Option(help="Target columns (list or glob).")
+                           ] = None,
+    pred_cols: Annotated[str | None, typer.Option(help="Score columns (list or glob).")] = None,
+    weight_col: Annotated[str | None, typer.Option(help="Sample-weight column.")] = None,
+    class_names: Annotated[str | None, typer.Option(help="Class names A,B,...")] = None,
+    logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = False,
+    task: Annotated[Task, typer.Option(help="Problem type.")] = Task.auto,
+    base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
+    clip_eps: Annotated[float | None, typer.Option(help="Probability clipping.",
+                                                   show_default=False)] = None,
+    ci: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    max_increase: Annotated[str | None, typer.Option(
+        help="Exit 1 if B's loss is above A's by more than X (or X%).")] = None,
+    input_format: Annotated[InputFormat, typer.Option(help="Override the detected format.")
+                            ] = InputFormat.auto,
+    format: Annotated[OutputFormat, typer.Option("--format", help="Report format.")
+                      ] = OutputFormat.table,
+    chunk_rows: Annotated[int | None, typer.Option(help="Rows per chunk (default: auto).",
+                                                   show_default=False)] = None,
+) -> None:
+    """Compare two prediction sets on the same rows, with a bootstrap interval."""
+    from xentcli.evaluate import compare
+    from xentcli.gates import MaxIncrease
+    from xentcli.render import compare_table, compare_text
+
+    bound = MaxIncrease.parse(max_increase) if max_increase is not None else None
+
+    def read(path: str) -> ReadConfig:
+        return ReadConfig(predictions=path, labels=labels, label_col=label_col,
+                          target_cols=target_cols, pred_cols=pred_cols, weight_col=weight_col,
+                          class_names=_names(class_names), input_format=input_format,
+                          chunk_rows=chunk_rows, threads=1)
+
+    loss = LossConfig(task=task, logits=logits, base=base, clip_eps=clip_eps)
+    metrics = MetricConfig(seed=seed, replicates=replicates)
+    result = compare(read(a), read(b), loss, metrics, level=ci)
+    regressed = bound.exceeded(result.b.loss, result.a.loss) if bound else None
+    gate = {"max_increase": bound.describe() if bound else None, "regressed": regressed}
+    if format is OutputFormat.table:
+        compare_table(result, _stdout_console())
+    else:
+        sys.stdout.write(compare_text(result, format, **gate))
+    sys.stdout.flush()
+    if regressed:
+        assert bound is not None
+        _err_gate(f"B's loss {result.b.loss:.6g} is above A's {result.a.loss:.6g} by more than "
+                  f"--max-increase {bound.describe()}")
+        raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
 class ReportFormat(str, Enum):

@@ -62,7 +62,16 @@ class OutputFormat(str, Enum):
     markdown = "markdown"
 
 
-DEFAULT_CHUNK_ROWS = 65_536
+DEFAULT_CHUNK_ROWS = 65_536  # the most rows in a chunk when --chunk-rows is not given
+CHUNK_VALUES = 1 << 22  # ... and about this many scores per chunk, for many classes
+
+
+def auto_chunk_rows(classes: int | None) -> int:
+    """Rows per chunk: ~4M scores, between 1,024 and 65,536 rows (a row-major kernel on small
+    chunks wins for 1000 classes; column-wise kernels want long columns for 10)."""
+    if classes is None:
+        return 4_096
+    return max(1_024, min(DEFAULT_CHUNK_ROWS, CHUNK_VALUES // max(1, classes)))
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,7 @@ class ReadConfig:
     id_col: str | None = None
     class_names: tuple[str, ...] | None = None
     input_format: InputFormat = InputFormat.auto
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    chunk_rows: int | None = None  # None: auto_chunk_rows(number of score columns)
     threads: int = 0  # 0: every core
 
 
@@ -108,6 +117,9 @@ class MetricConfig:
     bins: int = 15
     worst: int = 0
     histogram: bool = False  # per-row loss histogram (for --plot)
+    ci: float | None = None  # confidence level of a bootstrap interval for the loss
+    seed: int = 0
+    replicates: int = 1000
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,10 @@ class OutputConfig:
     per_sample: str | None = None
     max_loss: float | None = None
     plot: bool = False
+    checks: tuple[str, ...] = ()
+    baseline: str | None = None
+    max_increase: str | None = None
+    quiet: bool = False
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,10 @@ def check_metric_options(metrics: MetricConfig) -> None:
         raise UsageError(f"--bins {metrics.bins}: must be >= 1")
     if metrics.worst < 0:
         raise UsageError(f"--worst {metrics.worst}: must be >= 0")
+    if metrics.ci is not None and not 0.0 < metrics.ci < 1.0:
+        raise UsageError(f"--ci {metrics.ci}: a confidence level in (0, 1), e.g. 0.95")
+    if metrics.replicates < 10:
+        raise UsageError(f"--replicates {metrics.replicates}: must be >= 10")
 
 
 def _default_names(n: int) -> tuple[str, ...]:
@@ -398,12 +402,12 @@ class _Raised:
 
 
 def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
-             metrics: MetricConfig | None = None) -> Result:
+             metrics: MetricConfig | None = None, progress: Any = None) -> Result:
     """Read, score and sum the whole input; return the finished result."""
     metrics = metrics or MetricConfig()
     check_options(loss)
     check_metric_options(metrics)
-    if read.chunk_rows < 1:
+    if read.chunk_rows is not None and read.chunk_rows < 1:
         raise UsageError(f"--chunk-rows {read.chunk_rows}: must be >= 1")
     if read.threads > 0:
         import pyarrow as pa
@@ -424,11 +428,110 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
         sink.start(plan, ds.id_name)
     for part in itertools.chain([first], parts):
         rows, scored = scorer.score(part)
-        summary.update(rows)
+        summary.update(rows, key=part.row0)
         if sink is not None:
             sink.write(scored)
+        if progress is not None:
+            progress.advance(part.n, ds.num_rows)
+            progress.update_rate()
     if summary.n == 0:
         raise InputError(
             f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
         )
     return finish(summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two prediction sets on the same rows: each result and their paired difference."""
+
+    a: Result
+    b: Result
+    n: int
+    diff_mean: float  # mean over rows of loss_B - loss_A (weighted like the loss), in the unit
+    level: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        """The interval of the paired difference excludes 0."""
+        return bool(self.low > 0 or self.high < 0)
+
+
+def compare(read_a: ReadConfig, read_b: ReadConfig, loss: LossConfig,
+            metrics: MetricConfig | None = None, level: float = 0.95) -> Comparison:
+    """Score A and B row by row in step; bootstrap the paired per-row loss difference."""
+    from xentcli.bootstrap import PoissonBootstrap
+    from xentcli.io.parts import zip_aligned
+
+    metrics = metrics or MetricConfig()
+    check_options(loss)
+    check_metric_options(metrics)
+    if not 0.0 < level < 1.0:
+        raise UsageError(f"--ci {level}: a confidence level in (0, 1), e.g. 0.95")
+    if read_a.chunk_rows is not None and read_a.chunk_rows < 1:
+        raise UsageError(f"--chunk-rows {read_a.chunk_rows}: must be >= 1")
+    ds_a, ds_b = open_dataset(read_a), open_dataset(read_b)
+    tagged_a = _tag(ds_a.parts, "a")
+    tagged_b = _tag(ds_b.parts, "b")
+    pairs = zip_aligned(tagged_a, tagged_b, ds_a.chunk_rows, ds_a.source, ds_b.source)
+    first = next(pairs, None)
+    if first is None:
+        raise InputError(f"{ds_a.source}: no data rows; there is nothing to score")
+    part_a, part_b = _untag(first, "a"), _untag(first, "b")
+    plan_a = plan_task(ds_a, loss, part_a, read_a.class_names)
+    plan_b = plan_task(ds_b, loss, part_b, read_b.class_names)
+    if (plan_a.task, plan_a.classes) != (plan_b.task, plan_b.classes):
+        raise InputError(
+            f"{ds_a.source} is {plan_a.task.value} over {', '.join(plan_a.classes)} but "
+            f"{ds_b.source} is {plan_b.task.value} over {', '.join(plan_b.classes)}; "
+            "compare needs the same classes"
+        )
+    scorer_a = ChunkScorer(ds_a, read_a, loss, plan_a, metrics)
+    scorer_b = ChunkScorer(ds_b, read_b, loss, plan_b, metrics)
+    sum_a, sum_b = Summary(plan_a.n_classes, metrics), Summary(plan_b.n_classes, metrics)
+    boot = PoissonBootstrap(metrics.replicates, metrics.seed)
+    diff_num = diff_den = 0.0
+    for pair in itertools.chain([first], pairs):
+        pa_, pb_ = _untag(pair, "a"), _untag(pair, "b")
+        rows_a, scored_a = scorer_a.score(pa_)
+        rows_b, scored_b = scorer_b.score(pb_)
+        differs = scored_a.y_true != scored_b.y_true
+        if differs.ndim > 1:
+            differs = differs.any(axis=1)
+        if differs.any():
+            bad = np.flatnonzero(differs)
+            raise InputError(
+                f"{ds_a.source} and {ds_b.source} disagree on the label of row "
+                f"{pa_.row0 + int(bad[0]) + 1}; compare needs both scored against the same labels"
+            )
+        sum_a.update(rows_a, key=pa_.row0)
+        sum_b.update(rows_b, key=pb_.row0)
+        sw = rows_a.sample_weight
+        d = rows_b.losses.loss - rows_a.losses.loss
+        den = np.ones(len(d)) if rows_a.losses.denom is None else rows_a.losses.denom
+        if sw is not None:
+            d, den = sw * d, sw * den
+        diff_num += float(d.sum())
+        diff_den += float(den.sum())
+        boot.update(d, den, pa_.row0)
+    if sum_a.n == 0:
+        raise InputError(f"{ds_a.source}: no rows left to count")
+    res_a = finish(sum_a, plan=plan_a, cfg=loss, source=ds_a.source)
+    res_b = finish(sum_b, plan=plan_b, cfg=loss, source=ds_b.source)
+    unit = loss.base.log
+    lo, hi = boot.interval(level)
+    return Comparison(res_a, res_b, sum_a.n, diff_num / diff_den / unit, level, lo / unit,
+                      hi / unit)
+
+
+def _tag(parts: Iterator[Part], tag: str) -> Iterator[Part]:
+    for p in parts:
+        yield Part(p.n, p.row0, {f"{tag}:{k}": v for k, v in p.arrays.items()})
+
+
+def _untag(part: Part, tag: str) -> Part:
+    prefix = f"{tag}:"
+    return Part(part.n, part.row0,
+                {k[len(prefix):]: v for k, v in part.arrays.items() if k.startswith(prefix)})

@@ -59,21 +59,50 @@ def title(r: Result) -> str:
     return f"{TASK_TITLES.get(r.task, r.task)} ({r.input}, {r.unit})"
 
 
-def loss_rows(r: Result) -> list[tuple[str, str]]:
-    return [
-        ("rows counted (n)", fmt(r.n)),
-        ("weight sum", fmt(r.weight_sum)),
-        (f"loss ({r.reduction})", fmt(r.loss)),
-        ("loss_sum", fmt(r.loss_sum)),
-        ("loss_mean", fmt(r.loss_mean)),
-        ("perplexity", fmt(r.perplexity)),
-        ("clipped", fmt(r.clipped)),
-        ("unit", r.unit),
+def _keyed_loss_rows(r: Result) -> list[tuple[str, str, str]]:
+    """(label, JSON key, value) of the loss figures."""
+    rows = [
+        ("rows counted (n)", "n", fmt(r.n)),
+        ("weight sum", "weight_sum", fmt(r.weight_sum)),
+        (f"loss ({r.reduction})", "loss", fmt(r.loss)),
+        ("loss_sum", "loss_sum", fmt(r.loss_sum)),
+        ("loss_mean", "loss_mean", fmt(r.loss_mean)),
     ]
+    if r.ci is not None:
+        level, lo, hi = r.ci
+        rows.append((f"loss_mean {100 * level:g}% CI", "ci", f"{fmt(lo)} .. {fmt(hi)}"))
+    rows += [
+        ("perplexity", "perplexity", fmt(r.perplexity)),
+        ("clipped", "clipped", fmt(r.clipped)),
+        ("unit", "unit", r.unit),
+    ]
+    return rows
+
+
+def _keyed_metric_rows(r: Result) -> list[tuple[str, str, str]]:
+    return [(METRIC_LABELS.get(k, k), f"metrics.{k}", fmt(v)) for k, v in r.metrics.items()]
+
+
+def loss_rows(r: Result) -> list[tuple[str, str]]:
+    return [(label, value) for label, _, value in _keyed_loss_rows(r)]
 
 
 def metric_rows(r: Result) -> list[tuple[str, str]]:
-    return [(METRIC_LABELS.get(k, k), fmt(v)) for k, v in r.metrics.items()]
+    return [(label, value) for label, _, value in _keyed_metric_rows(r)]
+
+
+def figure_rows(r: Result) -> tuple[list[str], list[list[str]]]:
+    """The figures table: (header, rows), with baseline and delta columns under --baseline."""
+    keyed = _keyed_loss_rows(r) + _keyed_metric_rows(r)
+    if r.baseline is None:
+        return ["figure", "value"], [[label, value] for label, _, value in keyed]
+    old, delta = r.baseline.get("figures", {}), r.baseline.get("delta", {})
+    rows = []
+    for label, key, value in keyed:
+        d = delta.get(key)
+        rows.append([label, value, fmt(old.get(key)) if key in old else "",
+                     "" if d is None else (f"{d:+.4g}" if d else "0")])
+    return ["figure", "value", "baseline", "delta"], rows
 
 
 def class_header(r: Result) -> list[str]:
@@ -159,7 +188,9 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_markdown(r: Result) -> str:
     lines = [f"### xent: {title(r)}", ""]
-    lines += _md_table(["figure", "value"], [list(x) for x in loss_rows(r) + metric_rows(r)])
+    if r.baseline is not None:
+        lines += [f"Compared with the baseline `{r.baseline.get('path', '')}`.", ""]
+    lines += _md_table(*figure_rows(r))
     lines += ["", *_md_table(class_header(r), class_cells(r))]
     if r.worst is not None:
         lines += ["", f"Worst {len(r.worst)} rows:", ""]
@@ -180,14 +211,15 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
     per_class.add_section()
     per_class.add_row("total", fmt(r.support_total), fmt(r.loss_sum), fmt(r.loss_mean),
                       _pct(1.0 if r.per_class else math.nan), style="bold")
-    figures = Table(box=box.SIMPLE_HEAD, show_header=False)
-    figures.add_column("figure")
-    figures.add_column("value", justify="right")
-    for k, v in loss_rows(r):
-        figures.add_row(k, v)
-    figures.add_section()
-    for k, v in metric_rows(r):
-        figures.add_row(k, v)
+    header, rows = figure_rows(r)
+    figures = Table(box=box.SIMPLE_HEAD, show_header=r.baseline is not None)
+    for i, h in enumerate(header):
+        figures.add_column(h if i else "", justify="left" if i == 0 else "right")
+    n_loss = len(_keyed_loss_rows(r))
+    for i, cells in enumerate(rows):
+        if i == n_loss:
+            figures.add_section()
+        figures.add_row(*cells)
     console.print(per_class)
     console.print(figures)
     if r.worst is not None:
@@ -338,3 +370,92 @@ def inspect_table(i: Any, console: Any) -> None:
         console.print(f"note: {note}")
     console.print("to compute the loss:")
     console.print(f"  {i.command}")
+
+
+# -- xent compare ---------------------------------------------------------------------------
+
+
+def compare_dict(c: Any, *, max_increase: str | None = None,
+                 regressed: bool | None = None) -> dict[str, Any]:
+    def num(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    out = {
+        "a": c.a.to_dict(),
+        "b": c.b.to_dict(),
+        "difference": {
+            "n": c.n,
+            "loss_mean": num(c.diff_mean),
+            "ci": {"level": c.level, "low": num(c.low), "high": num(c.high)},
+            "significant": c.significant,
+            "unit": c.a.unit,
+        },
+    }
+    if max_increase is not None:
+        out["max_increase"] = max_increase
+        out["regressed"] = regressed
+    return out
+
+
+def compare_rows(c: Any) -> list[list[str]]:
+    """(figure, A, B, B - A) for the totals, the metrics and each class's loss_mean."""
+    a, b = c.a, c.b
+
+    def row(label: str, x: float, y: float) -> list[str]:
+        d = y - x if math.isfinite(x) and math.isfinite(y) else math.nan
+        return [label, fmt(x), fmt(y), f"{d:+.4g}" if math.isfinite(d) else "-"]
+
+    rows = [row(f"loss ({a.reduction})", a.loss, b.loss), row("loss_mean", a.loss_mean,
+                                                              b.loss_mean),
+            row("perplexity", a.perplexity, b.perplexity)]
+    rows += [row(METRIC_LABELS.get(k, k), v, b.metrics.get(k, math.nan))
+             for k, v in a.metrics.items()]
+    rows += [row(f"loss_mean of {ca.name}", ca.loss_mean, cb.loss_mean)
+             for ca, cb in zip(a.per_class, b.per_class, strict=True)]
+    return rows
+
+
+def compare_verdict(c: Any) -> str:
+    pct = f"{100 * c.level:g}%"
+    where = "higher" if c.diff_mean > 0 else "lower"
+    if c.significant:
+        return (f"B's loss is {where} than A's by {fmt(abs(c.diff_mean))} {c.a.unit} per row "
+                f"({pct} CI {fmt(c.low)} .. {fmt(c.high)}): significant")
+    return (f"no significant difference: B - A = {fmt(c.diff_mean)} {c.a.unit} per row "
+            f"({pct} CI {fmt(c.low)} .. {fmt(c.high)} includes 0)")
+
+
+def compare_text(c: Any, fmt_: OutputFormat, **gate: Any) -> str:
+    if fmt_ is OutputFormat.json:
+        return json.dumps(compare_dict(c, **gate), indent=2, allow_nan=False) + "\n"
+    header = ["figure", "A", "B", "B - A"]
+    if fmt_ is OutputFormat.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        for cells in compare_rows(c):
+            w.writerow(cells)
+        w.writerow(["paired difference", "", "", _raw(c.diff_mean)])
+        w.writerow([f"ci {c.level:g} low", "", "", _raw(c.low)])
+        w.writerow([f"ci {c.level:g} high", "", "", _raw(c.high)])
+        return buf.getvalue()
+    lines = [f"### xent compare: A = `{c.a.source}`, B = `{c.b.source}` ({c.a.unit})", ""]
+    lines += _md_table(header, compare_rows(c))
+    lines += ["", f"**{compare_verdict(c)}** (n = {c.n} paired rows)"]
+    return "\n".join(lines) + "\n"
+
+
+def compare_table(c: Any, console: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"xent compare: {TASK_TITLES.get(c.a.task, c.a.task)} ({c.a.unit})",
+                  title_justify="left", box=box.SIMPLE_HEAD,
+                  caption=f"A = {c.a.source}\nB = {c.b.source}", caption_justify="left")
+    table.add_column("figure")
+    for h in ("A", "B", "B - A"):
+        table.add_column(h, justify="right")
+    for cells in compare_rows(c):
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"paired per-row difference over {c.n} rows: {compare_verdict(c)}")

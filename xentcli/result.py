@@ -62,6 +62,8 @@ class Result:
     loss_histogram: tuple[tuple[float, float, int], ...] = ()  # (lo, hi, rows), in the unit
     worst: tuple[WorstRowOut, ...] | None = None
     id_name: str | None = None
+    ci: tuple[float, float, float] | None = None  # (level, low, high) for loss_mean
+    baseline: dict[str, Any] | None = None  # set by the CLI from --baseline
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -90,6 +92,11 @@ class Result:
             "clipped": self.clipped,
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
+        if self.ci is not None:
+            level, lo, hi = self.ci
+            out["ci"] = {"level": level, "loss_mean": [_num(lo), _num(hi)]}
+        if self.baseline is not None:
+            out["baseline"] = self.baseline
         if self.worst is not None:
             out["worst"] = [
                 {"row": w.row, "id": w.id, "loss": _num(w.loss), "y_true": w.y_true,
@@ -219,7 +226,12 @@ def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "
         (float(LOSS_EDGES[i]) / to_unit, float(LOSS_EDGES[i + 1]) / to_unit, int(k))
         for i, k in enumerate(summary.loss_hist)
     ) if summary.spec.histogram else ()
+    ci = None
+    if summary.boot is not None and summary.spec.ci is not None:
+        lo, hi = summary.boot.interval(summary.spec.ci)
+        ci = (summary.spec.ci, lo / to_unit, hi / to_unit)
     return Result(
+        ci=ci,
         task=task,
         input="logits" if cfg.logits else "probs",
         unit=cfg.base.unit,

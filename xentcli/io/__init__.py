@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from xentcli.config import InputFormat, ReadConfig
+from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
 from xentcli.errors import InputError, UsageError
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
 from xentcli.io.parts import Part, rebatch, zip_aligned
@@ -55,6 +55,7 @@ class Dataset:
     id_name: str | None = None
     num_rows: int | None = None
     format: str = ""  # csv | parquet | arrow | npy | npz
+    chunk_rows: int = 0  # rows per part
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type), for inspect
     parts: Iterator[Part] = field(default_factory=lambda: iter(()))
 
@@ -323,7 +324,6 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, TableInput | dict[str, Arr
 
 def open_dataset(cfg: ReadConfig) -> Dataset:
     """Open the predictions (and the labels file), decide each column's role, and stream."""
-    rows = cfg.chunk_rows
     labels_elsewhere = cfg.labels is not None
     pred_kind, pred = _opened(cfg.predictions, cfg)
     source = display_name(cfg.predictions)
@@ -336,6 +336,11 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                            labels_elsewhere=labels_elsewhere)
         plan.scores_list = _check_types(pred, plan)
         dtype = _table_dtype(pred, plan)
+        width: int | None = len(plan.scores)
+        if plan.scores_list:
+            ty = pred.schema.field(plan.scores[0]).type
+            width = ty.list_size if hasattr(ty, "list_size") else None
+        rows = cfg.chunk_rows or auto_chunk_rows(width)
         ds = Dataset(
             source,
             score_names=list(plan.scores),
@@ -360,6 +365,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             arrays.pop("targets", None)
         scores = arrays["scores"]
         width = scores.shape[1] if len(scores.shape) == 2 else 1
+        rows = cfg.chunk_rows or auto_chunk_rows(width)
         ds = Dataset(
             source,
             score_names=[f"{scores.name}[:, {j}]" for j in range(width)]
@@ -431,6 +437,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     if cfg.id_col and "ids" in roles:
         ds.id_name = cfg.id_col
     ds.format = pred_kind
+    ds.chunk_rows = rows
     ds.has_labels = "labels" in roles
     ds.has_targets = "targets" in roles
     ds.has_weights = "weights" in roles
