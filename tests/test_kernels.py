@@ -175,7 +175,8 @@ def test_logsumexp_rows_columnwise_equals_rowwise(dtype) -> None:
 @pytest.mark.parametrize("logits", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_fused_columnwise_kernel_equals_the_general_one(logits, dtype, weighted) -> None:
+@pytest.mark.parametrize("layout", ["F", "C"])
+def test_fused_kernel_equals_the_general_one(logits, dtype, weighted, layout) -> None:
     n, c = 301, 6
     z = RNG.normal(size=(n, c)) * 4
     z[:5, :2] = 1.0  # ties
@@ -183,12 +184,12 @@ def test_fused_columnwise_kernel_equals_the_general_one(logits, dtype, weighted)
     scores[7, 0] = 0.0 if not logits else scores[7, 0]  # a zero probability
     if not logits:
         scores[7] /= scores[7].sum()
-    scores = np.asfortranarray(scores.astype(dtype))
+    scores = np.asarray(scores.astype(dtype), order=layout)
     y = RNG.integers(0, c, n)
     w = RNG.uniform(0.5, 2, c) if weighted else None
     eps = float(np.finfo(dtype).eps)
-    lo, st, pred = kernels.multiclass_columnwise(scores, y, logits=logits, eps=eps,
-                                                 class_weight=w, top_k=2)
+    lo, st, pred = kernels.multiclass_fused(scores, y, logits=logits, eps=eps,
+                                            class_weight=w, top_k=2)
     ref_lo = kernels.multiclass_labels(np.ascontiguousarray(scores), y, logits=logits, eps=eps,
                                        class_weight=w)
     ref_pred = np.argmax(scores, axis=1)

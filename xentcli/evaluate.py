@@ -242,8 +242,8 @@ class ChunkScorer:
         sel = _selector(keep)
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
         if (task is Task.multiclass and y is not None and keep is None
-                and loss.label_smoothing == 0.0 and kernels.is_columnwise(s)):
-            lo, stats, pred_cls = kernels.multiclass_columnwise(
+                and loss.label_smoothing == 0.0):
+            lo, stats, pred_cls = kernels.multiclass_fused(
                 s, y, logits=loss.logits, eps=plan.eps, class_weight=plan.class_weight,
                 top_k=self.metrics.top_k)
             rows = RowValues(lo, w, y, None, stats.hit, stats=stats)

@@ -479,3 +479,56 @@ def multiclass_columnwise(
         return RowLosses(nll, None, None, moved), stats, pred
     w_y = class_weight[labels]
     return RowLosses(_mul(w_y, nll), w_y, None, moved), stats, pred
+
+
+def multiclass_fused(
+    scores: FloatArray,
+    labels: IntArray,
+    *,
+    logits: bool,
+    eps: float,
+    class_weight: FloatArray | None = None,
+    top_k: int | None = None,
+) -> tuple[RowLosses, RowStats, IntArray]:
+    """Loss, metric terms and predicted class of a chunk with class-index labels, each
+    computed once: column by column for few classes stored by column, else on whole
+    matrices (one float64 working copy, shifted in place)."""
+    if _columnwise(scores):
+        return multiclass_columnwise(scores, labels, logits=logits, eps=eps,
+                                     class_weight=class_weight, top_k=top_k)
+    n = scores.shape[0]
+    z = np.array(scores, dtype=np.float64, order="K")
+    pred = np.argmax(z, axis=1)
+    if logits:
+        m = z.max(axis=1)
+        z -= m[:, None]  # t = z - m <= 0, with 0 at the max
+        t_true = take_along_rows(z, labels)
+        e = np.exp(z)
+        acc = e.sum(axis=1)
+        s1 = np.einsum("ij,ij->i", e, z)
+        sq = np.einsum("ij,ij->i", e, e) / (acc * acc)
+        lse = np.log(acc)
+        nll = lse - t_true
+        p_true = np.exp(-nll)
+        confidence = 1.0 / acc
+        entropy = lse - s1 / acc
+        moved = np.zeros(n, dtype=bool)
+    else:
+        p = z
+        p_true = take_along_rows(p, labels)
+        confidence = take_along_rows(p, pred)
+        sq = np.einsum("ij,ij->i", p, p)
+        log_p = np.zeros_like(p)
+        np.log(p, out=log_p, where=p > 0)
+        entropy = -np.einsum("ij,ij->i", p, log_p)
+        p_clipped, moved = clip(p_true, eps)
+        with np.errstate(divide="ignore"):
+            nll = -np.log(p_clipped)
+    brier = sq - 2.0 * p_true + 1.0
+    hit = (pred == labels).astype(np.float64)
+    hits_k = None if top_k is None else top_k_hits(scores, labels, top_k)
+    stats = RowStats(confidence, hit, brier, entropy, 1, p_true, hits_k)
+    if class_weight is None:
+        return RowLosses(nll, None, None, moved), stats, pred
+    w_y = class_weight[labels]
+    return RowLosses(_mul(w_y, nll), w_y, None, moved), stats, pred
