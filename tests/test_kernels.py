@@ -176,8 +176,9 @@ def test_logsumexp_rows_columnwise_equals_rowwise(dtype) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("layout", ["F", "C"])
-def test_fused_kernel_equals_the_general_one(logits, dtype, weighted, layout) -> None:
-    n, c = 301, 6
+@pytest.mark.parametrize("c", [6, 100])
+def test_fused_kernel_equals_the_general_one(logits, dtype, weighted, layout, c) -> None:
+    n = 301
     z = RNG.normal(size=(n, c)) * 4
     z[:5, :2] = 1.0  # ties
     scores = z if logits else softmax(z)

@@ -496,11 +496,16 @@ def multiclass_fused(
     if _columnwise(scores):
         return multiclass_columnwise(scores, labels, logits=logits, eps=eps,
                                      class_weight=class_weight, top_k=top_k)
-    n = scores.shape[0]
+    n, c = scores.shape
     z = np.array(scores, dtype=np.float64, order="K")
-    pred = np.argmax(z, axis=1)
+    m = z.max(axis=1)
+    if z.flags.f_contiguous and not z.flags.c_contiguous:
+        # np.argmax across rows of a column-major matrix is ~6x slower than this select.
+        index = np.arange(c, dtype=np.int32)
+        pred = np.where(z == m[:, None], index, np.int32(c)).min(axis=1).astype(np.int64)
+    else:
+        pred = np.argmax(z, axis=1)
     if logits:
-        m = z.max(axis=1)
         z -= m[:, None]  # t = z - m <= 0, with 0 at the max
         t_true = take_along_rows(z, labels)
         e = np.exp(z)
