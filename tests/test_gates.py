@@ -1,0 +1,286 @@
+"""CI gates and pipelines: --check, --baseline, --ci, xent compare, and Unix manners."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import reference as ref
+from tests.helpers import run, run_json, wide_table, write_table
+from xentcli.gates import MaxIncrease, parse_check
+
+RNG = np.random.default_rng(3)
+N, C = 223, 3
+Z = RNG.normal(size=(N, C)) * 2
+Y = RNG.integers(0, C, N)
+ROWS = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+LOSS = math.fsum(ROWS) / N
+
+
+@pytest.fixture
+def preds(tmp_path: Path) -> Path:
+    return write_table(tmp_path / "z.parquet", wide_table(Z, Y, names=["cat", "dog", "fish"]))
+
+
+# -- the grammar -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,name,op,num", [
+    ("loss<=0.35", "loss", "<=", 0.35),
+    ("metrics.accuracy >= 0.9", "metrics.accuracy", ">=", 0.9),
+    (" metrics.ece<0.05 ", "metrics.ece", "<", 0.05),
+    ("per_class.cat.loss_mean<=1.2", "per_class.cat.loss_mean", "<=", 1.2),
+    ("n==223", "n", "==", 223.0),
+    ("clipped!=1", "clipped", "!=", 1.0),
+    ("loss>-1e-3", "loss", ">", -1e-3),
+    ("per_class.big cat.share<.5", "per_class.big cat.share", "<", 0.5),
+])
+def test_check_grammar_accepts(text: str, name: str, op: str, num: float) -> None:
+    c = parse_check(text)
+    assert (c.name, c.op, c.threshold) == (name, op, num)
+
+
+@pytest.mark.parametrize("text", ["loss", "loss<=", "<=0.3", "loss=<0.3", "loss<<1", "a<b<3",
+                                  "loss <= abc", "loss<=0.3; rm -rf /", "loss=0.3", ""])
+def test_check_grammar_refuses(text: str) -> None:
+    from xentcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="NAME OP NUMBER"):
+        parse_check(text)
+
+
+def test_names_are_looked_up_never_evaluated() -> None:
+    from xentcli.errors import UsageError
+    from xentcli.gates import lookup
+
+    check = parse_check("__import__('os').system('false')<1")
+    with pytest.raises(UsageError, match="no figure"):
+        lookup({"loss": 0.3}, check.name)
+
+
+@pytest.mark.parametrize("op,passes", [("<", False), ("<=", True), (">", False), (">=", True),
+                                       ("==", True), ("!=", False)])
+def test_every_operator(op: str, passes: bool) -> None:
+    assert parse_check(f"x{op}2").passes(2.0) is passes
+    assert parse_check(f"x{op}2").passes(None) is False  # null (an infinite loss) never passes
+    assert parse_check(f"x{op}2").passes(math.inf) is False
+
+
+def test_max_increase_parsing() -> None:
+    assert MaxIncrease.parse("0.01") == MaxIncrease(0.01, False)
+    assert MaxIncrease.parse("2%") == MaxIncrease(0.02, True)
+    assert MaxIncrease.parse("2%").exceeded(1.03, 1.0)
+    assert not MaxIncrease.parse("2%").exceeded(1.019, 1.0)
+    assert MaxIncrease.parse("0.01").exceeded(0.52, 0.5)
+    assert not MaxIncrease.parse("0.01").exceeded(0.4, 0.5)  # an improvement
+
+
+# -- --check on compute -----------------------------------------------------------------------
+
+
+def test_checks_pass_and_fail(preds: Path) -> None:
+    ok = run(["compute", preds, "--logits", "--check", f"loss<={LOSS + 1e-9}",
+              "--check", "n==223", "--format", "json"])
+    assert ok.exit_code == 0 and ok.stderr == ""
+    acc = float(np.mean(np.argmax(Z, axis=1) == Y))
+    cat_mean = math.fsum(ROWS[i] for i in range(N) if Y[i] == 0) / int((Y == 0).sum())
+    bad = run(["compute", preds, "--logits", "--format", "json",
+               "--check", f"metrics.accuracy>{acc}",
+               "--check", f"per_class.cat.loss_mean<{cat_mean / 2}",
+               "--check", "loss<100"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["n"] == N  # the report still prints
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert f"metrics.accuracy is {acc:.6g}" in lines[0]
+    assert "per_class.cat.loss_mean" in lines[1]
+
+
+def test_unknown_name_is_exit_2_with_nothing_on_stdout(preds: Path) -> None:
+    for check in ("metrics.nope<1", "per_class.cow.loss_mean<1", "classes<1"):
+        res = run(["compute", preds, "--logits", "--check", check, "--format", "json"])
+        assert res.exit_code == 2 and res.stdout == "", check
+    res = run(["compute", preds, "--logits", "--check", "loss<<1"])
+    assert res.exit_code == 2 and "NAME OP NUMBER" in res.stderr
+
+
+# -- --baseline -------------------------------------------------------------------------------
+
+
+def test_baseline_regression_and_improvement(tmp_path: Path, preds: Path) -> None:
+    worse = tmp_path / "worse.json"
+    worse_report = run_json(["compute", preds, "--logits"])
+    worse_report["loss"] = LOSS * 0.9  # the previous run was 10% better
+    worse.write_text(json.dumps(worse_report))
+    res = run(["compute", preds, "--logits", "--baseline", worse, "--max-increase", "5%",
+               "--format", "json"])
+    assert res.exit_code == 1 and "--max-increase 5%" in res.stderr
+    out = json.loads(res.stdout)
+    assert out["baseline"]["regressed"] is True
+    assert out["baseline"]["delta"]["loss"] == pytest.approx(LOSS - LOSS * 0.9)
+    assert run(["compute", preds, "--logits", "--baseline", worse, "--max-increase",
+                "15%"]).exit_code == 0
+    assert run(["compute", preds, "--logits", "--baseline", worse, "--max-increase",
+                str(LOSS * 0.1 + 1e-6)]).exit_code == 0
+    better = tmp_path / "better.json"
+    worse_report["loss"] = LOSS * 1.5
+    better.write_text(json.dumps(worse_report))
+    res = run(["compute", preds, "--logits", "--baseline", better, "--max-increase", "0",
+               "--format", "markdown"])
+    assert res.exit_code == 0 and "| baseline | delta |" in res.stdout
+
+
+def test_baseline_errors(tmp_path: Path, preds: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert run(["compute", preds, "--logits", "--baseline", bad]).exit_code == 2
+    other = tmp_path / "bits.json"
+    other.write_text(json.dumps(run_json(["compute", preds, "--logits", "--base", "2"])))
+    res = run(["compute", preds, "--logits", "--baseline", other])
+    assert res.exit_code == 2 and "unit" in res.stderr and res.stdout == ""
+    res = run(["compute", preds, "--logits", "--max-increase", "1%"])
+    assert res.exit_code == 2 and "--baseline" in res.stderr
+    res = run(["compute", preds, "--logits", "--baseline", tmp_path / "none.json"])
+    assert res.exit_code == 2 and "no such file" in res.stderr
+
+
+# -- the bootstrap ----------------------------------------------------------------------------
+
+
+def slow_bootstrap(values: list[float], denom: list[float], chunk: int, seed: int,
+                   replicates: int, level: float) -> tuple[float, float]:
+    """The scheme the README states, written out with loops: chunks of ``chunk`` rows, each cut
+    into at most 1024 blocks; per replicate, each block gets a Poisson(1) weight drawn from
+    default_rng([seed, first row of the chunk])."""
+    num = [0.0] * replicates
+    den = [0.0] * replicates
+    for start in range(0, len(values), chunk):
+        v, d = values[start:start + chunk], denom[start:start + chunk]
+        size = math.ceil(len(v) / 1024)
+        blocks = math.ceil(len(v) / size)
+        draws = np.random.default_rng([seed, start]).poisson(1.0, (replicates, blocks))
+        for r in range(replicates):
+            for i in range(len(v)):
+                num[r] += draws[r, i // size] * v[i]
+                den[r] += draws[r, i // size] * d[i]
+    means = sorted(a / b for a, b in zip(num, den, strict=True))
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+@pytest.mark.parametrize("chunk", [7, 100])
+def test_ci_matches_a_slow_reference_bootstrap(preds: Path, chunk: int) -> None:
+    out = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "42",
+                    "--replicates", "200", "--chunk-rows", str(chunk)])
+    lo, hi = slow_bootstrap(ROWS, [1.0] * N, chunk, 42, 200, 0.9)
+    assert out["ci"]["level"] == 0.9
+    assert out["ci"]["loss_mean"] == pytest.approx([lo, hi], rel=1e-12)
+    assert lo < LOSS < hi
+    again = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "42",
+                      "--replicates", "200", "--chunk-rows", str(chunk)])
+    assert again["ci"] == out["ci"]  # seeded: CI runs are reproducible
+    other = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "43",
+                      "--replicates", "200", "--chunk-rows", str(chunk)])
+    assert other["ci"] != out["ci"]
+
+
+def test_compare_matches_a_slow_reference(tmp_path: Path, preds: Path) -> None:
+    z_b = Z.copy()
+    z_b[np.arange(N), Y] += 0.3  # B is more confident in the truth: lower loss
+    b = write_table(tmp_path / "b.parquet", wide_table(z_b, Y, names=["cat", "dog", "fish"]))
+    rows_b = [ref.ce_row_label(list(z_b[i]), int(Y[i]), logits=True) for i in range(N)]
+    res = run(["compute", preds, "--logits"])
+    assert res.exit_code == 0
+    cmp = run(["compare", preds, b, "--logits", "--format", "json", "--seed", "7",
+               "--replicates", "300", "--chunk-rows", "50"])
+    assert cmp.exit_code == 0, cmp.stderr
+    out = json.loads(cmp.stdout)
+    diff = [rb - ra for ra, rb in zip(ROWS, rows_b, strict=True)]
+    assert out["a"]["loss"] == pytest.approx(LOSS, rel=1e-12)
+    assert out["b"]["loss"] == pytest.approx(math.fsum(rows_b) / N, rel=1e-12)
+    d = out["difference"]
+    assert d["loss_mean"] == pytest.approx(math.fsum(diff) / N, rel=1e-9)
+    lo, hi = slow_bootstrap(diff, [1.0] * N, 50, 7, 300, 0.95)
+    assert [d["ci"]["low"], d["ci"]["high"]] == pytest.approx([lo, hi], rel=1e-9)
+    assert d["significant"] is True and d["ci"]["high"] < 0
+    gate = run(["compare", b, preds, "--logits", "--max-increase", "1%"])
+    assert gate.exit_code == 1 and "--max-increase 1%" in gate.stderr
+    same = run(["compare", preds, preds, "--logits", "--format", "json"])
+    assert json.loads(same.stdout)["difference"]["significant"] is False
+
+
+def test_compare_refuses_different_labels_and_lengths(tmp_path: Path, preds: Path) -> None:
+    y2 = Y.copy()
+    y2[5] = (y2[5] + 1) % C
+    other = write_table(tmp_path / "o.parquet", wide_table(Z, y2, names=["cat", "dog", "fish"]))
+    res = run(["compare", preds, other, "--logits"])
+    assert res.exit_code == 2 and "row 6" in res.stderr
+    short = write_table(tmp_path / "s.parquet",
+                        wide_table(Z[:-1], Y[:-1], names=["cat", "dog", "fish"]))
+    res = run(["compare", preds, short, "--logits"])
+    assert res.exit_code == 2 and "rows" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
+def test_compare_formats(preds: Path, fmt: str) -> None:
+    res = run(["compare", preds, preds, "--logits", "--format", fmt])
+    assert res.exit_code == 0 and "loss_mean" in res.stdout
+
+
+# -- Unix manners, through real processes ------------------------------------------------------
+
+
+def xent(*args: str, **kw: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "xentcli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_closed_pipe_ends_quietly(tmp_path: Path, fmt: str) -> None:
+    z = RNG.normal(size=(50, 400))
+    path = write_table(tmp_path / "wide.parquet", wide_table(z, RNG.integers(0, 400, 50)))
+    proc = xent("compute", str(path), "--logits", "--format", fmt)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(64)
+    proc.stdout.close()  # like `| head -c 64`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_ctrl_c_exits_130_with_one_line_and_no_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "rows.parquet"
+    proc = xent("compute", "-", "--per-sample", str(target), stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b"a,b,label\n" + b"0.5,0.5,0\n" * 1000)
+    proc.stdin.flush()  # and keep stdin open: xent waits for more rows
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert out == b"" and err == b"xent: error: interrupted\n"
+    assert os.listdir(tmp_path) == []
+
+
+def test_no_color_and_non_terminal_give_plain_text(preds: Path) -> None:
+    proc = xent("compute", str(preds), "--logits", env={**os.environ, "NO_COLOR": "1"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"\x1b[" not in out and err == b""
+
+
+def test_stdin_pipeline_with_json(preds: Path) -> None:
+    csv = write_table(preds.with_suffix(".csv"), wide_table(Z, Y))
+    proc = xent("compute", "-", "--logits", "--format", "json", "--quiet",
+                stdin=subprocess.PIPE)
+    out, err = proc.communicate(csv.read_bytes(), timeout=60)
+    assert proc.returncode == 0 and err == b""
+    assert json.loads(out)["loss"] == pytest.approx(LOSS, rel=1e-12)
