@@ -220,3 +220,35 @@ def test_messages_print_markup_literally(tmp_path: Path) -> None:
     path = csv(tmp_path, OK, "[bold]p.csv")
     err = fail([path, "--weight-col", "[red]w"], "[red]w", "[bold]p.csv")
     assert "\x1b[" not in err
+
+
+def test_output_to_a_full_device_is_exit_2_and_keeps_the_device(tmp_path: Path) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    import stat
+
+    fail([csv(tmp_path, OK), "--format", "json", "--output", "/dev/full"], "/dev/full",
+         "cannot write")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # still the device, not a renamed file
+
+
+def test_output_without_permission(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root may write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        fail([csv(tmp_path, OK), "--output", locked / "r.json"], "cannot write")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_input_is_left_untouched(tmp_path: Path) -> None:
+    path = csv(tmp_path, OK)
+    before = path.read_bytes()
+    res = run(["compute", path, "--per-sample", tmp_path / "rows.csv", "--output",
+               tmp_path / "r.json", "--format", "json"])
+    assert res.exit_code == 0
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["p.csv", "r.json", "rows.csv"]  # no temp files

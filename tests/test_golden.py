@@ -72,3 +72,20 @@ def test_golden(preds: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if os.environ.get("XENT_UPDATE_GOLDEN"):
         golden.write_text(res.stdout)
     assert res.stdout == golden.read_text()
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_golden_worst_and_plot(preds: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new table parts: the worst rows, the reliability diagram, the loss histogram."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    res = run(["compute", preds, "--format", fmt, "--worst", "2", "--plot", "--top-k", "2"])
+    assert res.exit_code == 0, res.stderr
+    golden = GOLDEN / f"pets-extras.{'txt' if fmt == 'table' else 'md'}"
+    if os.environ.get("XENT_UPDATE_GOLDEN"):
+        golden.write_text(res.stdout)
+    assert res.stdout == golden.read_text()
+    if fmt == "table":
+        # row 4 (-ln 0.25) then row 3 (-ln 0.6) are the worst; top-2 misses none
+        worst = res.stdout.split("worst 2 rows")[1]
+        assert worst.index("1.38629") < worst.index("0.510826")

@@ -36,6 +36,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    # Plain help: Rich-formatted help would import Rich on every `xent --help` (~0.1 s).
+    rich_markup_mode=None,
 )
 
 

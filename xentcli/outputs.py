@@ -15,13 +15,22 @@ from xentcli.errors import UsageError
 
 
 class AtomicPath:
-    """A temporary path in the target's directory; ``commit`` renames it over the target."""
+    """A temporary path in the target's directory; ``commit`` renames it over the target.
+
+    A target that exists and is not a regular file (``/dev/stdout``, ``/dev/full``, a FIFO) is
+    written in place: renaming over a device node would replace the device.
+    """
 
     def __init__(self, target: str) -> None:
         self.target = target
+        self.direct = False
         directory = os.path.dirname(os.path.abspath(target))
         if os.path.isdir(target):
             raise UsageError(f"{target}: is a directory; give a file path to write")
+        if os.path.exists(target) and not os.path.isfile(target):
+            self.tmp = target
+            self.direct = True
+            return
         if not os.path.isdir(directory):
             raise UsageError(f"{target}: the directory {directory} does not exist")
         try:
@@ -33,6 +42,8 @@ class AtomicPath:
         os.close(fd)
 
     def commit(self) -> None:
+        if self.direct:
+            return
         try:
             os.replace(self.tmp, self.target)
         except OSError as exc:
@@ -40,6 +51,8 @@ class AtomicPath:
             raise UsageError(f"{self.target}: cannot write: {exc.strerror}") from None
 
     def abort(self) -> None:
+        if self.direct:
+            return
         try:
             os.unlink(self.tmp)
         except FileNotFoundError:
@@ -52,7 +65,8 @@ def write_text_atomic(target: str, text: str) -> None:
         with open(path.tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if not path.direct:
+                os.fsync(fh.fileno())
     except OSError as exc:
         path.abort()
         raise UsageError(f"{target}: cannot write: {exc.strerror}") from None
@@ -110,9 +124,12 @@ class PerSampleWriter:
         columns["y_true"] = self._labels(rows.y_true)
         columns["y_pred"] = self._labels(rows.y_pred)
         table = pa.table(columns)
-        if self.writer is None:
-            self.writer = self._open(table.schema)
-        self.writer.write_table(table)
+        try:
+            if self.writer is None:
+                self.writer = self._open(table.schema)
+            self.writer.write_table(table)
+        except (OSError, pa.ArrowException) as exc:
+            raise UsageError(f"{self.target}: cannot write: {exc}") from None
 
     def _open(self, schema: Any) -> Any:
         assert self.path is not None
