@@ -252,3 +252,30 @@ def test_input_is_left_untouched(tmp_path: Path) -> None:
     assert res.exit_code == 0
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["p.csv", "r.json", "rows.csv"]  # no temp files
+
+
+def test_npz_member_above_the_limit_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    np.savez_compressed(tmp_path / "s.npz", scores=np.full((1000, 2), 0.5),
+                        labels=np.zeros(1000, dtype=int))
+    monkeypatch.setenv("XENT_NPZ_MAX_BYTES", "4096")
+    fail([tmp_path / "s.npz"], "s.npz[scores]", "above the limit", "XENT_NPZ_MAX_BYTES")
+    monkeypatch.delenv("XENT_NPZ_MAX_BYTES")
+    assert run(["compute", tmp_path / "s.npz", "--format", "json"]).exit_code == 0
+
+
+def test_npz_member_whose_header_lies_is_refused(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.save(buf, np.full((10, 2), 0.5))
+    data = buf.getvalue()
+    lying = data.replace(b"(10, 2)", b"(99, 2)")  # the header promises more rows than stored
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w") as zf:
+        zf.writestr("scores.npy", lying)
+        lab = io.BytesIO()
+        np.save(lab, np.zeros(99, dtype=int))
+        zf.writestr("labels.npy", lab.getvalue())
+    fail([tmp_path / "bad.npz"], "bad.npz[scores]", "corrupt")

@@ -110,9 +110,24 @@ def open_npy(path: str) -> ArrayInput:
     return arr
 
 
+NPZ_MEMBER_MAX_BYTES = 16 << 30  # default limit on one .npz member's uncompressed size
+
+
+def npz_member_limit() -> int:
+    """The largest .npz member xent will decompress (XENT_NPZ_MAX_BYTES overrides 16 GiB)."""
+    raw = os.environ.get("XENT_NPZ_MAX_BYTES")
+    return int(raw) if raw and raw.isdigit() else NPZ_MEMBER_MAX_BYTES
+
+
 def open_npz(path: str) -> dict[str, ArrayInput]:
-    """Every member of an .npz archive, by name, without reading their data."""
+    """Every member of an .npz archive, by name, without reading their data.
+
+    A member whose stated size (in the zip directory or its array header) is above
+    :func:`npz_member_limit`, or whose two sizes disagree, is refused before it is
+    decompressed.
+    """
     out: dict[str, ArrayInput] = {}
+    limit = npz_member_limit()
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -120,9 +135,21 @@ def open_npz(path: str) -> dict[str, ArrayInput]:
                     continue
                 member = info.filename[: -len(".npy")]
                 name = f"{path}[{member}]"
+                if info.file_size > limit:
+                    raise InputError(
+                        f"{name}: {info.file_size:,} bytes uncompressed, above the limit of "
+                        f"{limit:,}; set XENT_NPZ_MAX_BYTES to allow it"
+                    )
                 with zf.open(info) as fh:
                     shape, fortran, dtype = _read_header(fh, name)
-                out[member] = ArrayInput(name, path, member, dtype, shape, fortran)
+                    header_end = fh.tell()
+                arr = ArrayInput(name, path, member, dtype, shape, fortran)
+                if header_end + _nbytes(arr) != info.file_size:
+                    raise InputError(
+                        f"{name}: the array header promises {shape} values of {dtype} but the "
+                        "member holds a different amount of data; the archive is corrupt"
+                    )
+                out[member] = arr
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .npz archive: {exc}") from None
     return out
