@@ -85,7 +85,7 @@ def test_logits_must_be_finite(tmp_path: Path) -> None:
 
 def test_path_problems(tmp_path: Path) -> None:
     fail([tmp_path / "missing.csv"], "missing.csv: no such file")
-    fail([tmp_path], "is a directory")
+    fail([tmp_path], "is a directory with no files")
     odd = tmp_path / "x.foo"
     odd.write_text(OK)
     fail([odd], "cannot tell the format", "--input-format")

@@ -301,21 +301,35 @@ def _column_sums(mat: np.ndarray, sw: np.ndarray | None) -> np.ndarray:
         return np.asarray(sw @ mat, dtype=np.float64)
 
 
+def take_rows(rows: RowValues, keep: np.ndarray) -> RowValues:
+    """The same chunk restricted to some rows: ``keep`` is a boolean mask or row indices."""
+    return _take(rows, keep)
+
+
 def _take(rows: RowValues, keep: np.ndarray) -> RowValues:
-    """The same chunk restricted to the rows where ``keep`` is true."""
+    is_mask = keep.dtype == bool
 
     def sel(a: Any) -> Any:
         if a is None:
             return None
         if isinstance(a, np.ndarray):
             return a[keep]
-        return a.filter(keep)  # a pyarrow Array of ids
+        if is_mask:  # a pyarrow Array of ids
+            return a.filter(keep)
+        import pyarrow as pa
+
+        return a.take(pa.array(keep, type=pa.int64()))
 
     lo = rows.losses
     losses = RowLosses(lo.loss[keep], sel(lo.denom), sel(lo.class_terms), lo.clipped[keep])
     st = rows.stats
     if st is not None:
-        keep_flat = np.repeat(keep, st.per_row) if st.per_row > 1 else keep
+        if st.per_row == 1:
+            keep_flat = keep
+        elif is_mask:
+            keep_flat = np.repeat(keep, st.per_row)
+        else:
+            keep_flat = (keep[:, None] * st.per_row + np.arange(st.per_row)).reshape(-1)
         st = replace(
             st,
             confidence=st.confidence[keep_flat],

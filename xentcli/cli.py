@@ -198,6 +198,8 @@ def compute(
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar or notes on stderr (errors still show).")
     ] = False,
+    group_by: Annotated[list[str] | None, typer.Option(
+        help="Also report each slice of this column's values (repeatable).")] = None,
 ) -> None:
     """Compute cross-entropy for a file of predictions and labels."""
     read = ReadConfig(
@@ -212,6 +214,7 @@ def compute(
         input_format=input_format,
         chunk_rows=chunk_rows,
         threads=threads,
+        group_by=tuple(group_by or ()),
     )
     loss = LossConfig(
         task=task,

@@ -90,6 +90,7 @@ class ReadConfig:
     class_names: tuple[str, ...] | None = None
     input_format: InputFormat = InputFormat.auto
     chunk_rows: int | None = None  # None: auto_chunk_rows(number of score columns)
+    group_by: tuple[str, ...] = ()
     threads: int = 0  # 0: every core
 
 

@@ -9,6 +9,7 @@ scored.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import queue
 import threading
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from xentcli import kernels
-from xentcli.accumulate import RowValues, Summary
+from xentcli.accumulate import RowValues, Summary, take_rows
 from xentcli.config import (
     LabelReduction,
     LossConfig,
@@ -50,6 +51,7 @@ class ScoredRows:
     y_true: np.ndarray  # class index (-1: ignored); multi-label: (n, C) bool
     y_pred: np.ndarray  # class index; multi-label: (n, C) bool
     ids: Any = None
+    counted: np.ndarray | None = None  # which rows count (None: all)
 
 
 def check_options(loss: LossConfig) -> None:
@@ -276,7 +278,7 @@ class ChunkScorer:
             rows.ids = ids if keep is None or ids is None else _filter(ids, keep)
         if keep is not None:
             y_true[~keep] = -1
-        return rows, ScoredRows(loss_all, y_true, y_pred, ids)
+        return rows, ScoredRows(loss_all, y_true, y_pred, ids, keep)
 
     def _stats(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
                pred_cls: np.ndarray | None) -> kernels.RowStats:
@@ -424,11 +426,21 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
         raise UsageError("--top-k is for multiclass problems")
     scorer = ChunkScorer(ds, read, loss, plan, metrics)
     summary = Summary(plan.n_classes, metrics)
+    grouper = Grouper(ds.group_by) if ds.group_by else None
+    slices: dict[int, Summary] = {}
     if sink is not None:
         sink.start(plan, ds.id_name)
     for part in itertools.chain([first], parts):
         rows, scored = scorer.score(part)
         summary.update(rows, key=part.row0)
+        if grouper is not None:
+            codes = grouper.codes(part)
+            if scored.counted is not None:
+                codes = codes[scored.counted]
+            for code, idx in _split(codes):
+                if code not in slices:
+                    slices[code] = Summary(plan.n_classes, metrics)
+                slices[code].update(take_rows(rows, idx), key=part.row0)
         if sink is not None:
             sink.write(scored)
         if progress is not None:
@@ -438,7 +450,69 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
         raise InputError(
             f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
         )
-    return finish(summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
+    result = finish(summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
+    if grouper is None:
+        return result
+    groups = tuple(
+        (grouper.key(code), finish(slices[code], plan=plan, cfg=loss, source=ds.source,
+                                   id_name=ds.id_name))
+        for code in sorted(slices, key=lambda c: grouper.sort_key(c))
+    )
+    return dataclasses.replace(result, groups=groups)
+
+
+class Grouper:
+    """Numbers the distinct combinations of the --group-by columns' values, across chunks."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        self.keys: list[tuple[Any, ...]] = []
+        self.index: dict[tuple[Any, ...], int] = {}
+
+    def codes(self, part: Part) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        local, values = [], []
+        for c in self.columns:
+            arr = part.arrays[f"group:{c}"]
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            enc = pc.dictionary_encode(arr, null_encoding="encode")
+            local.append(np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64))
+            values.append(enc.dictionary.to_pylist())
+        stacked = np.stack(local, axis=1)
+        combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        lut = np.empty(len(combos), dtype=np.int64)
+        for i, combo in enumerate(combos):
+            key = tuple(values[j][k] for j, k in enumerate(combo))
+            if key not in self.index:
+                self.index[key] = len(self.keys)
+                self.keys.append(key)
+            lut[i] = self.index[key]
+        return lut[inverse.reshape(-1)]
+
+    def key(self, code: int) -> dict[str, Any]:
+        return {c: _jsonable(v) for c, v in zip(self.columns, self.keys[code], strict=True)}
+
+    def sort_key(self, code: int) -> tuple[Any, ...]:
+        return tuple((v is None, str(v)) for v in self.keys[code])
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _split(codes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(code, row indices in order) for each code present."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    cuts = np.flatnonzero(np.diff(ordered)) + 1
+    for chunk in np.split(order, cuts):
+        if len(chunk):
+            yield int(codes[chunk[0]]), chunk
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,21 @@ def worst_cells(r: Result) -> list[list[str]]:
     ]
 
 
+def group_header(r: Result) -> list[str]:
+    assert r.groups
+    return [*r.groups[0][0].keys(), "n", f"loss ({r.reduction})", "loss_mean", "perplexity",
+            "accuracy", "ece"]
+
+
+def group_cells(r: Result) -> list[list[str]]:
+    return [
+        [*("null" if v is None else str(v) for v in key.values()), fmt(g.n), fmt(g.loss),
+         fmt(g.loss_mean), fmt(g.perplexity), fmt(g.metrics.get("accuracy")),
+         fmt(g.metrics.get("ece"))]
+        for key, g in (r.groups or ())
+    ]
+
+
 def to_json(r: Result, *, plot: bool = False) -> str:
     return json.dumps(r.to_dict(plot=plot), indent=2, allow_nan=False) + "\n"
 
@@ -168,11 +183,17 @@ def to_csv(r: Result) -> str:
     for c in r.per_class:
         w.writerow(["class", c.name, _raw(c.support), _raw(c.loss_sum), _raw(c.loss_mean),
                     _raw(c.share), *blank])
-    w.writerow([
-        "total", "", _raw(r.support_total), _raw(r.loss_sum), _raw(r.loss_mean), _raw(1.0),
-        _raw(r.n), _raw(r.weight_sum), _raw(r.loss), _raw(r.perplexity), _raw(r.clipped),
-        r.unit, r.task, r.input, r.reduction, *(_raw(r.metrics[k]) for k in metric_names),
-    ])
+    def total(scope: str, name: str, t: Result) -> list[str]:
+        return [
+            scope, name, _raw(t.support_total), _raw(t.loss_sum), _raw(t.loss_mean), _raw(1.0),
+            _raw(t.n), _raw(t.weight_sum), _raw(t.loss), _raw(t.perplexity), _raw(t.clipped),
+            t.unit, t.task, t.input, t.reduction,
+            *(_raw(t.metrics.get(k, math.nan)) for k in metric_names),
+        ]
+
+    w.writerow(total("total", "", r))
+    for key, g in r.groups or ():
+        w.writerow(total("group", ",".join(f"{k}={v}" for k, v in key.items()), g))
     return buf.getvalue()
 
 
@@ -195,6 +216,9 @@ def to_markdown(r: Result) -> str:
     if r.worst is not None:
         lines += ["", f"Worst {len(r.worst)} rows:", ""]
         lines += _md_table(worst_header(r), worst_cells(r))
+    if r.groups:
+        lines += ["", f"By {', '.join(r.groups[0][0])}:", ""]
+        lines += _md_table(group_header(r), group_cells(r))
     return "\n".join(lines) + "\n"
 
 
@@ -231,6 +255,15 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
         for cells in worst_cells(r):
             worst.add_row(*cells)
         console.print(worst)
+    if r.groups:
+        slices = Table(title=f"by {', '.join(r.groups[0][0])}", box=box.SIMPLE_HEAD,
+                       title_justify="left")
+        keys = len(r.groups[0][0])
+        for i, h in enumerate(group_header(r)):
+            slices.add_column(h, justify="left" if i < keys else "right", overflow="fold")
+        for cells in group_cells(r):
+            slices.add_row(*cells)
+        console.print(slices)
     if plot:
         from xentcli.plots import loss_histogram, reliability_diagram
 

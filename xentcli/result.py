@@ -64,6 +64,7 @@ class Result:
     id_name: str | None = None
     ci: tuple[float, float, float] | None = None  # (level, low, high) for loss_mean
     baseline: dict[str, Any] | None = None  # set by the CLI from --baseline
+    groups: tuple[tuple[dict[str, Any], Result], ...] | None = None  # --group-by slices
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -97,6 +98,8 @@ class Result:
             out["ci"] = {"level": level, "loss_mean": [_num(lo), _num(hi)]}
         if self.baseline is not None:
             out["baseline"] = self.baseline
+        if self.groups is not None:
+            out["groups"] = [{"group": key, **r.to_dict(plot=plot)} for key, r in self.groups]
         if self.worst is not None:
             out["worst"] = [
                 {"row": w.row, "id": w.id, "loss": _num(w.loss), "y_true": w.y_true,
@@ -113,6 +116,9 @@ class Result:
                 {"lo": _num(lo), "hi": _num(hi), "rows": k} for lo, hi, k in self.loss_histogram
             ]
         return out
+
+
+PRIOR_FLOOR_NATS = 1e-9  # a prior entropy below this is "the targets are constant"
 
 
 def _num(x: float) -> float | None:
@@ -212,7 +218,9 @@ def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "
     metrics["entropy"] = _ratio(float(summary.entropy.value), sw) / to_unit
     prior = _ratio(prior_loss_sum(summary, plan, cfg), weight_sum) / to_unit
     metrics["prior_entropy"] = prior
-    metrics["normalized_entropy"] = _ratio(loss_mean, prior)
+    # Constant targets leave nothing to gain over the prior: the ratio is undefined (null).
+    degenerate = not prior * to_unit > PRIOR_FLOOR_NATS
+    metrics["normalized_entropy"] = math.nan if degenerate else _ratio(loss_mean, prior)
     metrics["information_gain"] = 1.0 - metrics["normalized_entropy"]
     if summary.has_target_entropy and plan.class_weight is None:
         target_entropy = _ratio(float(summary.target_entropy.value), sw) / to_unit

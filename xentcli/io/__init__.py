@@ -56,6 +56,7 @@ class Dataset:
     num_rows: int | None = None
     format: str = ""  # csv | parquet | arrow | npy | npz
     chunk_rows: int = 0  # rows per part
+    group_by: tuple[str, ...] = ()  # columns whose values slice the report
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type), for inspect
     parts: Iterator[Part] = field(default_factory=lambda: iter(()))
 
@@ -130,12 +131,13 @@ class _Plan:
     targets: list[str] = field(default_factory=list)
     weight: str | None = None
     ident: str | None = None
+    groups: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
         cols = [*self.scores, *self.targets]
         cols += [c for c in (self.label, self.weight, self.ident) if c is not None]
-        return cols
+        return cols + [g for g in self.groups if g not in cols]
 
     @property
     def numeric(self) -> set[str]:
@@ -181,7 +183,13 @@ def _plan_roles(
                     "name it with --label-col, or pass --target-cols for one-hot/soft targets"
                 )
     if predictions:
+        for g in cfg.group_by:
+            if g not in names:
+                raise UsageError(f"--group-by '{g}': no such column in {source} "
+                                 f"(columns: {_list(names)})")
+        plan.groups = list(cfg.group_by)
         taken = {c for c in (plan.label, plan.weight, plan.ident) if c} | set(plan.targets)
+        taken |= set(plan.groups)
         if cfg.pred_cols:
             plan.scores = _select(cfg.pred_cols, names, source, "--pred-cols")
             clash = [c for c in plan.scores if c in taken]
@@ -213,7 +221,7 @@ def _check_types(t: TableInput, plan: _Plan) -> bool:
     types = {f.name: f.type for f in t.schema}
     if len(plan.scores) == 1 and is_list(types[plan.scores[0]]):
         return True
-    if t.kind == "csv":
+    if t.kind in ("csv", "tsv"):
         return False
     for c in [*plan.scores, *plan.targets, *([plan.weight] if plan.weight else [])]:
         if not is_numeric(types[c]):
@@ -249,6 +257,8 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
             arrays["weights"] = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
         if plan.ident:
             arrays["ids"] = batch.column(plan.ident)
+        for g in plan.groups:
+            arrays[f"group:{g}"] = batch.column(g)
         yield Part(batch.num_rows, row0, arrays)
         row0 += batch.num_rows
 
@@ -312,7 +322,14 @@ def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayI
     return roles
 
 
-def _opened(path: str, cfg: ReadConfig) -> tuple[str, TableInput | dict[str, ArrayInput]]:
+def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
+    from xentcli.io.datasets import is_dataset_path, open_dataset_input
+
+    if is_dataset_path(path):
+        forced = None if cfg.input_format is InputFormat.auto else cfg.input_format.value
+        if forced in ("npy", "npz"):
+            raise UsageError(f"{path}: a directory or glob is read as Parquet, CSV or Arrow files")
+        return "dataset", open_dataset_input(path, forced, threads=cfg.threads != 1)
     problem = path_problem(path)
     if problem:
         raise InputError(problem)
@@ -327,11 +344,16 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     labels_elsewhere = cfg.labels is not None
     pred_kind, pred = _opened(cfg.predictions, cfg)
     source = display_name(cfg.predictions)
+    if pred_kind == "dataset" and labels_elsewhere:
+        raise UsageError(
+            f"{source}: --labels works with a single predictions file; with a directory or "
+            "glob, keep the labels in a column of the files (--label-col)"
+        )
 
     ds: Dataset
     pred_parts: Iterator[Part]
     pred_roles: set[str]
-    if isinstance(pred, TableInput):
+    if not isinstance(pred, dict):
         plan = _plan_roles(pred.columns, source, cfg, predictions=True,
                            labels_elsewhere=labels_elsewhere)
         plan.scores_list = _check_types(pred, plan)
@@ -359,6 +381,9 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         pred_roles = {r for r, on in [("labels", plan.label), ("targets", plan.targets),
                                      ("weights", plan.weight), ("ids", plan.ident)] if on}
     else:
+        if cfg.group_by:
+            raise UsageError("--group-by needs a table (CSV, Parquet, Arrow) holding the "
+                             "group columns; NumPy inputs have none")
         arrays = _open_arrays(cfg.predictions, pred_kind, predictions=True)
         if labels_elsewhere:
             arrays.pop("labels", None)
@@ -436,7 +461,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             raise UsageError(f"{option} '{value}': no such column in {where}")
     if cfg.id_col and "ids" in roles:
         ds.id_name = cfg.id_col
-    ds.format = pred_kind
+    ds.format = pred_kind if pred_kind != "dataset" else f"dataset of {pred.kind} files"
+    ds.group_by = tuple(cfg.group_by)
     ds.chunk_rows = rows
     ds.has_labels = "labels" in roles
     ds.has_targets = "targets" in roles
@@ -446,7 +472,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
 
 def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
     """The float type of the scores, whose machine epsilon sets the default clipping."""
-    if t.kind == "csv":
+    if t.kind in ("csv", "tsv"):
         return np.dtype(np.float64)
     import pyarrow as pa
 

@@ -1,0 +1,156 @@
+"""Many files as one dataset (directories, globs, hive partitions) and --group-by slices."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from tests import reference as ref
+from tests.helpers import run, run_json, softmax
+
+RNG = np.random.default_rng(17)
+DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
+COUNTRIES = ["de", "fr", "us"]
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """Three day partitions, two files each, logits for 4 classes plus a country column."""
+    root = tmp_path / "preds"
+    parts: dict[str, list] = {"z": [], "y": [], "day": [], "country": []}
+    for d in DAYS:
+        (root / f"day={d}").mkdir(parents=True)
+        for k in range(2):
+            n = int(RNG.integers(20, 40))
+            z = RNG.normal(size=(n, 4)) * 2
+            y = RNG.integers(0, 4, n)
+            country = RNG.choice(COUNTRIES, n)
+            pq.write_table(pa.table({**{f"c{j}": z[:, j] for j in range(4)}, "label": y,
+                                     "country": country}),
+                           root / f"day={d}" / f"part-{k}.parquet", row_group_size=7)
+            parts["z"].append(z)
+            parts["y"].append(y)
+            parts["day"] += [d] * n
+            parts["country"] += list(country)
+    data = {"z": np.concatenate(parts["z"]), "y": np.concatenate(parts["y"]),
+            "day": np.array(parts["day"]), "country": np.array(parts["country"])}
+    return root, data
+
+
+def losses(data: dict[str, np.ndarray]) -> np.ndarray:
+    return np.array([ref.ce_row_label(list(data["z"][i]), int(data["y"][i]), logits=True)
+                     for i in range(len(data["y"]))])
+
+
+@pytest.mark.parametrize("chunk", ["5", "1000"])
+def test_directory_equals_the_concatenated_file(tmp_path: Path, dataset, chunk: str) -> None:
+    root, data = dataset
+    rows = losses(data)
+    out = run_json(["compute", root, "--logits", "--pred-cols", "c[0-9]", "--chunk-rows", chunk])
+    assert out["n"] == len(rows)
+    assert out["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
+    glob_out = run_json(["compute", f"{root}/**/*.parquet", "--logits", "--pred-cols", "c[0-9]"])
+    assert glob_out["loss"] == pytest.approx(out["loss"], rel=1e-12)
+    one = tmp_path / "all.parquet"
+    pq.write_table(pa.table({**{f"c{j}": data["z"][:, j] for j in range(4)},
+                             "label": data["y"]}), one)
+    single = run_json(["compute", one, "--logits"])
+    assert single["loss"] == pytest.approx(out["loss"], rel=1e-12)
+    for a, b in zip(single["per_class"], out["per_class"], strict=True):
+        assert a["class"] == b["class"] and a["support"] == b["support"]
+        assert a["loss_sum"] == pytest.approx(b["loss_sum"], rel=1e-12)
+
+
+def test_group_by_partition_and_column(dataset) -> None:
+    root, data = dataset
+    rows = losses(data)
+    out = run_json(["compute", root, "--logits", "--pred-cols", "c[0-9]", "--group-by", "day",
+                    "--group-by", "country", "--chunk-rows", "9"])
+    groups = out["groups"]
+    assert len(groups) == len(DAYS) * len(COUNTRIES)
+    assert [g["group"] for g in groups] == sorted(
+        (g["group"] for g in groups), key=lambda k: (k["day"], k["country"]))
+    for g in groups:
+        mask = (data["day"] == g["group"]["day"]) & (data["country"] == g["group"]["country"])
+        assert g["n"] == int(mask.sum())
+        assert g["loss"] == pytest.approx(math.fsum(rows[mask]) / mask.sum(), rel=1e-12)
+        acc = np.mean(np.argmax(data["z"][mask], axis=1) == data["y"][mask])
+        assert g["metrics"]["accuracy"] == pytest.approx(acc)
+    assert sum(g["n"] for g in groups) == out["n"]
+    assert math.fsum(g["loss_sum"] for g in groups) == pytest.approx(out["loss_sum"], rel=1e-12)
+
+
+def test_group_by_in_every_format(dataset) -> None:
+    root, _ = dataset
+    args = ["compute", root, "--logits", "--pred-cols", "c[0-9]", "--group-by", "country"]
+    table = run(args)
+    assert table.exit_code == 0 and "by country" in table.stdout
+    md = run([*args, "--format", "markdown"])
+    assert "By country:" in md.stdout and "| de |" in md.stdout
+    csv = run([*args, "--format", "csv"])
+    assert "group,country=fr" in csv.stdout
+
+
+def test_group_by_on_a_single_csv_with_ignored_rows(tmp_path: Path) -> None:
+    p = softmax(RNG.normal(size=(60, 3)))
+    y = RNG.integers(0, 3, 60)
+    y[::7] = -1
+    seg = np.where(np.arange(60) % 2 == 0, "even", "odd")
+    path = tmp_path / "p.csv"
+    pcsv.write_csv(pa.table({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "label": y,
+                             "seg": seg}), path)
+    out = run_json(["compute", path, "--group-by", "seg", "--ignore-index", "-1",
+                    "--chunk-rows", "8"])
+    for g in out["groups"]:
+        mask = (seg == g["group"]["seg"]) & (y != -1)
+        want = math.fsum(-math.log(p[i, y[i]]) for i in np.flatnonzero(mask)) / mask.sum()
+        assert g["n"] == int(mask.sum()) and g["loss"] == pytest.approx(want, rel=1e-12)
+
+
+def test_constant_targets_have_no_normalized_entropy(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    pcsv.write_csv(pa.table({"a": [0.9, 0.8], "b": [0.1, 0.2], "label": [0, 0]}), path)
+    out = run_json(["compute", path])
+    assert out["metrics"]["normalized_entropy"] is None
+    assert out["metrics"]["information_gain"] is None
+
+
+def test_dataset_errors(tmp_path: Path, dataset) -> None:
+    root, _ = dataset
+    res = run(["compute", root, "--logits", "--pred-cols", "c[0-9]", "--labels", "y.csv"])
+    assert res.exit_code == 2 and "single predictions file" in res.stderr
+    res = run(["compute", tmp_path / "nothing*.parquet"])
+    assert res.exit_code == 2 and "matches no file" in res.stderr
+    res = run(["compute", root, "--logits", "--pred-cols", "c[0-9]", "--group-by", "nope"])
+    assert res.exit_code == 2 and "--group-by 'nope'" in res.stderr
+    bad = root / "day=2026-01-03" / "part-9.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    res = run(["compute", root, "--logits", "--pred-cols", "c[0-9]"])
+    assert res.exit_code == 2 and res.stdout == "" and "part-9.parquet" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_dataset_of_csv_files(tmp_path: Path) -> None:
+    root = tmp_path / "csvs"
+    root.mkdir()
+    zs, ys = [], []
+    for k in range(3):
+        z = RNG.normal(size=(15, 3))
+        y = RNG.integers(0, 3, 15)
+        pcsv.write_csv(pa.table({"x": z[:, 0], "y": z[:, 1], "w": z[:, 2], "label": y}),
+                       root / f"f{k}.csv")
+        zs.append(z)
+        ys.append(y)
+    z, y = np.concatenate(zs), np.concatenate(ys)
+    out = run_json(["compute", root, "--logits"])
+    rows = [ref.ce_row_label(list(z[i]), int(y[i]), logits=True) for i in range(len(y))]
+    assert out["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
+    res = run(["inspect", root, "--format", "json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["rows"] == 45

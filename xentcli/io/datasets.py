@@ -1,0 +1,141 @@
+"""Many files read as one input: a directory or a glob of Parquet, CSV or Arrow files, through
+``pyarrow.dataset`` (hive-style ``key=value`` directories become columns), streamed like one
+file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from xentcli.errors import InputError, UsageError
+
+_GLOB_CHARS = "*?["
+_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
+          ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow"}
+
+
+def is_dataset_path(path: str) -> bool:
+    """A directory, or a glob that is not itself the name of a file."""
+    if path == "-":
+        return False
+    if os.path.isdir(path):
+        return True
+    return any(c in path for c in _GLOB_CHARS) and not os.path.exists(path)
+
+
+def _files(path: str) -> tuple[list[str], str]:
+    """(the files, the directory that hive partitions are relative to)."""
+    if os.path.isdir(path):
+        found = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            found += [os.path.join(root, n) for n in sorted(names)
+                      if not n.startswith((".", "_"))]
+        return found, path
+    base = path
+    while any(c in base for c in _GLOB_CHARS):
+        base = os.path.dirname(base)
+    found = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+    return found, base or "."
+
+
+def _kind_of(files: list[str], path: str, forced: str | None) -> str:
+    if forced:
+        return forced
+    kinds = set()
+    for f in files:
+        ext = os.path.splitext(f[:-3] if f.endswith(".gz") else f)[1].lower()
+        if ext in _KINDS:
+            kinds.add(_KINDS[ext])
+    if not kinds:
+        raise UsageError(f"{path}: no Parquet, CSV or Arrow files found; "
+                         "pass --input-format to say what the files are")
+    if len(kinds) > 1:
+        raise UsageError(f"{path}: holds files of several formats ({', '.join(sorted(kinds))}); "
+                         "point at one kind, e.g. with a glob like 'dir/**/*.parquet'")
+    return kinds.pop()
+
+
+@dataclass
+class DatasetInput:
+    """A set of files behind one schema; batches of some columns, in file order."""
+
+    path: str
+    kind: str  # parquet | csv | tsv | arrow
+    files: list[str]
+    base: str
+    threads: bool = True
+    schema: pa.Schema = field(init=False)
+    num_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        self.schema = self._dataset().schema
+        if self.kind == "parquet":
+            try:
+                self.num_rows = self._dataset().count_rows()
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{self.path}: cannot read the dataset: {exc}") from None
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def _format(self, numeric: set[str] | None = None) -> Any:
+        import pyarrow.dataset as pds
+
+        if self.kind in ("csv", "tsv"):
+            import pyarrow.csv as pcsv
+
+            types = {c: pa.float64() for c in (numeric or ())}
+            return pds.CsvFileFormat(
+                parse_options=pcsv.ParseOptions(delimiter="\t" if self.kind == "tsv" else ","),
+                convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+            )
+        return "ipc" if self.kind == "arrow" else "parquet"
+
+    def _dataset(self, numeric: set[str] | None = None) -> Any:
+        import pyarrow.dataset as pds
+
+        try:
+            return pds.dataset(self.files, format=self._format(numeric),
+                               partitioning=pds.partitioning(flavor="hive"),
+                               partition_base_dir=self.base)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{self.path}: cannot open the dataset: {exc}") from None
+
+    def batches(self, columns: list[str], batch_rows: int,
+                numeric: set[str]) -> Iterator[pa.RecordBatch]:
+        rows_before = 0
+        try:
+            scanner = self._dataset(numeric).scanner(columns=columns, batch_size=batch_rows,
+                                                    use_threads=self.threads)
+            for batch in scanner.to_batches():
+                yield batch
+                rows_before += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{self.path}: cannot read the dataset after row {rows_before}: "
+                             f"{str(exc).strip()}") from None
+
+    def fragments(self) -> list[str]:
+        return list(self.files)
+
+
+def open_dataset_input(path: str, forced_kind: str | None, threads: bool) -> DatasetInput:
+    files, base = _files(path)
+    if not files:
+        what = "is a directory with no files in it" if os.path.isdir(path) else "matches no file"
+        raise InputError(f"{path}: {what}")
+    kind = _kind_of(files, path, forced_kind)
+    keep = [f for f in files if forced_kind or
+            _KINDS.get(os.path.splitext(f)[1].lower()) == kind]
+    return DatasetInput(path, kind, keep, base, threads=threads)
