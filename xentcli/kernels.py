@@ -314,7 +314,9 @@ def probabilities(scores: FloatArray, *, logits: bool) -> tuple[FloatArray, Floa
     """(P, log P) in float64: softmax of logits (log P exact, never log of an underflowed P)."""
     if logits:
         m, lse = logsumexp_rows(scores)
-        log_p = np.asarray(scores, dtype=np.float64) - (m + lse)[:, None]
+        # (z - m) - lse, not z - (m + lse): for |z| ~ 1e300, m + lse rounds back to m.
+        log_p = np.asarray(scores, dtype=np.float64) - m[:, None]
+        log_p -= lse[:, None]
         return np.exp(log_p), log_p
     p = np.asarray(scores, dtype=np.float64)
     with np.errstate(divide="ignore"):

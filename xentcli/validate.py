@@ -15,6 +15,8 @@ from xentcli.errors import InputError, where
 
 ColumnName = Callable[[int], str]
 
+MAX_LOGIT = 2.0**1022  # |z| above this: z_c - max_c z can overflow float64
+
 
 def _first(mask: np.ndarray) -> tuple[int, int]:
     """(row, column) of the first True entry, in row order."""
@@ -46,13 +48,17 @@ def check_scores(
     """
     s = scores
     if logits:
-        if not np.isfinite(s).all():
-            bad = ~np.isfinite(s)
-            r, c = _first(bad)
-            raise InputError(
-                f"{where(source, row0 + r, column(c))}: logit is {s[r, c]}; "
-                "logits must be finite numbers"
-            )
+        if s.dtype == np.float64:
+            ok = np.abs(s) <= MAX_LOGIT  # also false for nan and inf
+        else:  # narrower floats cannot get near the limit
+            ok = np.isfinite(s)
+        if not ok.all():
+            r, c = _first(~ok)
+            v = float(s[r, c])
+            why = ("logits must be finite numbers" if not np.isfinite(v) else
+                   f"logits beyond ±{MAX_LOGIT:.3g} make differences of logits overflow "
+                   "float64; rescale them")
+            raise InputError(f"{where(source, row0 + r, column(c))}: logit is {v:.6g}; {why}")
         return s
     if renormalize:
         s = np.asarray(s, dtype=np.float64)
