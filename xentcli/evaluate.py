@@ -425,38 +425,69 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
     if metrics.top_k is not None and plan.task is not Task.multiclass:
         raise UsageError("--top-k is for multiclass problems")
     scorer = ChunkScorer(ds, read, loss, plan, metrics)
-    summary = Summary(plan.n_classes, metrics)
-    grouper = Grouper(ds.group_by) if ds.group_by else None
-    slices: dict[int, Summary] = {}
     if sink is not None:
         sink.start(plan, ds.id_name)
-    for part in itertools.chain([first], parts):
+    folded = fold(itertools.chain([first], parts), scorer, ds.group_by, sink=sink,
+                  progress=progress, total=ds.num_rows)
+    return finish_all(folded, plan=plan, loss=loss, ds=ds)
+
+
+@dataclass
+class Folded:
+    """The summary of some chunks, and one per --group-by slice (keyed by the slice's values)."""
+
+    summary: Summary
+    slices: dict[tuple[Any, ...], Summary]
+
+    def merge(self, other: Folded) -> Folded:
+        self.summary.merge(other.summary)
+        for key, s in other.slices.items():
+            if key in self.slices:
+                self.slices[key].merge(s)
+            else:
+                self.slices[key] = s
+        return self
+
+
+def fold(parts: Iterator[Part], scorer: ChunkScorer, group_by: tuple[str, ...] = (), *,
+         sink: RowSink | None = None, progress: Any = None, total: int | None = None) -> Folded:
+    """Score every part and fold it into a summary (and the slices' summaries)."""
+    plan, metrics = scorer.plan, scorer.metrics
+    folded = Folded(Summary(plan.n_classes, metrics), {})
+    grouper = Grouper(group_by) if group_by else None
+    for part in parts:
         rows, scored = scorer.score(part)
-        summary.update(rows, key=part.row0)
+        folded.summary.update(rows, key=part.row0)
         if grouper is not None:
             codes = grouper.codes(part)
             if scored.counted is not None:
                 codes = codes[scored.counted]
             for code, idx in _split(codes):
-                if code not in slices:
-                    slices[code] = Summary(plan.n_classes, metrics)
-                slices[code].update(take_rows(rows, idx), key=part.row0)
+                key = grouper.keys[code]
+                if key not in folded.slices:
+                    folded.slices[key] = Summary(plan.n_classes, metrics)
+                folded.slices[key].update(take_rows(rows, idx), key=part.row0)
         if sink is not None:
             sink.write(scored)
         if progress is not None:
-            progress.advance(part.n, ds.num_rows)
+            progress.advance(part.n, total)
             progress.update_rate()
-    if summary.n == 0:
+    return folded
+
+
+def finish_all(folded: Folded, *, plan: TaskPlan, loss: LossConfig, ds: Dataset) -> Result:
+    """The result, with one per slice under --group-by (slices in sorted order)."""
+    if folded.summary.n == 0:
         raise InputError(
             f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
         )
-    result = finish(summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
-    if grouper is None:
+    result = finish(folded.summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
+    if not ds.group_by:
         return result
     groups = tuple(
-        (grouper.key(code), finish(slices[code], plan=plan, cfg=loss, source=ds.source,
-                                   id_name=ds.id_name))
-        for code in sorted(slices, key=lambda c: grouper.sort_key(c))
+        ({c: _jsonable(v) for c, v in zip(ds.group_by, key, strict=True)},
+         finish(folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name))
+        for key in sorted(folded.slices, key=lambda k: tuple((v is None, str(v)) for v in k))
     )
     return dataclasses.replace(result, groups=groups)
 
@@ -491,12 +522,6 @@ class Grouper:
                 self.keys.append(key)
             lut[i] = self.index[key]
         return lut[inverse.reshape(-1)]
-
-    def key(self, code: int) -> dict[str, Any]:
-        return {c: _jsonable(v) for c, v in zip(self.columns, self.keys[code], strict=True)}
-
-    def sort_key(self, code: int) -> tuple[Any, ...]:
-        return tuple((v is None, str(v)) for v in self.keys[code])
 
 
 def _jsonable(v: Any) -> Any:
