@@ -41,8 +41,14 @@ app = typer.Typer(
 )
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 def _err(message: str) -> None:
-    sys.stderr.write(f"xent: error: {message}\n")
+    # One line, whatever a library put in the message.
+    sys.stderr.write(f"xent: error: {' '.join(message.split())}\n")
     sys.stderr.flush()
 
 
@@ -200,6 +206,12 @@ def compute(
     ] = False,
     group_by: Annotated[list[str] | None, typer.Option(
         help="Also report each slice of this column's values (repeatable).")] = None,
+    engine: Annotated[Engine, typer.Option(
+        help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]').")
+    ] = Engine.local,
+    scheduler: Annotated[str | None, typer.Option(
+        help="With --engine dask: a scheduler address (default: a local cluster of "
+             "--threads workers).")] = None,
 ) -> None:
     """Compute cross-entropy for a file of predictions and labels."""
     read = ReadConfig(
@@ -235,11 +247,18 @@ def compute(
                        max_increase=max_increase, quiet=quiet)
     metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci,
                            seed=seed, replicates=replicates)
-    raise typer.Exit(run_compute(read, loss, out, metrics))
+    if engine is Engine.dask and per_sample:
+        raise UsageError("--per-sample writes rows in input order; it needs --engine local")
+    if scheduler and engine is not Engine.dask:
+        raise UsageError("--scheduler goes with --engine dask")
+    raise typer.Exit(run_compute(read, loss, out, metrics,
+                                 scheduler=scheduler if engine is Engine.dask else None,
+                                 distributed=engine is Engine.dask))
 
 
 def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
-                metrics: MetricConfig | None = None) -> int:
+                metrics: MetricConfig | None = None, *, scheduler: str | None = None,
+                distributed: bool = False) -> int:
     import dataclasses
 
     from xentcli import baseline as baselines
@@ -261,7 +280,13 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     # shorter switch interval lets decoding of the next chunk overlap more of the math.
     sys.setswitchinterval(0.0005)
     try:
-        result = evaluate(read, loss, sink, metrics, progress=progress)
+        if distributed:
+            from xentcli.engines import evaluate_dask
+
+            result = evaluate_dask(read, loss, metrics, scheduler=scheduler,
+                                   workers=read.threads)
+        else:
+            result = evaluate(read, loss, sink, metrics, progress=progress)
         if sink is not None:
             sink.finish()
     except BaseException:

@@ -91,6 +91,9 @@ class ReadConfig:
     input_format: InputFormat = InputFormat.auto
     chunk_rows: int | None = None  # None: auto_chunk_rows(number of score columns)
     group_by: tuple[str, ...] = ()
+    # One file of a hive-partitioned dataset (a distributed task), and Parquet row groups:
+    partition_base: str | None = None
+    row_groups: tuple[int, ...] | None = None
     threads: int = 0  # 0: every core
 
 

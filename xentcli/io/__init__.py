@@ -325,6 +325,11 @@ def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayI
 def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     from xentcli.io.datasets import is_dataset_path, open_dataset_input
 
+    if cfg.partition_base is not None and path == cfg.predictions:
+        from xentcli.io.datasets import DatasetInput
+
+        return "dataset", DatasetInput(path, "parquet", [path], cfg.partition_base,
+                                       threads=cfg.threads != 1)
     if is_dataset_path(path):
         forced = None if cfg.input_format is InputFormat.auto else cfg.input_format.value
         if forced in ("npy", "npz"):
@@ -336,7 +341,10 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     kind, compression, delimiter = detect_format(path, cfg.input_format)
     if kind in ("npy", "npz"):
         return kind, {}
-    return kind, open_table(path, kind, compression, delimiter, threads=cfg.threads != 1)
+    table = open_table(path, kind, compression, delimiter, threads=cfg.threads != 1)
+    if cfg.row_groups is not None and path == cfg.predictions:
+        table.row_groups = cfg.row_groups
+    return kind, table
 
 
 def open_dataset(cfg: ReadConfig) -> Dataset:

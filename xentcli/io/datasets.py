@@ -115,16 +115,23 @@ class DatasetInput:
 
     def batches(self, columns: list[str], batch_rows: int,
                 numeric: set[str]) -> Iterator[pa.RecordBatch]:
+        """File by file (so an error names its file), partition values filled in."""
+        dataset = self._dataset(numeric)
         rows_before = 0
-        try:
-            scanner = self._dataset(numeric).scanner(columns=columns, batch_size=batch_rows,
-                                                    use_threads=self.threads)
-            for batch in scanner.to_batches():
-                yield batch
-                rows_before += batch.num_rows
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{self.path}: cannot read the dataset after row {rows_before}: "
-                             f"{str(exc).strip()}") from None
+        for fragment in dataset.get_fragments():
+            in_file = 0
+            try:
+                scanner = fragment.scanner(schema=dataset.schema, columns=columns,
+                                           batch_size=batch_rows, use_threads=self.threads)
+                for batch in scanner.to_batches():
+                    yield batch
+                    in_file += batch.num_rows
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(
+                    f"{fragment.path}: cannot read it after its row {in_file} (row "
+                    f"{rows_before + in_file} of {self.path}): {str(exc).strip()}"
+                ) from None
+            rows_before += in_file
 
     def fragments(self) -> list[str]:
         return list(self.files)

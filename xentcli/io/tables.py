@@ -38,6 +38,7 @@ class TableInput:
     _stdin_rest: BinaryIO | None = field(default=None, repr=False)
     _ipc_batches_once: Iterator[pa.RecordBatch] | None = field(default=None, repr=False)
     num_rows: int | None = None
+    row_groups: tuple[int, ...] | None = None  # Parquet: read only these
 
     @property
     def name(self) -> str:
@@ -171,7 +172,8 @@ class TableInput:
         try:
             pf = pq.ParquetFile(self.path, pre_buffer=False)
             for batch in pf.iter_batches(
-                batch_size=batch_rows, columns=columns, use_threads=self.threads
+                batch_size=batch_rows, columns=columns, use_threads=self.threads,
+                row_groups=list(self.row_groups) if self.row_groups is not None else None,
             ):
                 yield batch
                 rows_before += batch.num_rows

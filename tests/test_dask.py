@@ -1,0 +1,121 @@
+"""--engine dask against a real distributed.LocalCluster (2 workers): the same numbers as the
+local run, slices included, and a clean exit-2 error when a worker's file is corrupt."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests import reference as ref
+from tests.helpers import run, run_json
+
+distributed = pytest.importorskip("distributed")
+
+RNG = np.random.default_rng(23)
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    root = tmp_path / "ds"
+    zs, ys, regions = [], [], []
+    for region in ("east", "west"):
+        (root / f"region={region}").mkdir(parents=True)
+        for k in range(3):
+            n = int(RNG.integers(30, 60))
+            z = RNG.normal(size=(n, 3)) * 2
+            y = RNG.integers(0, 3, n)
+            pq.write_table(pa.table({"p0": z[:, 0], "p1": z[:, 1], "p2": z[:, 2], "label": y,
+                                     "rid": [f"{region}{k}-{i}" for i in range(n)]}),
+                           root / f"region={region}" / f"f{k}.parquet", row_group_size=17)
+            zs.append(z)
+            ys.append(y)
+            regions += [region] * n
+    return root, np.concatenate(zs), np.concatenate(ys), np.array(regions)
+
+
+def compute(*args: object) -> dict:
+    return run_json(["compute", *args, "--logits", "--pred-cols", "p*"])
+
+
+def test_dask_equals_local_on_a_dataset(scheduler: str, dataset) -> None:
+    root, z, y, regions = dataset
+    local = compute(root, "--group-by", "region", "--worst", "5", "--id-col", "rid")
+    remote = compute(root, "--group-by", "region", "--worst", "5", "--id-col", "rid",
+                     "--engine", "dask", "--scheduler", scheduler)
+    rows = [ref.ce_row_label(list(z[i]), int(y[i]), logits=True) for i in range(len(y))]
+    assert remote["n"] == local["n"] == len(y)
+    assert remote["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
+    assert remote["loss_sum"] == pytest.approx(local["loss_sum"], rel=1e-12)
+    for a, b in zip(remote["per_class"], local["per_class"], strict=True):
+        assert a["loss_sum"] == pytest.approx(b["loss_sum"], rel=1e-12)
+        assert a["support"] == b["support"]
+    for key in ("accuracy", "brier", "ece", "entropy", "prior_entropy"):
+        assert remote["metrics"][key] == pytest.approx(local["metrics"][key], rel=1e-12)
+    for a, b in zip(remote["groups"], local["groups"], strict=True):
+        assert a["group"] == b["group"] and a["n"] == b["n"]
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
+        mask = regions == a["group"]["region"]
+        assert a["loss"] == pytest.approx(math.fsum(np.array(rows)[mask]) / mask.sum(),
+                                          rel=1e-12)
+    assert remote["worst"] == local["worst"]  # global row numbers, ids and values agree
+
+
+def test_dask_on_row_groups_of_one_file(scheduler: str, tmp_path: Path) -> None:
+    z = RNG.normal(size=(200, 4))
+    y = RNG.integers(0, 4, 200)
+    path = tmp_path / "one.parquet"
+    pq.write_table(pa.table({f"p{j}": z[:, j] for j in range(4)} | {"label": y}), path,
+                   row_group_size=23)
+    local = compute(path)
+    remote = compute(path, "--engine", "dask", "--scheduler", scheduler)
+    assert remote["loss"] == pytest.approx(local["loss"], rel=1e-12)
+    assert remote["n"] == 200
+
+
+def test_a_corrupt_file_on_a_worker_is_a_clean_error(scheduler: str, dataset) -> None:
+    root, *_ = dataset
+    victim = root / "region=west" / "f1.parquet"
+    data = bytearray(victim.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    for i in range(4, len(data) - footer, 7):  # scramble the pages, keep the footer
+        data[i] ^= 0x5A
+    victim.write_bytes(bytes(data))
+    res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask",
+               "--scheduler", scheduler])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "f1.parquet" in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.startswith("xent: error: ")
+
+
+def test_dask_refusals(dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, *_ = dataset
+    res = run(["compute", root, "--logits", "--pred-cols", "p*", "--scheduler", "tcp://x:1"])
+    assert res.exit_code == 2 and "--engine dask" in res.stderr
+    res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask",
+               "--per-sample", tmp_path / "rows.csv"])
+    assert res.exit_code == 2 and "--engine local" in res.stderr
+    csv = tmp_path / "x.csv"
+    csv.write_text("a,b,label\n0.5,0.5,0\n")
+    res = run(["compute", csv, "--engine", "dask"])
+    assert res.exit_code == 2 and "Parquet" in res.stderr
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask"])
+    assert res.exit_code == 2 and "pip install 'xent[dask]'" in res.stderr

@@ -1,0 +1,139 @@
+"""Distributed evaluation through Dask: each task folds one file (or one Parquet row group)
+into a summary; the summaries merge into the same result as a local run.
+
+Dask is an optional extra (``pip install 'xent[dask]'``), imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from xentcli.config import LossConfig, MetricConfig, ReadConfig, Task, TaskPlan
+from xentcli.errors import InputError, UsageError
+from xentcli.evaluate import (
+    ChunkScorer,
+    Folded,
+    check_metric_options,
+    check_options,
+    finish_all,
+    fold,
+    plan_task,
+)
+from xentcli.io import Part, open_dataset
+from xentcli.result import Result
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One task's share of the input: a file (or one of its row groups) and its first row."""
+
+    path: str
+    row0: int
+    base: str | None = None  # hive partitions are relative to this directory
+    row_group: int | None = None
+
+
+def fragments(read: ReadConfig) -> list[Fragment]:
+    """A task per file of a Parquet dataset, or per row group of one Parquet file."""
+    from xentcli.io.datasets import is_dataset_path, open_dataset_input
+
+    out: list[Fragment] = []
+    row0 = 0
+    if is_dataset_path(read.predictions):
+        found = open_dataset_input(read.predictions, None, threads=False)
+        if found.kind != "parquet":
+            raise UsageError("--engine dask reads Parquet files (a dataset or one file); "
+                             f"{read.predictions} holds {found.kind} files")
+        for path in found.files:
+            out.append(Fragment(path, row0, base=found.base))
+            row0 += _num_rows(path)
+        return out
+    if not read.predictions.lower().endswith((".parquet", ".pq")):
+        raise UsageError("--engine dask reads Parquet files (a directory, a glob or one file)")
+    meta = _metadata(read.predictions)
+    for i in range(meta.num_row_groups):
+        out.append(Fragment(read.predictions, row0, row_group=i))
+        row0 += meta.row_group(i).num_rows
+    return out
+
+
+def _metadata(path: str) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read Parquet: {exc}") from None
+
+
+def _num_rows(path: str) -> int:
+    return int(_metadata(path).num_rows)
+
+
+def fold_fragment(frag: Fragment, *, read: ReadConfig, loss: LossConfig,
+                  metrics: MetricConfig, plan: TaskPlan) -> Folded:
+    """Runs on a worker: read one fragment and fold it (rows numbered from ``frag.row0``)."""
+    cfg = replace(read, predictions=frag.path, partition_base=frag.base,
+                  row_groups=None if frag.row_group is None else (frag.row_group,), threads=1)
+    ds = open_dataset(cfg)
+    scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
+    return fold(_shifted(ds.parts, frag.row0), scorer, ds.group_by)
+
+
+def _shifted(parts: Iterator[Part], offset: int) -> Iterator[Part]:
+    for p in parts:
+        yield Part(p.n, p.row0 + offset, p.arrays)
+
+
+def _client(scheduler: str | None, workers: int) -> Any:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--engine dask needs Dask: pip install 'xent[dask]'") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    return Client(cluster)
+
+
+def evaluate_dask(read: ReadConfig, loss: LossConfig, metrics: MetricConfig | None = None,
+                  scheduler: str | None = None, workers: int = 0) -> Result:
+    """The same result as :func:`xentcli.evaluate.evaluate`, folded by Dask tasks."""
+    import os
+
+    metrics = metrics or MetricConfig()
+    check_options(loss)
+    check_metric_options(metrics)
+    if read.labels is not None:
+        raise UsageError("--engine dask reads labels from a column of the files, not --labels")
+    # The plan needs only a first chunk; the tasks read everything.
+    ds = open_dataset(replace(read, threads=1, chunk_rows=min(read.chunk_rows or 1024, 1024)))
+    first = next(ds.parts, None)
+    if first is None:
+        raise InputError(f"{ds.source}: no data rows; there is nothing to score")
+    plan = plan_task(ds, loss, first, read.class_names)
+    if metrics.top_k is not None and plan.task is not Task.multiclass:
+        raise UsageError("--top-k is for multiclass problems")
+    frags = fragments(read)
+    task = functools.partial(fold_fragment, read=read, loss=loss, metrics=metrics, plan=plan)
+    client = _client(scheduler, workers or os.cpu_count() or 1)
+    try:
+        futures = client.map(task, frags, pure=False)
+        folded_parts = client.gather(futures)
+    finally:
+        cluster = client.cluster if not scheduler else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    folded = folded_parts[0]
+    for other in folded_parts[1:]:
+        folded.merge(other)
+    return finish_all(folded, plan=plan, loss=loss, ds=ds)
