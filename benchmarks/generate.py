@@ -9,6 +9,8 @@ Data sets:
 - logits1000: 200,000 x 1000 float32 logits + label, zstd Parquet
 - binary20m: 20,000,000 float32 probabilities + label, zstd Parquet
 - csv10:     1,000,000 x 10 float32 logits + label, CSV
+- dataset20:  20 Parquet files x 250,000 rows (5M x 10 logits), hive-partitioned by day
+- dataset200: 200 small files x 5,000 rows (1M rows): the overhead per Dask task
 """
 
 from __future__ import annotations
@@ -70,7 +72,22 @@ def csv10() -> Path:
     return path
 
 
+def dataset(name: str, files: int, rows: int) -> Path:
+    """``files`` Parquet files of ``rows`` rows each, hive-partitioned by day."""
+    root = DATA / name
+    blocks = _logit_blocks(files * rows, 10, seed=files)
+    table = pa.concat_tables(blocks)
+    for k in range(files):
+        part = root / f"day=2026-01-{k % 7 + 1:02d}"
+        part.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(k * rows, rows), part / f"part-{k:03d}.parquet",
+                       compression="zstd")
+    return root
+
+
 SETS = {
+    "dataset20": lambda: dataset("dataset20", 20, 250_000),
+    "dataset200": lambda: dataset("dataset200", 200, 5_000),
     "logits10": lambda: write_parquet("logits10", 5_000_000, 10),
     "logits10_20m": lambda: write_parquet("logits10_20m", 20_000_000, 10),
     "logits1000": lambda: write_parquet("logits1000", 200_000, 1000, row_group=20_000),
@@ -83,7 +100,9 @@ def main(names: list[str]) -> None:
     DATA.mkdir(exist_ok=True)
     for name in names or list(SETS):
         path = SETS[name]()
-        print(f"{path}  {path.stat().st_size / 1e6:.1f} MB")
+        size = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                if path.is_dir() else path.stat().st_size)
+        print(f"{path}  {size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

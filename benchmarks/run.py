@@ -43,6 +43,8 @@ def cases() -> list[Case]:
     l1000 = str(DATA / "logits1000.parquet")
     b20 = str(DATA / "binary20m.parquet")
     c10 = str(DATA / "csv10.csv")
+    d20 = str(DATA / "dataset20")
+    d200 = str(DATA / "dataset200")
     xj = ["--format", "json"]
     return [
         Case("startup", "xent --version", [*XENT, "--version"]),
@@ -65,6 +67,16 @@ def cases() -> list[Case]:
         Case("binary20m", "xent compute", [*XENT, "compute", b20, *xj]),
         Case("binary20m", "pyarrow -> torch binary_cross_entropy", [*PEERS, "torch", b20],
              "torch"),
+        Case("dataset20", "xent compute --logits (local threads)",
+             [*XENT, "compute", d20, "--logits", *xj]),
+        Case("dataset20", "xent compute --logits --engine dask (LocalCluster, 2 workers)",
+             [*XENT, "compute", d20, "--logits", "--engine", "dask", "--threads", "2", *xj],
+             "distributed"),
+        Case("dataset200", "xent compute --logits (local threads)",
+             [*XENT, "compute", d200, "--logits", *xj]),
+        Case("dataset200", "xent compute --logits --engine dask (LocalCluster, 2 workers)",
+             [*XENT, "compute", d200, "--logits", "--engine", "dask", "--threads", "2", *xj],
+             "distributed"),
         Case("csv10", "xent compute --logits", [*XENT, "compute", c10, "--logits", *xj]),
         Case("csv10", "pyarrow.csv.read_csv alone", [*PEERS, "csv", c10]),
     ]
@@ -129,7 +141,10 @@ def render(rows: list, repeat: int) -> str:
         "| data | command | wall (s) | min-max (s) | peak RSS (MiB) | xent / this |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    xent = {c.group: med for c, med, *_ in rows if c.name.startswith("xent compute")}
+    xent: dict[str, float] = {}
+    for c, med, *_ in rows:
+        if c.name.startswith("xent compute"):
+            xent.setdefault(c.group, med)
     xent["startup"] = next((m for c, m, *_ in rows if c.name == "xent --version"), 0.0)
     for case, med, lo, hi, peak in rows:
         ratio = xent.get(case.group, 0.0) / med if med else 0.0

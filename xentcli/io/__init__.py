@@ -158,7 +158,8 @@ def _check_duplicates(names: list[str], source: str) -> None:
 
 
 def _plan_roles(
-    names: list[str], source: str, cfg: ReadConfig, *, predictions: bool, labels_elsewhere: bool
+    names: list[str], source: str, cfg: ReadConfig, *, predictions: bool, labels_elsewhere: bool,
+    metadata: tuple[str, ...] = (),
 ) -> _Plan:
     """Assign roles to a table's columns. ``predictions``: this table holds the scores."""
     _check_duplicates(names, source)
@@ -199,7 +200,7 @@ def _plan_roles(
                     "label, target, weight or id column"
                 )
         else:
-            plan.scores = [n for n in names if n not in taken]
+            plan.scores = [n for n in names if n not in taken and n not in metadata]
         if not plan.scores:
             raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
         if target_here and not plan.label and not plan.targets:
@@ -363,7 +364,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     pred_roles: set[str]
     if not isinstance(pred, dict):
         plan = _plan_roles(pred.columns, source, cfg, predictions=True,
-                           labels_elsewhere=labels_elsewhere)
+                           labels_elsewhere=labels_elsewhere,
+                           metadata=tuple(getattr(pred, "partition_columns", ())))
         plan.scores_list = _check_types(pred, plan)
         dtype = _table_dtype(pred, plan)
         width: int | None = len(plan.scores)

@@ -87,6 +87,18 @@ class DatasetInput:
         return self.path
 
     @property
+    def partition_columns(self) -> list[str]:
+        """Hive keys of the files' directories (``day=...``): metadata, never scores."""
+        keys: list[str] = []
+        for f in self.files[:1000]:
+            rel = os.path.relpath(os.path.dirname(f), self.base)
+            for piece in rel.split(os.sep):
+                key, eq, _ = piece.partition("=")
+                if eq and key and key not in keys:
+                    keys.append(key)
+        return [k for k in keys if k in self.schema.names]
+
+    @property
     def columns(self) -> list[str]:
         return list(self.schema.names)
 
