@@ -279,3 +279,68 @@ def test_npz_member_whose_header_lies_is_refused(tmp_path: Path) -> None:
         np.save(lab, np.zeros(99, dtype=int))
         zf.writestr("labels.npy", lab.getvalue())
     fail([tmp_path / "bad.npz"], "bad.npz[scores]", "corrupt")
+
+
+def test_a_file_that_shrinks_while_it_is_read(tmp_path: Path) -> None:
+    """The input is cut short between opening and reading: a clean error, not a crash."""
+    from xentcli.config import LossConfig, ReadConfig
+    from xentcli.errors import InputError
+    from xentcli.evaluate import evaluate
+    from xentcli.io import open_dataset
+
+    np.save(tmp_path / "s.npy", np.full((5000, 2), 0.5))
+    np.save(tmp_path / "y.npy", np.zeros(5000, dtype=int))
+    ds = open_dataset(ReadConfig(str(tmp_path / "s.npy"), labels=str(tmp_path / "y.npy"),
+                                 chunk_rows=100))
+    next(ds.parts)
+    with open(tmp_path / "s.npy", "r+b") as fh:
+        fh.truncate(4000)
+    with pytest.raises(InputError, match="truncated"):
+        list(ds.parts)
+
+    pq_path = write_table(tmp_path / "p.parquet",
+                          wide_table(np.full((3000, 2), 0.5), np.zeros(3000, dtype=int)))
+    ds = open_dataset(ReadConfig(str(pq_path), chunk_rows=10))
+    next(ds.parts)
+    pq_path.write_bytes(pq_path.read_bytes()[:200])
+    with pytest.raises(InputError, match=r"p\.parquet"):
+        list(ds.parts)
+
+    gone = tmp_path / "gone.npy"
+    np.save(gone, np.full((10, 2), 0.5))
+    cfg = ReadConfig(str(gone), labels=str(tmp_path / "y.npy"))
+    gone.unlink()
+    with pytest.raises(InputError, match="no such file"):
+        evaluate(cfg, LossConfig())
+
+
+CATALOGUE_EXTRA = {
+    "bom": ("\ufeffa,b,label\n0.5,0.5,0\n", None),
+    "crlf": ("a,b,label\r\n0.5,0.5,0\r\n0.2,0.8,1\r\n", None),
+    "quoted": ('"a","b","label"\n"0.5","0.5","0"\n', None),
+    "empty_lines": ("a,b,label\n\n0.5,0.5,0\n\n0.2,0.8,1\n", None),
+    "mixed_label_types": ("a,b,label\n0.5,0.5,0\n0.2,0.8,b\n", "row 2"),
+    "quoted_newline_in_label": ('a,b,label\n0.5,0.5,"0\n1"\n', "label"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CATALOGUE_EXTRA))
+def test_csv_dialects(tmp_path: Path, case: str) -> None:
+    text, needle = CATALOGUE_EXTRA[case]
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode("utf-8"))
+    if needle is None:
+        out = run(["compute", path, "--format", "json"])
+        assert out.exit_code == 0, out.stderr
+    else:
+        fail([path], "p.csv", needle)
+
+
+def test_parquet_nulls_and_wrong_compression(tmp_path: Path) -> None:
+    t = pa.table({"a": pa.array([0.5, None]), "b": [0.5, 0.5], "label": [0, 1]})
+    fail([write_table(tmp_path / "n.parquet", t)], "row 2", "column 'a'", "missing value")
+    t = pa.table({"a": [0.5, 0.5], "b": [0.5, 0.5], "label": pa.array([0, None])})
+    fail([write_table(tmp_path / "l.parquet", t)], "row 2", "missing label")
+    gz = tmp_path / "p.parquet.gz"
+    gz.write_bytes(gzip.compress(b"whatever"))
+    fail([gz], "gzip is supported for CSV/TSV only")

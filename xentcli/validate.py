@@ -207,6 +207,18 @@ class LabelEncoder:
         codes = pc.index_in(arr, value_set=pa.array(self.names, type=arr.type))
         if self.by_name is None:
             self.by_name = codes.null_count == 0 or not _all_numeric_text(arr)
+            if codes.null_count and codes.null_count < len(codes):
+                numeric_text = pc.match_substring_regex(arr, _NUMBER)
+                as_index = pc.and_(pc.is_null(codes), numeric_text)
+                if pc.any(as_index).as_py():
+                    r_idx = int(pc.index(as_index, True).as_py())
+                    r_name = int(pc.index(pc.is_valid(codes), True).as_py())
+                    raise InputError(
+                        f"{self._at(row0 + min(r_idx, r_name))}: labels mix class indices "
+                        f"('{arr[r_idx].as_py()}', row {row0 + r_idx + 1}) and class names "
+                        f"('{arr[r_name].as_py()}', row {row0 + r_name + 1}); use one or the "
+                        "other"
+                    )
         if self.by_name:
             if codes.null_count:
                 r = int(pc.index(pc.is_null(codes), True).as_py())

@@ -36,32 +36,42 @@ class ArrayInput:
         return self.shape[0] if self.shape else 0
 
     def blocks(self, rows: int) -> Iterator[np.ndarray]:
-        if self.member is None:
+        """Blocks of ``rows`` rows, read with plain reads: a file that shrinks while it is read
+        is a clean 'truncated' error (a memory map would crash the process with SIGBUS)."""
+        if self.member is None and self.fortran_order:
+            # A column-major .npy file is sliced through a read-only memory map instead.
             arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
             for start in range(0, self.num_rows, rows):
                 yield np.asarray(arr[start : start + rows])
             return
-        yield from self._npz_blocks(rows)
-
-    def _npz_blocks(self, rows: int) -> Iterator[np.ndarray]:
+        if self.member is None:
+            try:
+                with open(self.path, "rb") as fh:
+                    _read_header(fh, self.name)
+                    yield from self._stream(fh, rows)
+            except OSError as exc:
+                raise InputError(f"{self.name}: cannot read: {exc.strerror}") from None
+            return
         try:
             with zipfile.ZipFile(self.path) as zf, zf.open(self.member + ".npy") as fh:
                 _read_header(fh, self.name)
-                if self.fortran_order:
-                    # Fortran order cannot be cut into rows from a stream; read it whole.
-                    flat = np.frombuffer(_read_exact(fh, _nbytes(self), self.name), self.dtype)
-                    arr = flat.reshape(self.shape, order="F")
-                    for start in range(0, self.num_rows, rows):
-                        yield arr[start : start + rows]
-                    return
-                row_items = int(np.prod(self.shape[1:], dtype=np.int64))
-                row_bytes = row_items * self.dtype.itemsize
-                for start in range(0, self.num_rows, rows):
-                    k = min(rows, self.num_rows - start)
-                    data = _read_exact(fh, k * row_bytes, self.name)
-                    yield np.frombuffer(data, self.dtype).reshape((k, *self.shape[1:]))
+                yield from self._stream(fh, rows)
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputError(f"{self.name}: cannot read the .npz member: {exc}") from None
+
+    def _stream(self, fh: BinaryIO, rows: int) -> Iterator[np.ndarray]:
+        if self.fortran_order:
+            # Column-major data cannot be cut into rows from a stream: read the member whole.
+            flat = np.frombuffer(_read_exact(fh, _nbytes(self), self.name), self.dtype)
+            arr = flat.reshape(self.shape, order="F")
+            for start in range(0, self.num_rows, rows):
+                yield arr[start : start + rows]
+            return
+        row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        for start in range(0, self.num_rows, rows):
+            k = min(rows, self.num_rows - start)
+            data = _read_exact(fh, k * row_bytes, self.name)
+            yield np.frombuffer(data, self.dtype).reshape((k, *self.shape[1:]))
 
 
 def _nbytes(a: ArrayInput) -> int:
