@@ -139,7 +139,11 @@ class LabelEncoder:
         self.names = names
         self.where = where_
         self.binary = binary
-        self.by_name: bool | None = None
+        # Names that spell their own index ("0", "1", ...: the default) mean the same either
+        # way: text labels are then read as numbers, so "1.0" works in any chunk.
+        self.by_name: bool | None = (
+            False if all(n == str(i) for i, n in enumerate(names)) else None
+        )
 
     def _at(self, row: int) -> str:
         src, _, col = self.where.partition(", column ")
@@ -158,6 +162,11 @@ class LabelEncoder:
         return self._encode_arrow(raw, row0)
 
     def _encode_numpy(self, raw: np.ndarray, row0: int) -> np.ndarray:
+        if raw.dtype.kind in "US" and self.by_name is False:
+            try:
+                return self._from_numbers(raw.astype(str).astype(np.float64), row0)
+            except ValueError:
+                pass  # not numbers after all: looked up as names below, with its message
         if raw.dtype.kind in "US":
             text = raw.astype(str)
             lookup = {n: i for i, n in enumerate(self.names)}
