@@ -245,14 +245,17 @@ class ChunkScorer:
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
         if (task is Task.multiclass and y is not None and keep is None
                 and loss.label_smoothing == 0.0):
+            pred_cls: np.ndarray | None
             lo, stats, pred_cls = kernels.multiclass_fused(
                 s, y, logits=loss.logits, eps=plan.eps, class_weight=plan.class_weight,
                 top_k=self.metrics.top_k)
             rows = RowValues(lo, w, y, None, stats.hit, stats=stats)
+            pred_all: np.ndarray | None = pred_cls  # every row counts here
         else:
-            pred_cls = kernels.argmax_rows(scores) if task is Task.multiclass else None
-            rows = self._kernel(s, y, t, w, sel(pred_cls))
-            rows.stats = self._stats(s, y, t, sel(pred_cls))
+            pred_all = kernels.argmax_rows(scores) if task is Task.multiclass else None
+            pred_cls = sel(pred_all)
+            rows = self._kernel(s, y, t, w, pred_cls)
+            rows.stats = self._stats(s, y, t, pred_cls)
 
         loss_all = rows.losses.loss
         if keep is not None:
@@ -267,10 +270,10 @@ class ChunkScorer:
             y_true = labels.copy()
             y_pred = kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64)
         else:
-            assert pred_cls is not None
+            assert pred_all is not None
             y_true = (kernels.argmax_rows(targets) if targets is not None
                       else np.asarray(labels).copy())
-            y_pred = pred_cls
+            y_pred = pred_all
         ids = part.arrays.get("ids")
         if self.metrics.worst:
             counted = np.arange(row0, row0 + n) if keep is None else row0 + np.flatnonzero(keep)
@@ -324,29 +327,31 @@ class ChunkScorer:
     def _kernel(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
                 sw: np.ndarray | None, pred_cls: np.ndarray | None) -> RowValues:
         plan, loss = self.plan, self.loss
-        common = {"logits": loss.logits, "eps": plan.eps, "smoothing": loss.label_smoothing}
+        logits, eps, smoothing = loss.logits, plan.eps, loss.label_smoothing
         if plan.task is Task.multilabel:
             assert t is not None
-            pw = plan.pos_weight
             lo = kernels.multilabel(
-                s, t, pos_weight=pw if pw is None or len(pw) > 1 else float(pw[0]),
-                label_mean=loss.label_reduction is LabelReduction.mean, **common,
+                s, t, logits=logits, eps=eps, smoothing=smoothing, pos_weight=plan.pos_weight,
+                label_mean=loss.label_reduction is LabelReduction.mean,
             )
             right = kernels.positive(s, logits=loss.logits) == (t >= 0.5)
             return RowValues(lo, sw, None, t, right.mean(axis=1), right.all(axis=1))
         if plan.task is Task.binary:
             assert y is not None
             pw = None if plan.pos_weight is None else float(plan.pos_weight[0])
-            lo = kernels.binary(s[:, 0], y.astype(np.float64), pos_weight=pw, **common)
+            lo = kernels.binary(s[:, 0], y.astype(np.float64), logits=logits, eps=eps,
+                                smoothing=smoothing, pos_weight=pw)
             pred = kernels.positive(s[:, 0], logits=loss.logits)
             return RowValues(lo, sw, y, None, (pred == (y == 1)).astype(np.float64))
         assert pred_cls is not None
         if t is not None:
-            lo = kernels.multiclass_targets(s, t, class_weight=plan.class_weight, **common)
+            lo = kernels.multiclass_targets(s, t, logits=logits, eps=eps, smoothing=smoothing,
+                                            class_weight=plan.class_weight)
             right = pred_cls == kernels.argmax_rows(t)
             return RowValues(lo, sw, None, t, right.astype(np.float64))
         assert y is not None
-        lo = kernels.multiclass_labels(s, y, class_weight=plan.class_weight, **common)
+        lo = kernels.multiclass_labels(s, y, logits=logits, eps=eps, smoothing=smoothing,
+                                       class_weight=plan.class_weight)
         return RowValues(lo, sw, y, None, (pred_cls == y).astype(np.float64))
 
 

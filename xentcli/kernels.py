@@ -140,7 +140,8 @@ def multiclass_labels(
     rows = np.arange(n)
     terms[rows, labels] += _mul((1.0 - smoothing) * w_y, nll)
     loss = terms.sum(axis=1)
-    return RowLosses(loss, None if class_weight is None else w_y, terms, moved_all.any(axis=1))
+    return RowLosses(loss, None if class_weight is None else w_y, terms,
+                     np.asarray(moved_all.any(axis=1)))
 
 
 def multiclass_targets(
@@ -163,7 +164,7 @@ def multiclass_targets(
     if class_weight is not None:
         y = y * class_weight
     terms = _mul(y, nlp)
-    return RowLosses(terms.sum(axis=1), None, terms, (moved & (y > 0)).any(axis=1))
+    return RowLosses(terms.sum(axis=1), None, terms, np.asarray((moved & (y > 0)).any(axis=1)))
 
 
 def binary_elementwise(
@@ -237,7 +238,7 @@ def multilabel(
     loss = bce.sum(axis=1)
     if label_mean:
         loss = loss / scores.shape[1]
-    return RowLosses(loss, None, bce, moved.any(axis=1))
+    return RowLosses(loss, None, bce, np.asarray(moved.any(axis=1)))
 
 
 def argmax_rows(scores: FloatArray) -> IntArray:

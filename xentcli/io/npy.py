@@ -9,7 +9,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class ArrayInput:
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputError(f"{self.name}: cannot read the .npz member: {exc}") from None
 
-    def _stream(self, fh: BinaryIO, rows: int) -> Iterator[np.ndarray]:
+    def _stream(self, fh: IO[bytes], rows: int) -> Iterator[np.ndarray]:
         if self.fortran_order:
             # Column-major data cannot be cut into rows from a stream: read the member whole.
             flat = np.frombuffer(_read_exact(fh, _nbytes(self), self.name), self.dtype)
@@ -78,14 +78,14 @@ def _nbytes(a: ArrayInput) -> int:
     return int(np.prod(a.shape, dtype=np.int64)) * a.dtype.itemsize
 
 
-def _read_exact(fh: BinaryIO, n: int, name: str) -> bytes:
+def _read_exact(fh: IO[bytes], n: int, name: str) -> bytes:
     data = fh.read(n)
     if len(data) != n:
         raise InputError(f"{name}: the array data ends early; the file is truncated")
     return data
 
 
-def _read_header(fh: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+def _read_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)

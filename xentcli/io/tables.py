@@ -35,7 +35,7 @@ class TableInput:
     delimiter: str = ","
     compression: str | None = None
     threads: bool = True
-    _stdin_rest: BinaryIO | None = field(default=None, repr=False)
+    _stdin_rest: Any = field(default=None, repr=False)
     _ipc_batches_once: Iterator[pa.RecordBatch] | None = field(default=None, repr=False)
     num_rows: int | None = None
     row_groups: tuple[int, ...] | None = None  # Parquet: read only these
@@ -270,7 +270,7 @@ def open_table(
 def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool) -> TableInput:
     import pyarrow.csv as pcsv
 
-    rest: BinaryIO | None = None
+    rest: Any = None
     if path == STDIN:
         stdin = sys.stdin.buffer
         header = stdin.readline()
