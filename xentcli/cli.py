@@ -71,6 +71,23 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
+# Options shared by compute, compare and inspect: declared once.
+LabelsOpt = Annotated[str | None, typer.Option(
+    "--labels", help="Labels in a separate file, read in step row by row.")]
+LabelColOpt = Annotated[str, typer.Option("--label-col",
+                                          help="Label column (class index or name).")]
+TargetColsOpt = Annotated[str | None, typer.Option(
+    "--target-cols", help="One-hot/soft/multi-hot target columns: comma list or glob.")]
+PredColsOpt = Annotated[str | None, typer.Option(
+    "--pred-cols", help="Score columns: comma list or glob (default: every other column).")]
+WeightColOpt = Annotated[str | None, typer.Option("--weight-col", help="Sample-weight column.")]
+ClassNamesOpt = Annotated[str | None, typer.Option(
+    "--class-names", help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).")]
+TaskOpt = Annotated[Task, typer.Option("--task", help="Problem type.")]
+InputFormatOpt = Annotated[InputFormat, typer.Option(
+    "--input-format", help="Override the format detected from the extension.")]
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -133,21 +150,17 @@ def compute(
         str, typer.Argument(help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
                             ".npy, .npz), or - for stdin.", show_default=False)
     ],
-    labels: Annotated[str | None, typer.Option(
-        help="Labels in a separate file, read in step row by row.")] = None,
-    label_col: Annotated[str, typer.Option(help="Label column (class index or name).")] = "label",
-    target_cols: Annotated[str | None, typer.Option(
-        help="One-hot/soft/multi-hot target columns: comma list or glob.")] = None,
-    pred_cols: Annotated[str | None, typer.Option(
-        help="Score columns: comma list or glob (default: every other column).")] = None,
-    weight_col: Annotated[str | None, typer.Option(help="Sample-weight column.")] = None,
+    labels: LabelsOpt = None,
+    label_col: LabelColOpt = "label",
+    target_cols: TargetColsOpt = None,
+    pred_cols: PredColsOpt = None,
+    weight_col: WeightColOpt = None,
     id_col: Annotated[str | None, typer.Option(
         help="Row id column, carried into --per-sample.")] = None,
-    class_names: Annotated[str | None, typer.Option(
-        help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).")] = None,
+    class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option(
         "--logits", help="Scores are logits (log-softmax / log-sigmoid is applied).")] = False,
-    task: Annotated[Task, typer.Option(help="Problem type.")] = Task.auto,
+    task: TaskOpt = Task.auto,
     reduction: Annotated[Reduction, typer.Option(help="What 'loss' reports.")] = Reduction.mean,
     label_reduction: Annotated[LabelReduction, typer.Option(
         help="Multi-label: sum or mean of the per-label BCEs of a row.")] = LabelReduction.sum,
@@ -168,8 +181,7 @@ def compute(
         "--renormalize", help="Divide each row of scores by its sum.")] = False,
     sum_tol: Annotated[float, typer.Option(
         help="Tolerance for probability rows summing to 1.")] = 1e-3,
-    input_format: Annotated[InputFormat, typer.Option(
-        help="Override the format detected from the extension.")] = InputFormat.auto,
+    input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[OutputFormat, typer.Option(
         "--format", help="Report format.")] = OutputFormat.table,
     output: Annotated[str | None, typer.Option(
@@ -352,15 +364,14 @@ def compare_cmd(
                                      show_default=False)],
     b: Annotated[str, typer.Argument(help="Predictions B (the candidate), same rows.",
                                      show_default=False)],
-    labels: Annotated[str | None, typer.Option(help="Labels in a separate file.")] = None,
-    label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
-    target_cols: Annotated[str | None, typer.Option(help="Target columns (list or glob).")
-                           ] = None,
-    pred_cols: Annotated[str | None, typer.Option(help="Score columns (list or glob).")] = None,
-    weight_col: Annotated[str | None, typer.Option(help="Sample-weight column.")] = None,
-    class_names: Annotated[str | None, typer.Option(help="Class names A,B,...")] = None,
+    labels: LabelsOpt = None,
+    label_col: LabelColOpt = "label",
+    target_cols: TargetColsOpt = None,
+    pred_cols: PredColsOpt = None,
+    weight_col: WeightColOpt = None,
+    class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = False,
-    task: Annotated[Task, typer.Option(help="Problem type.")] = Task.auto,
+    task: TaskOpt = Task.auto,
     base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
     clip_eps: Annotated[float | None, typer.Option(help="Probability clipping.",
                                                    show_default=False)] = None,
@@ -369,8 +380,7 @@ def compare_cmd(
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     max_increase: Annotated[str | None, typer.Option(
         help="Exit 1 if B's loss is above A's by more than X (or X%).")] = None,
-    input_format: Annotated[InputFormat, typer.Option(help="Override the detected format.")
-                            ] = InputFormat.auto,
+    input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[OutputFormat, typer.Option("--format", help="Report format.")
                       ] = OutputFormat.table,
     chunk_rows: Annotated[int | None, typer.Option(help="Rows per chunk (default: auto).",
@@ -423,7 +433,7 @@ def explain(
     target: Annotated[str | None, typer.Option(
         help="A target row (soft labels), comma-separated.")] = None,
     base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
-    class_names: Annotated[str | None, typer.Option(help="Class names A,B,...")] = None,
+    class_names: ClassNamesOpt = None,
     format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
                       ] = ReportFormat.table,
 ) -> None:
@@ -444,17 +454,15 @@ def explain(
 def inspect(
     predictions: Annotated[str, typer.Argument(help="Predictions file, or - for stdin.",
                                                show_default=False)],
-    labels: Annotated[str | None, typer.Option(help="Labels in a separate file.")] = None,
-    label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
-    target_cols: Annotated[str | None, typer.Option(help="Target columns (list or glob).")
-                           ] = None,
-    pred_cols: Annotated[str | None, typer.Option(help="Score columns (list or glob).")] = None,
-    weight_col: Annotated[str | None, typer.Option(help="Sample-weight column.")] = None,
+    labels: LabelsOpt = None,
+    label_col: LabelColOpt = "label",
+    target_cols: TargetColsOpt = None,
+    pred_cols: PredColsOpt = None,
+    weight_col: WeightColOpt = None,
     id_col: Annotated[str | None, typer.Option(help="Row id column.")] = None,
-    class_names: Annotated[str | None, typer.Option(help="Class names A,B,...")] = None,
-    task: Annotated[Task, typer.Option(help="Problem type.")] = Task.auto,
-    input_format: Annotated[InputFormat, typer.Option(help="Override the detected format.")
-                            ] = InputFormat.auto,
+    class_names: ClassNamesOpt = None,
+    task: TaskOpt = Task.auto,
+    input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
                       ] = ReportFormat.table,
 ) -> None:

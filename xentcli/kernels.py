@@ -474,14 +474,9 @@ def multiclass_columnwise(
         p_clipped, moved = clip(s_true, eps)
         with np.errstate(divide="ignore"):
             nll = -np.log(p_clipped)
-    brier = sq - 2.0 * p_true + 1.0
-    hit = (pred == labels).astype(np.float64)
-    hits_k = None if top_k is None else top_k_hits(scores, labels, top_k)
-    stats = RowStats(confidence, hit, brier, entropy, 1, p_true, hits_k)
-    if class_weight is None:
-        return RowLosses(nll, None, None, moved), stats, pred
-    w_y = class_weight[labels]
-    return RowLosses(_mul(w_y, nll), w_y, None, moved), stats, pred
+    return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
+                         confidence=confidence, entropy=entropy, sum_p2=sq,
+                         class_weight=class_weight, top_k=top_k)
 
 
 def multiclass_fused(
@@ -532,7 +527,18 @@ def multiclass_fused(
         p_clipped, moved = clip(p_true, eps)
         with np.errstate(divide="ignore"):
             nll = -np.log(p_clipped)
-    brier = sq - 2.0 * p_true + 1.0
+    return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
+                         confidence=confidence, entropy=entropy, sum_p2=sq,
+                         class_weight=class_weight, top_k=top_k)
+
+
+def _fused_result(
+    scores: FloatArray, labels: IntArray, pred: IntArray, *, nll: FloatArray,
+    moved: np.ndarray, p_true: FloatArray, confidence: FloatArray, entropy: FloatArray,
+    sum_p2: FloatArray, class_weight: FloatArray | None, top_k: int | None,
+) -> tuple[RowLosses, RowStats, IntArray]:
+    """The fused kernels' common ending: Brier = sum_c p_c^2 - 2 p_y + 1, hits, weights."""
+    brier = sum_p2 - 2.0 * p_true + 1.0
     hit = (pred == labels).astype(np.float64)
     hits_k = None if top_k is None else top_k_hits(scores, labels, top_k)
     stats = RowStats(confidence, hit, brier, entropy, 1, p_true, hits_k)
