@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tests.helpers import run, wide_table, write_table
+from tests.helpers import run, run_json, wide_table, write_table
 
 OK = "a,b,label\n0.5,0.5,0\n0.2,0.8,1\n"
 
@@ -38,7 +39,11 @@ CSV_CASES = {
     "header_only": ("a,b,label\n", ["no data rows"]),
     "ragged": ("a,b,label\n0.5,0.5,0\n0.2,1\n", ["row 2", "2 fields", "header has 3"]),
     "text_in_score": ("a,b,label\n0.5,0.5,0\n0.2,abc,1\n", ["row 2", "column 'b'", "'abc'"]),
-    "nan": ("a,b,label\n0.5,0.5,0\nnan,0.5,1\n", ["row 2", "column 'a'", "missing value"]),
+    "nan": ("a,b,label\n0.5,0.5,0\nnan,0.5,1\n", ["row 2", "column 'a'", "value nan"]),
+    "na_token": ("a,b,label\n0.5,0.5,0\nNA,0.5,1\n", ["row 2", "column 'a'", "'NA'"]),
+    "blank_cell": ("a,b,label\n0.5, ,0\n", ["row 1", "column 'b'", "not a number"]),
+    "stray_label": ("a,b,label\n0.5,0.5,0\n0.5,0.5,1\n0.5,0.5,zebra\n",
+                    ["row 3", "'zebra'"]),
     "empty_cell": ("a,b,label\n0.5,,0\n", ["row 1", "column 'b'", "missing value"]),
     "not_summing": ("a,b,label\n0.5,0.5,0\n0.2,0.7,1\n", ["row 2", "sum to 0.9", "--logits",
                                                           "--renormalize"]),
@@ -344,3 +349,20 @@ def test_parquet_nulls_and_wrong_compression(tmp_path: Path) -> None:
     gz = tmp_path / "p.parquet.gz"
     gz.write_bytes(gzip.compress(b"whatever"))
     fail([gz], "gzip is supported for CSV/TSV only")
+
+
+def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"a,b,label\n\xff,0.5,0\n")
+    fail([path], "p.csv", "column 'a'", "not a number")
+    path.write_bytes(b"a,b,label\n0.5,0.5,\xff\n")
+    fail([path], "p.csv", "column 'label'", "not UTF-8")
+
+
+def test_labels_padded_with_blanks_and_classes_named_like_null_tokens(tmp_path: Path) -> None:
+    path = csv(tmp_path, "a,b,label\n0.5,0.5, 1\n")
+    assert run_json(["compute", path])["loss"] == pytest.approx(math.log(2))
+    path = csv(tmp_path, "NA,b,label\n0.5,0.5,NA\n0.2,0.8,b\n")
+    out = run_json(["compute", path])
+    assert out["classes"] == ["NA", "b"]
+    assert out["loss"] == pytest.approx((-math.log(0.5) - math.log(0.8)) / 2)

@@ -215,7 +215,8 @@ class LabelEncoder:
                 return numeric(pc.equal(lower, "true"), src, column, row0).astype(np.int64)
         codes = pc.index_in(arr, value_set=pa.array(self.names, type=arr.type))
         if self.by_name is None:
-            self.by_name = codes.null_count == 0 or not _all_numeric_text(arr)
+            none_named = codes.null_count == len(codes)
+            self.by_name = codes.null_count == 0 or not (none_named or _all_numeric_text(arr))
             if codes.null_count and codes.null_count < len(codes):
                 numeric_text = pc.match_substring_regex(arr, _NUMBER)
                 as_index = pc.and_(pc.is_null(codes), numeric_text)
@@ -237,7 +238,7 @@ class LabelEncoder:
                 )
             return numeric(codes, src, column, row0).astype(np.int64)
         try:
-            as_num = pc.cast(arr, pa.float64())
+            as_num = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
         except pa.ArrowInvalid:
             r = _first_non_numeric(arr)
             raise InputError(
@@ -260,4 +261,4 @@ def _first_non_numeric(arr: Any) -> int:
     import pyarrow.compute as pc
 
     ok = pc.match_substring_regex(arr, _NUMBER)
-    return int(pc.index(ok, False).as_py())
+    return max(0, int(pc.index(ok, False).as_py()))

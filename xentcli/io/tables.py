@@ -85,7 +85,9 @@ class TableInput:
                     delimiter=self.delimiter, invalid_row_handler=on_invalid
                 ),
                 convert_options=pcsv.ConvertOptions(
-                    column_types=types, include_columns=columns, strings_can_be_null=True
+                    column_types=types, include_columns=columns, strings_can_be_null=True,
+                    # only an empty field is missing: "NA" may be a class name, "nan" a value
+                    null_values=[""],
                 ),
             )
             for batch in reader:
@@ -106,7 +108,9 @@ class TableInput:
             )
         if "conversion error" in msg and "invalid value" in msg:
             col_no = _between(msg, "column #", ":")
-            value = msg.rsplit("invalid value", 1)[1].strip().strip("'")
+            value = msg.rsplit("invalid value ", 1)[1].strip()
+            if len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]  # the quotes only: a blank value stays a blank
             column = None
             if col_no is not None and col_no.isdigit() and int(col_no) < len(self.schema.names):
                 column = self.schema.names[int(col_no)]
@@ -119,6 +123,14 @@ class TableInput:
                 f"{self.name}: {at}{col}: '{value}' is not a number; "
                 f"score, target and weight columns must hold only numbers{hint}"
             )
+        if "UTF8" in msg and "invalid" in msg:
+            col_no = _between(msg, "column #", ":")
+            column = None
+            if col_no is not None and col_no.isdigit() and int(col_no) < len(self.schema.names):
+                column = self.schema.names[int(col_no)]
+            col = f", column '{column}'" if column else ""
+            return InputError(f"{self.name}: a row after row {rows_before}{col}: text that is "
+                              "not UTF-8; save the file as UTF-8")
         if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(
                 f"{self.name}: cannot decompress after row {rows_before}: {msg} "
@@ -132,6 +144,12 @@ class TableInput:
         """The 1-based data row whose text is ``text`` (a slow scan, only on the error path)."""
         if self.path == STDIN:
             return None
+        try:
+            return self._scan_lines(text, rows_before)
+        except (pa.ArrowException, OSError, UnicodeError):
+            return None  # the message then says "a row after row N"
+
+    def _scan_lines(self, text: str, rows_before: int) -> int | None:
         with pa.input_stream(self.path, compression=self.compression) as raw:
             stream = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
             stream.readline()
@@ -144,6 +162,12 @@ class TableInput:
         """The 1-based data row holding ``value`` in ``column`` (error path only)."""
         if self.path == STDIN:
             return None
+        try:
+            return self._scan_values(column, value, rows_before)
+        except (pa.ArrowException, OSError, UnicodeError):
+            return None  # the message then says "a row after row N"
+
+    def _scan_values(self, column: str, value: str, rows_before: int) -> int | None:
         import pyarrow.compute as pc
         import pyarrow.csv as pcsv
 
@@ -151,14 +175,19 @@ class TableInput:
             pa.input_stream(self.path, compression=self.compression),
             read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
             parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
-            convert_options=pcsv.ConvertOptions(
-                column_types={column: pa.string()}, include_columns=[column]
+            convert_options=pcsv.ConvertOptions(  # bytes: no UTF-8 check on this path
+                column_types={column: pa.binary()}, include_columns=[column],
+                null_values=[], strings_can_be_null=False,
             ),
         )
         seen = 0
+        needle = pa.scalar(value.encode("utf-8", "surrogateescape"), type=pa.binary())
         for batch in reader:
             col = batch.column(0)
-            hit = pc.index(col, value).as_py()
+            if value.strip():
+                hit = pc.index(col, needle).as_py()
+            else:  # Arrow reports a blank field as '': find the first all-blank one
+                hit = pc.index(pc.match_substring_regex(col, r"^\s*$"), True).as_py()
             if hit is not None and hit >= 0 and seen + hit >= rows_before:
                 return seen + int(hit) + 1
             seen += batch.num_rows
