@@ -354,7 +354,7 @@ def test_parquet_nulls_and_wrong_compression(tmp_path: Path) -> None:
 def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_bytes(b"a,b,label\n\xff,0.5,0\n")
-    fail([path], "p.csv", "column 'a'", "not a number")
+    fail([path], "p.csv", "row 1", "column 'a'", "not UTF-8")
     path.write_bytes(b"a,b,label\n0.5,0.5,\xff\n")
     fail([path], "p.csv", "column 'label'", "not UTF-8")
 
@@ -366,3 +366,16 @@ def test_labels_padded_with_blanks_and_classes_named_like_null_tokens(tmp_path: 
     out = run_json(["compute", path])
     assert out["classes"] == ["NA", "b"]
     assert out["loss"] == pytest.approx((-math.log(0.5) - math.log(0.8)) / 2)
+
+
+def test_lists_of_scores_that_change_width_or_hold_nulls(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "w.parquet"
+    pq.write_table(pa.table({"scores": [[0.5, 0.5], [0.2, 0.3, 0.5]], "label": [0, 1]}), path)
+    fail([path, "--chunk-rows", "1"], "row 2", "3 scores per row", "first rows have 2")
+    fail([path], "row 2", "3 scores", "earlier rows have 2")
+    path = tmp_path / "n.parquet"
+    pq.write_table(pa.table({"scores": [[0.2, 0.3, 0.5]] * 2 + [[0.2, None, 0.5]],
+                             "label": [0, 1, 2]}), path)
+    fail([path], "row 3", "column 'scores'", "missing value in the list")

@@ -199,6 +199,13 @@ class ChunkScorer:
         task = plan.task
         row0 = part.row0
         n = part.n
+        width = part.arrays["scores"].shape[1]
+        expected = 1 if task is Task.binary else plan.n_classes
+        if width != expected:
+            raise InputError(
+                f"{ds.source}: row {row0 + 1}: {width} scores per row where the first rows "
+                f"have {expected}; every row needs one score per class"
+            )
         sw = part.arrays.get("weights")
         if sw is not None:
             sw = check_weights(sw, source=ds.weight_source or ds.source,

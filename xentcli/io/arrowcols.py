@@ -100,7 +100,13 @@ def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0:
                 f"{where(source, row0 + i, column)}: list has {int(lengths[i])} scores "
                 f"but earlier rows have {width}; every row needs one score per class"
             )
-    values = numeric(arr.flatten(), source, column, row0)
+    flat = arr.flatten()
+    if flat.null_count and width:
+        # a missing score inside a list: name the list's row, not the position in the values
+        r = _first_null(flat) // width
+        raise InputError(f"{where(source, row0 + r, column)}: missing value in the list of "
+                         "scores; every class needs a number")
+    values = numeric(flat, source, column, row0)
     if values.size != n * width:  # pragma: no cover - guarded by the length check above
         raise InputError(f"{where(source, row0, column)}: ragged lists of scores")
     if not np.issubdtype(values.dtype, np.floating):

@@ -117,6 +117,9 @@ class TableInput:
             row_no = self._find_value(column, value, rows_before) if column else None
             at = f"row {row_no}" if row_no else f"a row after row {rows_before}"
             col = f", column '{column}'" if column else ""
+            if "\ufffd" in value:
+                return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the "
+                                  "file as UTF-8 (and check that the column holds numbers)")
             hint = (f"; if '{column}' is not a score column, mark it with --id-col or choose "
                     "the score columns with --pred-cols") if column else ""
             return InputError(
@@ -184,7 +187,10 @@ class TableInput:
         needle = pa.scalar(value.encode("utf-8", "surrogateescape"), type=pa.binary())
         for batch in reader:
             col = batch.column(0)
-            if value.strip():
+            if "\ufffd" in value:  # Arrow shows bytes that are not UTF-8 as U+FFFD
+                hit = next((i for i, b in enumerate(col.to_pylist())
+                            if b is not None and not _is_utf8(b)), -1)
+            elif value.strip():
                 hit = pc.index(col, needle).as_py()
             else:  # Arrow reports a blank field as '': find the first all-blank one
                 hit = pc.index(pc.match_substring_regex(col, r"^\s*$"), True).as_py()
@@ -227,6 +233,14 @@ class TableInput:
             raise InputError(
                 f"{self.name}: cannot read Arrow IPC after row {rows_before}: {exc}"
             ) from None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_compression_error(msg: str) -> bool:
