@@ -461,7 +461,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         ds.parts = zip_aligned(pred_parts, lab_parts, rows, source, lab_source)
         roles = pred_roles | lab_roles
     else:
-        ds.parts = rebatch(pred_parts, rows)
+        ds.parts = rebatch(pred_parts, rows, source)
         roles = pred_roles
 
     for option, value, role in [("--weight-col", cfg.weight_col, "weights"),

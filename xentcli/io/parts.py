@@ -49,10 +49,20 @@ def _concat(pieces: list[Any]) -> Any:
     return pa.concat_arrays(pieces)
 
 
-def concat_parts(parts: list[Part]) -> Part:
+def concat_parts(parts: list[Part], source: str = "") -> Part:
     if len(parts) == 1:
         return parts[0]
     keys = parts[0].arrays.keys()
+    for k in keys:
+        first = parts[0].arrays[k]
+        if isinstance(first, np.ndarray) and first.ndim == 2:
+            for p in parts[1:]:
+                if p.arrays[k].shape[1] != first.shape[1]:
+                    raise InputError(
+                        f"{source}: row {p.row0 + 1}: {p.arrays[k].shape[1]} values per row "
+                        f"where earlier rows have {first.shape[1]}; every row needs one score "
+                        "(or target) per class"
+                    )
     return Part(
         sum(p.n for p in parts),
         parts[0].row0,
@@ -60,7 +70,7 @@ def concat_parts(parts: list[Part]) -> Part:
     )
 
 
-def rebatch(parts: Iterator[Part], rows: int) -> Iterator[Part]:
+def rebatch(parts: Iterator[Part], rows: int, source: str = "") -> Iterator[Part]:
     """Re-cut a stream of parts into parts of exactly ``rows`` rows (the last may be shorter)."""
     pending: list[Part] = []
     have = 0
@@ -73,13 +83,13 @@ def rebatch(parts: Iterator[Part], rows: int) -> Iterator[Part]:
             have += take
             start += take
             if have == rows:
-                out = concat_parts(pending)
+                out = concat_parts(pending, source)
                 out.row0 = row0
                 row0 += out.n
                 yield out
                 pending, have = [], 0
     if have:
-        out = concat_parts(pending)
+        out = concat_parts(pending, source)
         out.row0 = row0
         yield out
 
@@ -91,8 +101,8 @@ def zip_aligned(
 
     Inputs of different lengths are an error that says how long each one is.
     """
-    lparts = rebatch(left, rows)
-    rparts = rebatch(right, rows)
+    lparts = rebatch(left, rows, left_name)
+    rparts = rebatch(right, rows, right_name)
     seen = 0
     for lp in lparts:
         rp = next(rparts, None)

@@ -132,8 +132,10 @@ class TableInput:
             if col_no is not None and col_no.isdigit() and int(col_no) < len(self.schema.names):
                 column = self.schema.names[int(col_no)]
             col = f", column '{column}'" if column else ""
-            return InputError(f"{self.name}: a row after row {rows_before}{col}: text that is "
-                              "not UTF-8; save the file as UTF-8")
+            row_no = self._find_value(column, "\ufffd", rows_before) if column else None
+            at = f"row {row_no}" if row_no else f"a row after row {rows_before}"
+            return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the file "
+                              "as UTF-8")
         if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(
                 f"{self.name}: cannot decompress after row {rows_before}: {msg} "
@@ -328,6 +330,11 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         if not header.strip():
             raise InputError(f"{path}: the file is empty; expected a header row and data")
         head_source = io.BytesIO(header)
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; save the "
+                         "file as UTF-8") from None
     reader = pcsv.open_csv(
         head_source,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
