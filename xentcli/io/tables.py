@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,21 +70,15 @@ class TableInput:
     def _csv_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
         import pyarrow.csv as pcsv
 
-        invalid: list[Any] = []
-
-        def on_invalid(row: Any) -> str:
-            invalid.append(row)
-            return "error"
-
+        # No invalid_row_handler: Arrow's call of it fails on rows that are not UTF-8, and the
+        # parse error's own text says the same (fields expected, found, the row's text).
         types = {c: (pa.float64() if c in numeric else pa.string()) for c in columns}
         rows_before = 0
         try:
             reader = pcsv.open_csv(
                 self._csv_source(),
                 read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=self.threads),
-                parse_options=pcsv.ParseOptions(
-                    delimiter=self.delimiter, invalid_row_handler=on_invalid
-                ),
+                parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
                 convert_options=pcsv.ConvertOptions(
                     column_types=types, include_columns=columns, strings_can_be_null=True,
                     # only an empty field is missing: "NA" may be a class name, "nan" a value
@@ -94,17 +89,18 @@ class TableInput:
                 yield batch
                 rows_before += batch.num_rows
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
-            raise self._csv_error(exc, rows_before, invalid) from None
+            raise self._csv_error(exc, rows_before) from None
 
-    def _csv_error(self, exc: Exception, rows_before: int, invalid: list[Any]) -> InputError:
+    def _csv_error(self, exc: Exception, rows_before: int) -> InputError:
         msg = str(exc).strip()
-        if invalid:
-            row = invalid[0]
-            line = self._find_line(row.text, rows_before)
+        ragged = re.search(r"Expected (\d+) columns, got (\d+): (.*)$", msg, re.S)
+        if ragged:
+            expected, actual, text = ragged.groups()
+            line = self._find_line(text.rstrip("\r\n"), rows_before)
             at = f"row {line}" if line else f"a row after row {rows_before}"
             return InputError(
-                f"{self.name}: {at}: has {row.actual_columns} fields but the header has "
-                f"{row.expected_columns}; check the delimiter and quoting of that line"
+                f"{self.name}: {at}: has {actual} fields but the header has "
+                f"{expected}; check the delimiter and quoting of that line"
             )
         if "conversion error" in msg and "invalid value" in msg:
             col_no = _between(msg, "column #", ":")
