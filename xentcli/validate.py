@@ -185,14 +185,20 @@ class LabelEncoder:
         if raw.dtype.kind == "b":
             return raw.astype(np.int64)
         if raw.dtype.kind == "f":
-            bad = ~np.isfinite(raw) | (raw != np.round(raw))
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(raw) | (raw != np.round(raw))
             if bad.any():
                 r = int(np.flatnonzero(bad)[0])
                 raise InputError(
-                    f"{self._at(row0 + r)}: label {raw[r]} is not a whole number; "
+                    f"{self._at(row0 + r)}: label {raw[r]:g} is not a whole number; "
                     f"{self._hint()}. For soft targets, give one column per class with "
                     "--target-cols"
                 )
+            huge = np.abs(raw) > 2.0**62  # would not survive the cast to int64
+            if huge.any():
+                r = int(np.flatnonzero(huge)[0])
+                raise InputError(f"{self._at(row0 + r)}: label {raw[r]:g} is out of range; "
+                                 f"{self._hint()}")
         return raw.astype(np.int64)
 
     def _encode_arrow(self, raw: Any, row0: int) -> np.ndarray:

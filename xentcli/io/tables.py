@@ -327,7 +327,7 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
             raise InputError(f"{path}: the file is empty; expected a header row and data")
         head_source = io.BytesIO(header)
     try:
-        header.decode("utf-8")
+        header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
         raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; save the "
                          "file as UTF-8") from None
