@@ -318,14 +318,14 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         if not header.strip():
             raise InputError("<stdin>: no input; expected CSV with a header row")
         rest = _Chained(header, stdin)
-        head_source: Any = io.BytesIO(header)
+        head_source: Any = io.BytesIO(_header_row(header))
     else:
         # Only the header line: errors in data rows are reported, with their row, while streaming.
         with pa.input_stream(path, compression=compression) as raw:
             header = _first_line(raw)
         if not header.strip():
             raise InputError(f"{path}: the file is empty; expected a header row and data")
-        head_source = io.BytesIO(header)
+        head_source = io.BytesIO(_header_row(header))
     try:
         header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
@@ -341,6 +341,11 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         path, "csv", schema, delimiter=delimiter, compression=compression, threads=threads,
         _stdin_rest=rest,
     )
+
+
+def _header_row(line: bytes) -> bytes:
+    """The header row of a first line: a bare CR ends a row for Arrow too."""
+    return line.split(b"\r", 1)[0].rstrip(b"\n") + b"\n"
 
 
 def _first_line(raw: Any, block: int = 1 << 16) -> bytes:
