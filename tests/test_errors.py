@@ -373,8 +373,8 @@ def test_lists_of_scores_that_change_width_or_hold_nulls(tmp_path: Path) -> None
 
     path = tmp_path / "w.parquet"
     pq.write_table(pa.table({"scores": [[0.5, 0.5], [0.2, 0.3, 0.5]], "label": [0, 1]}), path)
-    fail([path, "--chunk-rows", "1"], "row 2", "3 scores per row", "first rows have 2")
-    fail([path], "row 2", "3 scores", "earlier rows have 2")
+    fail([path, "--chunk-rows", "1"], "row 2", "3 scores", "other rows have 2")
+    fail([path], "row 2", "3 scores", "other rows have 2")
     path = tmp_path / "n.parquet"
     pq.write_table(pa.table({"scores": [[0.2, 0.3, 0.5]] * 2 + [[0.2, None, 0.5]],
                              "label": [0, 1, 2]}), path)

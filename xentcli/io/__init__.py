@@ -238,12 +238,14 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
     from xentcli.io.arrowcols import list_matrix, numeric, wide_matrix
 
     row0 = 0
+    list_width: int | None = None
     for batch in t.batches(plan.columns, rows, plan.numeric):
         arrays: dict[str, Any] = {}
         if plan.scores:
             if plan.scores_list:
                 arrays["scores"] = list_matrix(batch.column(plan.scores[0]), t.name,
-                                               plan.scores[0], row0)
+                                               plan.scores[0], row0, width=list_width)
+                list_width = arrays["scores"].shape[1]
             else:
                 arrays["scores"] = wide_matrix(
                     [batch.column(c) for c in plan.scores], plan.scores, t.name, row0

@@ -78,8 +78,13 @@ def wide_matrix(
     return out
 
 
-def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int) -> np.ndarray:
-    """A list or fixed-size-list column of scores as one (n, C) row-major array."""
+def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int,
+                width: int | None = None) -> np.ndarray:
+    """A list or fixed-size-list column of scores as one (n, C) row-major array.
+
+    ``width``: the scores per row that earlier chunks had; for the first chunk, the length
+    most rows have (so a short first row is the one named, not all the others).
+    """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if arr.null_count:
@@ -92,14 +97,18 @@ def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0:
     else:
         offsets = numeric(arr.offsets, source, column, row0)
         lengths = np.diff(offsets)
-        width = int(lengths[0]) if n else 0
+        if width is None:
+            width = int(np.bincount(lengths).argmax()) if n else 0
         bad = np.flatnonzero(lengths != width)
         if bad.size:
             i = int(bad[0])
             raise InputError(
                 f"{where(source, row0 + i, column)}: list has {int(lengths[i])} scores "
-                f"but earlier rows have {width}; every row needs one score per class"
+                f"where the other rows have {width}; every row needs one score per class"
             )
+    if n and width == 0:
+        raise InputError(f"{where(source, row0, column)}: empty list of scores; every row "
+                         "needs one score per class")
     flat = arr.flatten()
     if flat.null_count and width:
         # a missing score inside a list: name the list's row, not the position in the values
