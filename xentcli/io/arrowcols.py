@@ -82,8 +82,8 @@ def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0:
                 width: int | None = None) -> np.ndarray:
     """A list or fixed-size-list column of scores as one (n, C) row-major array.
 
-    ``width``: the scores per row that earlier chunks had; for the first chunk, the length
-    most rows have (so a short first row is the one named, not all the others).
+    ``width``: the scores per row that earlier chunks had (for the first chunk, the first
+    row's), so the row named is the first one that differs, wherever the chunks are cut.
     """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -98,7 +98,10 @@ def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0:
         offsets = numeric(arr.offsets, source, column, row0)
         lengths = np.diff(offsets)
         if width is None:
-            width = int(np.bincount(lengths).argmax()) if n else 0
+            width = int(lengths[0]) if n else 0  # the first row sets the class count
+        if n and width == 0:
+            raise InputError(f"{where(source, row0, column)}: empty list of scores; every row "
+                             "needs one score per class")
         bad = np.flatnonzero(lengths != width)
         if bad.size:
             i = int(bad[0])
