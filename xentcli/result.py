@@ -287,7 +287,7 @@ def _calibration(summary: Summary) -> tuple[tuple[CalibrationBin, ...], float, f
 
 def _name(j: Any, classes: tuple[str, ...]) -> str:
     if isinstance(j, list):
-        return "|".join(classes[k] for k in j)
+        return "|".join(classes[k] for k in j) or "(none)"
     return classes[j]
 
 
