@@ -341,3 +341,14 @@ def test_table_respects_no_color(logits_parquet: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("NO_COLOR", "1")
     res = run(["compute", logits_parquet, "--logits"])
     assert res.exit_code == 0 and "\x1b[" not in res.stdout
+
+
+def test_a_label_column_is_never_a_score_even_with_labels_elsewhere(tmp_path: Path) -> None:
+    """--labels gives the truth; a 'label' column left in the predictions must not be read as
+    one more class of logits (that would be a silently wrong number)."""
+    preds = write_table(tmp_path / "p.parquet", wide_table(Z, Y))  # has a 'label' column
+    labels = write_table(tmp_path / "y.csv", pa.table({"label": Y}))
+    out = run_json(["compute", preds, "--labels", labels, "--logits"])
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    assert out["classes"] == ["c0", "c1", "c2"]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)

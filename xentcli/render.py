@@ -321,7 +321,7 @@ def explain_steps(e: Any) -> list[str]:
                  f"{fmt(e.target_entropy)} = {fmt(e.kl)} {u}")
     steps.append(f"loss of this row = H(y, p) = {fmt(e.loss)} {u}")
     grad = ", ".join(fmt(g) for g in e.gradient)
-    steps.append(f"gradient with respect to the logits: p - y = [{grad}] (in nats)")
+    steps.append(f"gradient of the loss (in nats) with respect to the logits: p - y = [{grad}]")
     if e.binary:
         steps.append(f"for a single logit z: d loss / d z = sigmoid(z) - y = {fmt(e.gradient[1])}")
     return steps

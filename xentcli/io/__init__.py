@@ -191,6 +191,9 @@ def _plan_roles(
         plan.groups = list(cfg.group_by)
         taken = {c for c in (plan.label, plan.weight, plan.ident) if c} | set(plan.targets)
         taken |= set(plan.groups)
+        if labels_elsewhere and cfg.label_col in names:
+            # labels come from --labels, yet a column of that name is still not a score
+            taken.add(cfg.label_col)
         if cfg.pred_cols:
             plan.scores = _select(cfg.pred_cols, names, source, "--pred-cols")
             clash = [c for c in plan.scores if c in taken]
