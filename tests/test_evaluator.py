@@ -213,3 +213,21 @@ def test_inspect_npy_with_labels(tmp_path: Path) -> None:
 def test_inspect_errors(tmp_path: Path) -> None:
     res = run(["inspect", tmp_path / "nope.parquet"])
     assert res.exit_code == 2 and "no such file" in res.stderr
+
+
+def test_inspect_helps_before_the_flags_are_known(tmp_path: Path) -> None:
+    """inspect is for files whose flags are not known yet: a text column is taken as the id,
+    and a file that cannot be scored as it is still shows its columns and what to pass."""
+    p = softmax(RNG.normal(size=(12, 3)))
+    path = write_table(tmp_path / "p.csv",
+                       wide_table(p, RNG.integers(0, 3, 12), rid=[f"r{i}" for i in range(12)]))
+    out = json.loads(run(["inspect", path, "--format", "json"]).stdout)
+    assert out["command"].endswith("--id-col rid") and out["rows"] == 12
+    bare = write_table(tmp_path / "q.csv", pa.table({"a": p[:, 0], "b": p[:, 1]}))
+    res = run(["inspect", bare, "--format", "json"])
+    assert res.exit_code == 0
+    out = json.loads(res.stdout)
+    assert [c["name"] for c in out["columns"]] == ["a", "b"] and out["command"] == ""
+    assert "no label column" in out["notes"][0]
+    table = run(["inspect", bare])
+    assert "cannot score it as it is" in table.stdout

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from xentcli.config import LossConfig, ReadConfig, Task
-from xentcli.errors import InputError
+from xentcli.errors import InputError, XentError
 from xentcli.evaluate import plan_task
 from xentcli.io import open_dataset
 from xentcli.validate import LabelEncoder
@@ -39,7 +40,7 @@ class Inspection:
         return {
             "path": self.path,
             "format": self.format,
-            "rows": self.rows,
+            "rows": self.rows if self.rows >= 0 else None,
             "columns": [{"name": n, "type": t} for n, t in self.columns],
             "task": self.task,
             "input": self.input,
@@ -68,8 +69,42 @@ def _judge(scores: np.ndarray, sum_tol: float, *, rows_sum_to_one: bool) -> tupl
     return True, "logits"
 
 
+_TEXT_COLUMN = re.compile(r"column '([^']+)'(?:: '.*' is not a number| has type)")
+
+
 def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1e-3) -> Inspection:
-    """Read the whole input once (streaming) to count rows and labels; judge the first chunk."""
+    """Read the whole input once (streaming) to count rows and labels; judge the first chunk.
+
+    A text column that is not a score is taken as the id column (and the suggested command
+    says so). When the file cannot be scored as it is, the report still shows its columns,
+    with the problem and what to pass.
+    """
+    try:
+        return _inspect(read, task=task, sum_tol=sum_tol)
+    except XentError as exc:
+        found = _TEXT_COLUMN.search(str(exc))
+        if found and read.id_col is None and read.predictions != "-":
+            try:
+                return _inspect(replace(read, id_col=found.group(1)), task=task,
+                                sum_tol=sum_tol)
+            except XentError:
+                pass
+        if read.predictions == "-":
+            raise
+        return _partial(read, exc)
+
+
+def _partial(read: ReadConfig, exc: XentError) -> Inspection:
+    """What can be said of a file that cannot be scored as it is: its columns and why."""
+    from xentcli.io import describe_columns
+
+    kind, columns = describe_columns(read)
+    return Inspection(path=read.predictions, format=kind, rows=-1, columns=columns,
+                      task="unknown", input="unknown", classes=(), score_columns=[],
+                      notes=[str(exc)], command="")
+
+
+def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
     ds = open_dataset(read)
     first = next(ds.parts, None)
     if first is None:

@@ -370,7 +370,7 @@ def inspect_table(i: Any, console: Any) -> None:
     facts.add_column("what")
     facts.add_column("value", overflow="fold")
     facts.add_row("format", i.format)
-    facts.add_row("rows", fmt(i.rows))
+    facts.add_row("rows", fmt(i.rows) if i.rows >= 0 else "-")
     facts.add_row("task (detected)", i.task)
     facts.add_row("scores look like", i.input)
     facts.add_row("classes", ", ".join(i.classes))
@@ -383,6 +383,10 @@ def inspect_table(i: Any, console: Any) -> None:
         cols.add_row(name, typ)
     console.print(cols)
 
+    if not i.command:  # the file cannot be scored as it is
+        for note in i.notes:
+            console.print(f"cannot score it as it is: {note}")
+        return
     dist = Table(title="labels", title_justify="left", box=box.SIMPLE_HEAD)
     dist.add_column("class")
     dist.add_column("rows", justify="right")

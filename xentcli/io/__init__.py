@@ -498,3 +498,15 @@ def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
     if len(floats) == len(types) and floats:
         return np.result_type(*floats)
     return np.dtype(np.float64)
+
+
+def describe_columns(cfg: ReadConfig) -> tuple[str, list[tuple[str, str]]]:
+    """(format, [(column, type)]) of the predictions, without deciding any roles."""
+    kind, opened = _opened(cfg.predictions, cfg)
+    if kind in ("npy", "npz"):
+        arrays = ({"(array)": open_npy(cfg.predictions)} if kind == "npy"
+                  else open_npz(cfg.predictions))
+        return kind, [(name, f"{a.dtype} {a.shape}") for name, a in arrays.items()]
+    text = getattr(opened, "kind", "") in ("csv", "tsv")
+    return kind, [(f.name, "text (typed when read)" if text else str(f.type))
+                  for f in opened.schema]
