@@ -471,9 +471,7 @@ def multiclass_columnwise(
         p_true = s_true
         confidence = m
         entropy = ent
-        p_clipped, moved = clip(s_true, eps)
-        with np.errstate(divide="ignore"):
-            nll = -np.log(p_clipped)
+        nll, moved = _clipped_nll(s_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
                          confidence=confidence, entropy=entropy, sum_p2=sq,
                          class_weight=class_weight, top_k=top_k)
@@ -524,12 +522,17 @@ def multiclass_fused(
         log_p = np.zeros_like(p)
         np.log(p, out=log_p, where=p > 0)
         entropy = -np.einsum("ij,ij->i", p, log_p)
-        p_clipped, moved = clip(p_true, eps)
-        with np.errstate(divide="ignore"):
-            nll = -np.log(p_clipped)
+        nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
                          confidence=confidence, entropy=entropy, sum_p2=sq,
                          class_weight=class_weight, top_k=top_k)
+
+
+def _clipped_nll(p_true: FloatArray, eps: float) -> tuple[FloatArray, np.ndarray]:
+    """-log p of the true class after scikit-learn's clipping, and where clipping moved it."""
+    p_clipped, moved = clip(p_true, eps)
+    with np.errstate(divide="ignore"):
+        return -np.log(p_clipped), moved
 
 
 def _fused_result(
