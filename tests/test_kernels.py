@@ -215,3 +215,43 @@ def test_calibration_bins_match_searchsorted_on_the_edges() -> None:
         want = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
         np.testing.assert_array_equal(calibration_bin(conf, bins), want)
         assert calibration_bin(np.array([1.0]), bins)[0] == bins - 1  # closed at 1.0
+
+
+def test_softmax_sums_textbook_and_ties() -> None:
+    z = np.asfortranarray(np.vstack([RNG.normal(size=(500, 7)) * 5,
+                                     RNG.integers(0, 3, size=(200, 7)).astype(float)]))
+    s = kernels.softmax_sums(z)
+    np.testing.assert_array_equal(s.k, np.argmax(z, axis=1))  # ties: the first max
+    for i in range(0, len(z), 13):
+        row = [float(v) for v in z[i]]
+        mx = max(row)
+        k = row.index(mx)
+        t = [v - mx for v in row]
+        assert s.a[i] == pytest.approx(math.fsum(math.exp(v) for j, v in enumerate(t) if j != k),
+                                       rel=1e-14)
+        assert s.s1[i] == pytest.approx(math.fsum(math.exp(v) * v for v in t), rel=1e-13,
+                                        abs=1e-300)
+        assert s.sq[i] == pytest.approx(
+            math.fsum(math.exp(2 * v) for j, v in enumerate(t) if j != k), rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernel_keeps_precision_on_confident_rows(dtype) -> None:
+    """Rows 30 nats sure of their (right) class: loss ~1e-13 and Brier ~1e-26 come out to full
+    relative precision (log1p of the other terms, Brier as a sum of non-negative parts)."""
+    n, c = 64, 6
+    z = RNG.normal(size=(n, c))
+    y = RNG.integers(0, c, n)
+    z[np.arange(n), y] += 30.0
+    z = np.asfortranarray(z.astype(dtype))
+    lo, st, _ = kernels.multiclass_fused(z, y, logits=True, eps=0.0)
+    for i in range(n):
+        row = [float(v) for v in z[i]]
+        t = [v - row[y[i]] for v in row]  # the label is the max
+        a = math.fsum(math.exp(v) for j, v in enumerate(t) if j != y[i])
+        big_a = 1.0 + a
+        assert lo.loss[i] == pytest.approx(math.log1p(a), rel=1e-13, abs=0)
+        brier = math.fsum([(a / big_a) ** 2] + [(math.exp(v) / big_a) ** 2
+                                                 for j, v in enumerate(t) if j != y[i]])
+        assert st.brier[i] == pytest.approx(brier, rel=1e-12, abs=0)
+        assert st.p_true[i] == pytest.approx(1.0 / big_a, rel=1e-15, abs=0)

@@ -257,20 +257,10 @@ def argmax_rows(scores: FloatArray) -> IntArray:
 
 def first_index_of(scores: FloatArray, best: FloatArray) -> IntArray:
     """Per row, the first column equal to ``best`` (the row max): np.argmax's tie rule.
-
-    An arithmetic select (j + C * (z_j != best), minimised over j) is several times faster
-    than masked assignment per column.
-    """
-    n, c = scores.shape
-    idx = np.full(n, c, dtype=np.int64)
-    differs = np.empty(n, dtype=bool)
-    cand = np.empty(n, dtype=np.int64)
-    for j in range(c):
-        np.not_equal(scores[:, j], best, out=differs)
-        np.multiply(differs, c, out=cand)
-        cand += j
-        np.minimum(idx, cand, out=idx)
-    return idx
+    Column-major chunks with few classes only (see :func:`_first_max`)."""
+    k = np.empty(len(best), dtype=np.uint8)
+    _first_max(scores, best, k, np.empty(len(best), dtype=bool), np.empty(len(best), np.uint8))
+    return k.astype(np.int64)
 
 
 def positive(scores: FloatArray, *, logits: bool) -> np.ndarray:
@@ -413,6 +403,73 @@ def is_columnwise(scores: FloatArray) -> bool:
     return _columnwise(scores)
 
 
+KERNEL_BLOCK_ROWS = 16_384  # rows per pass over a block: its working set stays in L2
+
+
+@dataclass
+class SoftmaxSums:
+    """Per row of a logits chunk, with m the row max, k its first index (np.argmax's tie rule)
+    and t_c = z_c - m <= 0: a = sum_{c != k} e^t_c, s1 = sum_c e^t_c t_c and
+    sq = sum_{c != k} e^2t_c. The max's own term (exactly 1) is kept out of a and sq so that
+    log1p(a) and the Brier score keep their precision when the other terms are tiny."""
+
+    m: FloatArray
+    k: IntArray
+    a: FloatArray
+    s1: FloatArray
+    sq: FloatArray
+
+
+def softmax_sums(z: FloatArray) -> SoftmaxSums:
+    """:class:`SoftmaxSums` of a column-major chunk with few classes, in float64, block by
+    block on (B, C) slabs with reused buffers (a handful of NumPy calls per block, each on
+    contiguous memory that stays in cache)."""
+    n, c = z.shape
+    b = min(KERNEL_BLOCK_ROWS, n)
+    m_out, k_out = np.empty(n, dtype=z.dtype), np.empty(n, dtype=np.uint8)
+    a_out, s1_out, sq_out = np.empty(n), np.empty(n), np.empty(n)
+    t = np.empty((b, c), order="F")
+    e = np.empty((b, c), order="F")
+    other = np.empty((b, c), dtype=bool, order="F")
+    flag = np.empty(b, dtype=bool)
+    run = np.empty(b, dtype=np.uint8)
+    cols = np.arange(c, dtype=np.uint8)
+    for lo in range(0, n, b):
+        hi = min(n, lo + b)
+        zb, m, k = z[lo:hi], m_out[lo:hi], k_out[lo:hi]
+        rows = hi - lo
+        tb, eb, ob = t[:rows], e[:rows], other[:rows]
+        np.copyto(m, zb[:, 0])
+        for j in range(1, c):
+            np.maximum(m, zb[:, j], out=m)
+        _first_max(zb, m, k, flag[:rows], run[:rows])
+        np.subtract(zb, m[:, None], out=tb, dtype=np.float64)  # exact for float32 input
+        np.exp(tb, out=eb)
+        np.not_equal(k[:, None], cols, out=ob)
+        np.multiply(eb, ob, out=eb)  # the max's own term out of a and sq
+        np.add.reduce(eb, axis=1, out=a_out[lo:hi])
+        np.multiply(tb, eb, out=tb)
+        np.add.reduce(tb, axis=1, out=s1_out[lo:hi])
+        np.multiply(eb, eb, out=eb)
+        np.add.reduce(eb, axis=1, out=sq_out[lo:hi])
+    return SoftmaxSums(m_out, k_out, a_out, s1_out, sq_out)
+
+
+def _first_max(z: FloatArray, m: FloatArray, k: np.ndarray, flag: np.ndarray,
+               run: np.ndarray) -> None:
+    """k = index of the first column equal to the row max m: the number of leading columns
+    that differ from it (a running product of not-equal flags, in uint8)."""
+    c = z.shape[1]
+    bits = flag.view(np.uint8)
+    np.not_equal(z[:, 0], m, out=flag)
+    np.copyto(run, bits)
+    np.copyto(k, run)
+    for j in range(1, c - 1):
+        np.not_equal(z[:, j], m, out=flag)
+        np.bitwise_and(run, bits, out=run)
+        np.add(k, run, out=k)
+
+
 def multiclass_columnwise(
     scores: FloatArray,
     labels: IntArray,
@@ -423,57 +480,36 @@ def multiclass_columnwise(
     top_k: int | None = None,
 ) -> tuple[RowLosses, RowStats, IntArray]:
     """Loss, metric terms and predicted class of a column-major chunk with class-index labels,
-    fused into two passes over the contiguous class columns with reused float64 buffers.
-
-    With logits, e_c = exp(z_c - m) and A = sum_c e_c: log p_y = z_y - m - log A, max p = 1 / A,
-    H(p) = log A - sum_c e_c (z_c - m) / A, sum_c p_c^2 = sum_c e_c^2 / A^2. The same formulas
-    as :func:`multiclass_labels` and :func:`multiclass_stats`, without (n, C) temporaries.
-    """
+    without (n, C) float64 temporaries (logits: :func:`softmax_sums`, g = z_y - m exact in
+    float64, then :func:`_logit_result`)."""
     n, c = scores.shape
+    if logits:
+        sums = softmax_sums(scores)
+        g = take_along_rows(scores, labels).astype(np.float64)
+        g -= sums.m
+        return _logit_result(scores, labels, sums.k.astype(np.int64), sums, g,
+                             class_weight=class_weight, top_k=top_k)
     m = scores[:, 0].astype(np.float64)
     for j in range(1, c):
         np.maximum(m, scores[:, j], out=m)
     pred = first_index_of(scores, m)
-    s_true = take_along_rows(scores, labels).astype(np.float64)
+    p_true = take_along_rows(scores, labels).astype(np.float64)
     sq = np.zeros(n)
     tmp = np.empty(n)
-    if logits:
-        acc = np.zeros(n)
-        s1 = np.zeros(n)
-        e = np.empty(n)
-        for j in range(c):
-            np.subtract(scores[:, j], m, out=tmp)
-            np.exp(tmp, out=e)
-            acc += e
-            np.multiply(e, tmp, out=tmp)
-            s1 += tmp
-            np.multiply(e, e, out=tmp)
-            sq += tmp
-        lse = np.log(acc)
-        nll = lse - (s_true - m)
-        p_true = np.exp(-nll)
-        confidence = 1.0 / acc
-        entropy = lse - s1 / acc
-        sq /= acc * acc
-        moved = np.zeros(n, dtype=bool)
-    else:
-        ent = np.zeros(n)
-        log_col = np.empty(n)
-        col = np.empty(n)  # float64 copy: float32 inputs would pick float32 loops
-        for j in range(c):
-            np.copyto(col, scores[:, j])
-            np.multiply(col, col, out=tmp)
-            sq += tmp
-            log_col.fill(0.0)
-            np.log(col, out=log_col, where=col > 0)  # 0 log 0 = 0
-            np.multiply(col, log_col, out=tmp)
-            ent -= tmp
-        p_true = s_true
-        confidence = m
-        entropy = ent
-        nll, moved = _clipped_nll(s_true, eps)
+    ent = np.zeros(n)
+    log_col = np.empty(n)
+    col = np.empty(n)  # float64 copy: float32 inputs would pick float32 loops
+    for j in range(c):
+        np.copyto(col, scores[:, j])
+        np.multiply(col, col, out=tmp)
+        sq += tmp
+        log_col.fill(0.0)
+        np.log(col, out=log_col, where=col > 0)  # 0 log 0 = 0
+        np.multiply(col, log_col, out=tmp)
+        ent -= tmp
+    nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
-                         confidence=confidence, entropy=entropy, sum_p2=sq,
+                         confidence=m, entropy=ent, brier=sq - 2.0 * p_true + 1.0,
                          class_weight=class_weight, top_k=top_k)
 
 
@@ -503,17 +539,13 @@ def multiclass_fused(
         pred = np.argmax(z, axis=1)
     if logits:
         z -= m[:, None]  # t = z - m <= 0, with 0 at the max
-        t_true = take_along_rows(z, labels)
+        g = take_along_rows(z, labels)
         e = np.exp(z)
-        acc = e.sum(axis=1)
-        s1 = np.einsum("ij,ij->i", e, z)
-        sq = np.einsum("ij,ij->i", e, e) / (acc * acc)
-        lse = np.log(acc)
-        nll = lse - t_true
-        p_true = np.exp(-nll)
-        confidence = 1.0 / acc
-        entropy = lse - s1 / acc
-        moved = np.zeros(n, dtype=bool)
+        np.put(e, np.arange(n, dtype=np.int64) * c + pred, 0.0)  # the max's own term out
+        sums = SoftmaxSums(m, pred, e.sum(axis=1), np.einsum("ij,ij->i", e, z),
+                           np.einsum("ij,ij->i", e, e))
+        return _logit_result(scores, labels, pred, sums, g, class_weight=class_weight,
+                             top_k=top_k)
     else:
         p = z
         p_true = take_along_rows(p, labels)
@@ -524,8 +556,25 @@ def multiclass_fused(
         entropy = -np.einsum("ij,ij->i", p, log_p)
         nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
-                         confidence=confidence, entropy=entropy, sum_p2=sq,
-                         class_weight=class_weight, top_k=top_k)
+                         confidence=confidence, entropy=entropy,
+                         brier=sq - 2.0 * p_true + 1.0, class_weight=class_weight, top_k=top_k)
+
+
+def _logit_result(scores: FloatArray, labels: IntArray, pred: IntArray, sums: SoftmaxSums,
+                  g: FloatArray, *, class_weight: FloatArray | None, top_k: int | None
+                  ) -> tuple[RowLosses, RowStats, IntArray]:
+    """Loss and metric terms from :class:`SoftmaxSums`, with A = 1 + a and g = z_y - m <= 0:
+    -log p_y = log1p(a) - g, max p = 1 / A, H(p) = log1p(a) - s1 / A, p_y = e^g / A and
+    Brier = sum_c (p_c - y_c)^2 = ((a + D)^2 + D (2 - D) + sq) / A^2 with D = 1 - e^g =
+    -expm1(g): every term non-negative, so confident rows keep their precision."""
+    lse = np.log1p(sums.a)
+    inv = 1.0 / (1.0 + sums.a)
+    dd = np.expm1(g)  # -D
+    brier = (sums.a - dd) ** 2 - dd * (2.0 + dd) + sums.sq
+    brier *= inv * inv
+    return _fused_result(scores, labels, pred, nll=lse - g, moved=np.zeros(len(g), dtype=bool),
+                         p_true=(1.0 + dd) * inv, confidence=inv, entropy=lse - sums.s1 * inv,
+                         brier=brier, class_weight=class_weight, top_k=top_k)
 
 
 def _clipped_nll(p_true: FloatArray, eps: float) -> tuple[FloatArray, np.ndarray]:
@@ -538,10 +587,9 @@ def _clipped_nll(p_true: FloatArray, eps: float) -> tuple[FloatArray, np.ndarray
 def _fused_result(
     scores: FloatArray, labels: IntArray, pred: IntArray, *, nll: FloatArray,
     moved: np.ndarray, p_true: FloatArray, confidence: FloatArray, entropy: FloatArray,
-    sum_p2: FloatArray, class_weight: FloatArray | None, top_k: int | None,
+    brier: FloatArray, class_weight: FloatArray | None, top_k: int | None,
 ) -> tuple[RowLosses, RowStats, IntArray]:
-    """The fused kernels' common ending: Brier = sum_c p_c^2 - 2 p_y + 1, hits, weights."""
-    brier = sum_p2 - 2.0 * p_true + 1.0
+    """The fused kernels' common ending: hits, top-k hits, class weights."""
     hit = (pred == labels).astype(np.float64)
     hits_k = None if top_k is None else top_k_hits(scores, labels, top_k)
     stats = RowStats(confidence, hit, brier, entropy, 1, p_true, hits_k)

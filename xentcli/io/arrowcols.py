@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xentcli.errors import InputError, where
 
@@ -32,6 +31,8 @@ def is_list(t: pa.DataType) -> bool:
 
 
 def _first_null(arr: pa.Array) -> int:
+    import pyarrow.compute as pc  # only on errors and casts: it costs ~40 ms to import
+
     return int(pc.index(pc.is_null(arr), True).as_py())
 
 
@@ -48,6 +49,8 @@ def numeric(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int
             "NaN); every row needs a number in this column"
         )
     if pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        import pyarrow.compute as pc
+
         arr = pc.cast(arr, pa.int8() if pa.types.is_boolean(t) else pa.float64())
         t = arr.type
     if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
