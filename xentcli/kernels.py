@@ -430,28 +430,31 @@ def softmax_sums(z: FloatArray) -> SoftmaxSums:
     a_out, s1_out, sq_out = np.empty(n), np.empty(n), np.empty(n)
     t = np.empty((b, c), order="F")
     e = np.empty((b, c), order="F")
-    other = np.empty((b, c), dtype=bool, order="F")
     flag = np.empty(b, dtype=bool)
     run = np.empty(b, dtype=np.uint8)
-    cols = np.arange(c, dtype=np.uint8)
+    pos = np.empty(b, dtype=np.intp)
     for lo in range(0, n, b):
         hi = min(n, lo + b)
         zb, m, k = z[lo:hi], m_out[lo:hi], k_out[lo:hi]
         rows = hi - lo
-        tb, eb, ob = t[:rows], e[:rows], other[:rows]
+        if rows < b:  # the last, shorter block gets its own contiguous buffers
+            t, e = np.empty((rows, c), order="F"), np.empty((rows, c), order="F")
         np.copyto(m, zb[:, 0])
         for j in range(1, c):
             np.maximum(m, zb[:, j], out=m)
         _first_max(zb, m, k, flag[:rows], run[:rows])
-        np.subtract(zb, m[:, None], out=tb, dtype=np.float64)  # exact for float32 input
-        np.exp(tb, out=eb)
-        np.not_equal(k[:, None], cols, out=ob)
-        np.multiply(eb, ob, out=eb)  # the max's own term out of a and sq
-        np.add.reduce(eb, axis=1, out=a_out[lo:hi])
-        np.multiply(tb, eb, out=tb)
-        np.add.reduce(tb, axis=1, out=s1_out[lo:hi])
-        np.multiply(eb, eb, out=eb)
-        np.add.reduce(eb, axis=1, out=sq_out[lo:hi])
+        np.subtract(zb, m[:, None], out=t, dtype=np.float64)  # exact for float32 input
+        np.exp(t, out=e)
+        # the max's own term out of a and sq: e[i, k_i] = 0, through the flat column-major view
+        p = pos[:rows]
+        np.multiply(k, rows, out=p, dtype=np.intp)
+        p += np.arange(rows)
+        e.reshape(-1, order="F")[p] = 0.0
+        np.add.reduce(e, axis=1, out=a_out[lo:hi])
+        np.multiply(t, e, out=t)
+        np.add.reduce(t, axis=1, out=s1_out[lo:hi])
+        np.multiply(e, e, out=e)
+        np.add.reduce(e, axis=1, out=sq_out[lo:hi])
     return SoftmaxSums(m_out, k_out, a_out, s1_out, sq_out)
 
 
@@ -590,7 +593,7 @@ def _fused_result(
     brier: FloatArray, class_weight: FloatArray | None, top_k: int | None,
 ) -> tuple[RowLosses, RowStats, IntArray]:
     """The fused kernels' common ending: hits, top-k hits, class weights."""
-    hit = (pred == labels).astype(np.float64)
+    hit = pred == labels  # bool: counted by bincount in the calibration bins
     hits_k = None if top_k is None else top_k_hits(scores, labels, top_k)
     stats = RowStats(confidence, hit, brier, entropy, 1, p_true, hits_k)
     if class_weight is None:
