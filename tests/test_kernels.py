@@ -255,3 +255,31 @@ def test_fused_kernel_keeps_precision_on_confident_rows(dtype) -> None:
                                                  for j, v in enumerate(t) if j != y[i]])
         assert st.brier[i] == pytest.approx(brier, rel=1e-12, abs=0)
         assert st.p_true[i] == pytest.approx(1.0 / big_a, rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("c", [2, 7, 64, 65, 300])
+@pytest.mark.parametrize("layout", ["F", "C"])
+def test_blocked_logit_kernel_across_blocks(monkeypatch, c: int, layout: str) -> None:
+    """Many small blocks (and a shorter last one) give the row-by-row results, on every
+    first-max branch: few classes by column, many by column, row-major; ties included."""
+    monkeypatch.setattr(kernels, "KERNEL_BLOCK_VALUES", 997)
+    n = 1_001
+    z = RNG.normal(size=(n, c)) * 3
+    z[::5, : min(3, c)] = z[::5, :1] + 0.0  # ties for the max in every fifth row
+    z[::5, 0] += 50.0 * (RNG.random(len(z[::5])) < 0.5)  # half of them not tied after all
+    y = RNG.integers(0, c, n)
+    scores = np.asarray(z.astype(np.float32), order=layout)
+    lo, st, pred = kernels.multiclass_fused(scores, y, logits=True, eps=0.0)
+    np.testing.assert_array_equal(pred, np.argmax(scores, axis=1))
+    want = []
+    for row, label in zip(scores.tolist(), y.tolist(), strict=True):
+        mx = max(row)
+        k = row.index(mx)  # log-sum-exp as log1p of the non-max terms: exact for tiny losses
+        want.append(math.log1p(math.fsum(math.exp(v - mx) for j, v in enumerate(row)
+                                         if j != k)) + (mx - row[label]))
+    np.testing.assert_allclose(lo.loss, want, rtol=1e-13, atol=0)
+    ref_st = kernels.multiclass_stats(np.ascontiguousarray(scores, dtype=np.float64),
+                                      logits=True, pred=np.argmax(scores, axis=1), labels=y)
+    for name in ("confidence", "brier", "entropy", "p_true"):
+        np.testing.assert_allclose(getattr(st, name), getattr(ref_st, name), rtol=1e-11,
+                                   atol=1e-15, err_msg=name)

@@ -419,7 +419,7 @@ def set_decode_threads(threads: int) -> None:
     import pyarrow as pa
 
     cores = threads or os.cpu_count() or 1
-    pa.set_cpu_count(max(1, cores - 1))
+    pa.set_cpu_count(int(os.environ.get("XP_CPU", max(1, cores - 1))))
     pa.set_io_thread_count(max(1, cores))
 
 

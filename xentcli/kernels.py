@@ -258,9 +258,9 @@ def argmax_rows(scores: FloatArray) -> IntArray:
 def first_index_of(scores: FloatArray, best: FloatArray) -> IntArray:
     """Per row, the first column equal to ``best`` (the row max): np.argmax's tie rule.
     Column-major chunks with few classes only (see :func:`_first_max`)."""
-    k = np.empty(len(best), dtype=np.uint8)
-    _first_max(scores, best, k, np.empty(len(best), dtype=bool), np.empty(len(best), np.uint8))
-    return k.astype(np.int64)
+    k = np.empty(len(best), dtype=np.intp)
+    _first_max(scores, best, k)
+    return k
 
 
 def positive(scores: FloatArray, *, logits: bool) -> np.ndarray:
@@ -403,7 +403,7 @@ def is_columnwise(scores: FloatArray) -> bool:
     return _columnwise(scores)
 
 
-KERNEL_BLOCK_ROWS = 16_384  # rows per pass over a block: its working set stays in L2
+KERNEL_BLOCK_VALUES = 1 << 18  # values per pass over a block: ~2 MB of float64, in L2
 
 
 @dataclass
@@ -421,35 +421,38 @@ class SoftmaxSums:
 
 
 def softmax_sums(z: FloatArray) -> SoftmaxSums:
-    """:class:`SoftmaxSums` of a column-major chunk with few classes, in float64, block by
-    block on (B, C) slabs with reused buffers (a handful of NumPy calls per block, each on
-    contiguous memory that stays in cache)."""
+    """:class:`SoftmaxSums` of a chunk, in float64, block by block on (B, C) slabs of ~256k
+    values (a handful of NumPy calls per block, on memory that stays in cache, into reused
+    buffers laid out like the chunk). The first max: a pass per column for few classes stored
+    by column, np.argmax on row-major blocks, else a min over the columns that hold the max."""
     n, c = z.shape
-    b = min(KERNEL_BLOCK_ROWS, n)
-    m_out, k_out = np.empty(n, dtype=z.dtype), np.empty(n, dtype=np.uint8)
+    b = max(1, min(n, KERNEL_BLOCK_VALUES // c))
+    order = "F" if z.flags.f_contiguous and not z.flags.c_contiguous else "C"
+    few = order == "F" and c <= COLUMNWISE_MAX_CLASSES
+    m_out, k_out = np.empty(n, dtype=z.dtype), np.empty(n, dtype=np.intp)
     a_out, s1_out, sq_out = np.empty(n), np.empty(n), np.empty(n)
-    t = np.empty((b, c), order="F")
-    e = np.empty((b, c), order="F")
-    flag = np.empty(b, dtype=bool)
-    run = np.empty(b, dtype=np.uint8)
-    pos = np.empty(b, dtype=np.intp)
+    index, index32 = np.arange(b, dtype=np.intp), np.arange(c, dtype=np.int32)
+    t = e = np.empty(0)
     for lo in range(0, n, b):
         hi = min(n, lo + b)
         zb, m, k = z[lo:hi], m_out[lo:hi], k_out[lo:hi]
         rows = hi - lo
-        if rows < b:  # the last, shorter block gets its own contiguous buffers
-            t, e = np.empty((rows, c), order="F"), np.empty((rows, c), order="F")
-        np.copyto(m, zb[:, 0])
-        for j in range(1, c):
-            np.maximum(m, zb[:, j], out=m)
-        _first_max(zb, m, k, flag[:rows], run[:rows])
+        if t.shape[0] != rows:  # the first block, and a shorter last one
+            t, e = np.empty((rows, c), order=order), np.empty((rows, c), order=order)
+        if few:
+            np.copyto(m, zb[:, 0])
+            for j in range(1, c):
+                np.maximum(m, zb[:, j], out=m)
+            _first_max(zb, m, k)
+        elif order == "C":
+            np.argmax(zb, axis=1, out=k)
+            m[:] = np.take(zb.reshape(-1), index[:rows] * c + k)
+        else:  # many classes by column: argmax across rows would stride; min over the maxima
+            np.max(zb, axis=1, out=m)
+            k[:] = np.where(zb == m[:, None], index32, np.int32(c)).min(axis=1)
         np.subtract(zb, m[:, None], out=t, dtype=np.float64)  # exact for float32 input
         np.exp(t, out=e)
-        # the max's own term out of a and sq: e[i, k_i] = 0, through the flat column-major view
-        p = pos[:rows]
-        np.multiply(k, rows, out=p, dtype=np.intp)
-        p += np.arange(rows)
-        e.reshape(-1, order="F")[p] = 0.0
+        _zero_at(e, k)  # the max's own term out of a and sq
         np.add.reduce(e, axis=1, out=a_out[lo:hi])
         np.multiply(t, e, out=t)
         np.add.reduce(t, axis=1, out=s1_out[lo:hi])
@@ -458,40 +461,35 @@ def softmax_sums(z: FloatArray) -> SoftmaxSums:
     return SoftmaxSums(m_out, k_out, a_out, s1_out, sq_out)
 
 
-def _first_max(z: FloatArray, m: FloatArray, k: np.ndarray, flag: np.ndarray,
-               run: np.ndarray) -> None:
+def _first_max(z: FloatArray, m: FloatArray, k: np.ndarray) -> None:
     """k = index of the first column equal to the row max m: the number of leading columns
     that differ from it (a running product of not-equal flags, in uint8)."""
     c = z.shape[1]
+    flag = np.empty(len(m), dtype=bool)
     bits = flag.view(np.uint8)
+    run = np.empty(len(m), dtype=np.uint8)
+    count = np.empty(len(m), dtype=np.uint8)
     np.not_equal(z[:, 0], m, out=flag)
     np.copyto(run, bits)
-    np.copyto(k, run)
+    np.copyto(count, run)
     for j in range(1, c - 1):
         np.not_equal(z[:, j], m, out=flag)
         np.bitwise_and(run, bits, out=run)
-        np.add(k, run, out=k)
+        np.add(count, run, out=count)
+    np.copyto(k, count)
 
 
 def multiclass_columnwise(
     scores: FloatArray,
     labels: IntArray,
     *,
-    logits: bool,
     eps: float,
     class_weight: FloatArray | None = None,
     top_k: int | None = None,
 ) -> tuple[RowLosses, RowStats, IntArray]:
-    """Loss, metric terms and predicted class of a column-major chunk with class-index labels,
-    without (n, C) float64 temporaries (logits: :func:`softmax_sums`, g = z_y - m exact in
-    float64, then :func:`_logit_result`)."""
+    """Loss, metric terms and predicted class of a column-major chunk of probabilities with
+    class-index labels, a pass per contiguous class column (no (n, C) float64 temporaries)."""
     n, c = scores.shape
-    if logits:
-        sums = softmax_sums(scores)
-        g = take_along_rows(scores, labels).astype(np.float64)
-        g -= sums.m
-        return _logit_result(scores, labels, sums.k.astype(np.int64), sums, g,
-                             class_weight=class_weight, top_k=top_k)
     m = scores[:, 0].astype(np.float64)
     for j in range(1, c):
         np.maximum(m, scores[:, j], out=m)
@@ -526,12 +524,18 @@ def multiclass_fused(
     top_k: int | None = None,
 ) -> tuple[RowLosses, RowStats, IntArray]:
     """Loss, metric terms and predicted class of a chunk with class-index labels, each
-    computed once: column by column for few classes stored by column, else on whole
-    matrices (one float64 working copy, shifted in place)."""
+    computed once: logits through :func:`softmax_sums`; probabilities column by column for
+    few classes stored by column, else on one float64 working copy."""
+    if logits:
+        sums = softmax_sums(scores)
+        g = take_along_rows(scores, labels).astype(np.float64)
+        g -= sums.m  # z_y - m <= 0, exact in float64
+        return _logit_result(scores, labels, sums.k, sums, g, class_weight=class_weight,
+                             top_k=top_k)
     if _columnwise(scores):
-        return multiclass_columnwise(scores, labels, logits=logits, eps=eps,
-                                     class_weight=class_weight, top_k=top_k)
-    n, c = scores.shape
+        return multiclass_columnwise(scores, labels, eps=eps, class_weight=class_weight,
+                                     top_k=top_k)
+    c = scores.shape[1]
     z = np.array(scores, dtype=np.float64, order="K")
     m = z.max(axis=1)
     if z.flags.f_contiguous and not z.flags.c_contiguous:
@@ -540,27 +544,30 @@ def multiclass_fused(
         pred = np.where(z == m[:, None], index, np.int32(c)).min(axis=1).astype(np.int64)
     else:
         pred = np.argmax(z, axis=1)
-    if logits:
-        z -= m[:, None]  # t = z - m <= 0, with 0 at the max
-        g = take_along_rows(z, labels)
-        e = np.exp(z)
-        np.put(e, np.arange(n, dtype=np.int64) * c + pred, 0.0)  # the max's own term out
-        sums = SoftmaxSums(m, pred, e.sum(axis=1), np.einsum("ij,ij->i", e, z),
-                           np.einsum("ij,ij->i", e, e))
-        return _logit_result(scores, labels, pred, sums, g, class_weight=class_weight,
-                             top_k=top_k)
-    else:
-        p = z
-        p_true = take_along_rows(p, labels)
-        confidence = take_along_rows(p, pred)
-        sq = np.einsum("ij,ij->i", p, p)
-        log_p = np.zeros_like(p)
-        np.log(p, out=log_p, where=p > 0)
-        entropy = -np.einsum("ij,ij->i", p, log_p)
-        nll, moved = _clipped_nll(p_true, eps)
+    p = z
+    p_true = take_along_rows(p, labels)
+    confidence = take_along_rows(p, pred)
+    sq = np.einsum("ij,ij->i", p, p)
+    log_p = np.zeros_like(p)
+    np.log(p, out=log_p, where=p > 0)
+    entropy = -np.einsum("ij,ij->i", p, log_p)
+    nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
                          confidence=confidence, entropy=entropy,
                          brier=sq - 2.0 * p_true + 1.0, class_weight=class_weight, top_k=top_k)
+
+
+def _zero_at(mat: FloatArray, idx: IntArray) -> None:
+    """mat[i, idx[i]] = 0 for every row of a contiguous matrix, through its flat view in its
+    own memory order (np.put's C-order indices are slow on a column-major matrix)."""
+    n, c = mat.shape
+    rows = np.arange(n, dtype=np.intp)
+    if mat.flags.c_contiguous:
+        mat.reshape(-1)[rows * c + idx] = 0.0
+    elif mat.flags.f_contiguous:
+        mat.reshape(-1, order="F")[idx * n + rows] = 0.0
+    else:
+        mat[rows, idx] = 0.0
 
 
 def _logit_result(scores: FloatArray, labels: IntArray, pred: IntArray, sums: SoftmaxSums,

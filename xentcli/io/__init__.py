@@ -238,10 +238,17 @@ def _check_types(t: TableInput, plan: _Plan) -> bool:
 
 
 def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
-    from xentcli.io.arrowcols import list_matrix, numeric, wide_matrix
+    import pyarrow as pa
+
+    from xentcli.io.arrowcols import batch_matrix, list_matrix, numeric, one_float_type
 
     row0 = 0
     list_width: int | None = None
+    # CSV reads every numeric column as float64; Parquet and Arrow batches keep the schema's
+    types = {c: pa.float64() if t.kind in ("csv", "tsv") else t.schema.field(c).type
+             for c in [*plan.scores, *plan.targets]}
+    scores_fast = one_float_type([types[c] for c in plan.scores])
+    targets_fast = one_float_type([types[c] for c in plan.targets])
     for batch in t.batches(plan.columns, rows, plan.numeric):
         arrays: dict[str, Any] = {}
         if plan.scores:
@@ -250,15 +257,13 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
                                                plan.scores[0], row0, width=list_width)
                 list_width = arrays["scores"].shape[1]
             else:
-                arrays["scores"] = wide_matrix(
-                    [batch.column(c) for c in plan.scores], plan.scores, t.name, row0
-                )
+                arrays["scores"] = batch_matrix(batch, plan.scores, t.name, row0,
+                                                one_float_type=scores_fast)
         if plan.label:
             arrays["labels"] = batch.column(plan.label)
         if plan.targets:
-            arrays["targets"] = wide_matrix(
-                [batch.column(c) for c in plan.targets], plan.targets, t.name, row0
-            )
+            arrays["targets"] = batch_matrix(batch, plan.targets, t.name, row0,
+                                             one_float_type=targets_fast)
         if plan.weight:
             arrays["weights"] = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
         if plan.ident:

@@ -62,6 +62,29 @@ def numeric(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
+def batch_matrix(batch: pa.RecordBatch, names: list[str], source: str, row0: int, *,
+                 one_float_type: bool = False) -> np.ndarray:
+    """:func:`wide_matrix` of some columns of a batch. Columns known to be all float32 or all
+    float64 (``one_float_type``, from the input's schema) are copied by Arrow in one call (for
+    1000 columns ~7x faster than a NumPy copy per column); a null among them, or other types,
+    go column by column through the checks."""
+    part = batch.select(names)
+    if one_float_type:
+        try:
+            out = np.asarray(part.to_tensor(row_major=False))
+            if out.dtype.kind == "f":
+                return out
+        except pa.ArrowTypeError:  # nulls: found and reported by the per-column path
+            pass
+    return wide_matrix(part.columns, names, source, row0)
+
+
+def one_float_type(types: list[pa.DataType]) -> bool:
+    """Every type float32, or every type float64."""
+    kinds = set(types)
+    return len(kinds) == 1 and kinds <= {pa.float32(), pa.float64()}
+
+
 def wide_matrix(
     columns: list[pa.Array], names: list[str], source: str, row0: int
 ) -> np.ndarray:
