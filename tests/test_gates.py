@@ -284,3 +284,23 @@ def test_stdin_pipeline_with_json(preds: Path) -> None:
     out, err = proc.communicate(csv.read_bytes(), timeout=60)
     assert proc.returncode == 0 and err == b""
     assert json.loads(out)["loss"] == pytest.approx(LOSS, rel=1e-12)
+
+
+def test_console_process_output_and_exit_codes(tmp_path: Path) -> None:
+    """The entry point ends the process itself once output is flushed: all of stdout arrives,
+    and 0 / 1 (gate) / 2 (bad input) come through as the exit status."""
+    z = RNG.normal(size=(300, 5))
+    y = RNG.integers(0, 5, 300)
+    path = write_table(tmp_path / "p.parquet", wide_table(z, y))
+    want = math.fsum(ref.ce_row_label(list(z[i]), int(y[i]), logits=True)
+                     for i in range(300)) / 300
+    out, err = xent("compute", str(path), "--logits", "--format", "json").communicate(timeout=60)
+    assert err == b""
+    assert json.loads(out)["loss"] == pytest.approx(want, rel=1e-12)
+    gate = xent("compute", str(path), "--logits", "--format", "json", "--max-loss", "0.01")
+    out, err = gate.communicate(timeout=60)
+    assert gate.returncode == 1 and json.loads(out)["loss"] == pytest.approx(want, rel=1e-12)
+    assert b"--max-loss" in err
+    bad = xent("compute", str(tmp_path / "missing.parquet"))
+    out, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and out == b"" and err.count(b"\n") == 1
