@@ -10,6 +10,7 @@ label smoothing a, C classes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -427,7 +428,8 @@ def softmax_sums(z: FloatArray) -> SoftmaxSums:
     by column, np.argmax on row-major blocks, else a min over the columns that hold the max."""
     n, c = z.shape
     b = max(1, min(n, KERNEL_BLOCK_VALUES // c))
-    order = "F" if z.flags.f_contiguous and not z.flags.c_contiguous else "C"
+    order: Literal["C", "F"] = (
+        "F" if z.flags.f_contiguous and not z.flags.c_contiguous else "C")
     few = order == "F" and c <= COLUMNWISE_MAX_CLASSES
     m_out, k_out = np.empty(n, dtype=z.dtype), np.empty(n, dtype=np.intp)
     a_out, s1_out, sq_out = np.empty(n), np.empty(n), np.empty(n)
