@@ -287,9 +287,10 @@ class RowStats:
 
     ``confidence``/``hit`` feed the calibration bins: one entry per row (top-label confidence
     and whether the top label is right), or per row and label for binary/multi-label problems
-    (``per_row`` entries each). ``brier``: the row's squared error (multi-label: mean over
-    labels). ``entropy``: entropy of the predicted distribution. ``p_true``: probability given
-    to the true class. ``top_k``: 1 where the true class is among the k best.
+    (``per_row`` entries each; ``hit`` may be bool). ``brier``: the row's squared error
+    (multi-label: mean over labels). ``entropy``: entropy of the predicted distribution.
+    ``p_true``: probability given to the true class. ``top_k``: 1 where the true class is
+    among the k best.
     """
 
     confidence: FloatArray
@@ -398,10 +399,6 @@ def bernoulli_stats(
     hit = (pred == truth).astype(np.float64).reshape(-1)
     p_true = np.where(truth[:, 0], p[:, 0], 1.0 - p[:, 0]) if c == 1 else None
     return RowStats(confidence, hit, brier, entropy, c, p_true)
-
-
-def is_columnwise(scores: FloatArray) -> bool:
-    return _columnwise(scores)
 
 
 KERNEL_BLOCK_VALUES = 1 << 18  # values per pass over a block: ~2 MB of float64, in L2
