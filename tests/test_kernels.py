@@ -220,13 +220,16 @@ def test_calibration_bins_match_searchsorted_on_the_edges() -> None:
 def test_softmax_sums_textbook_and_ties() -> None:
     z = np.asfortranarray(np.vstack([RNG.normal(size=(500, 7)) * 5,
                                      RNG.integers(0, 3, size=(200, 7)).astype(float)]))
-    s = kernels.softmax_sums(z)
+    y = RNG.integers(0, 7, len(z))
+    s = kernels.softmax_sums(z, y)
     np.testing.assert_array_equal(s.k, np.argmax(z, axis=1))  # ties: the first max
     for i in range(0, len(z), 13):
         row = [float(v) for v in z[i]]
         mx = max(row)
         k = row.index(mx)
         t = [v - mx for v in row]
+        assert s.g[i] == t[y[i]]
+        assert s.eg[i] == pytest.approx(math.exp(t[y[i]]), rel=1e-15)
         assert s.a[i] == pytest.approx(math.fsum(math.exp(v) for j, v in enumerate(t) if j != k),
                                        rel=1e-14)
         assert s.s1[i] == pytest.approx(math.fsum(math.exp(v) * v for v in t), rel=1e-13,
@@ -255,6 +258,30 @@ def test_fused_kernel_keeps_precision_on_confident_rows(dtype) -> None:
                                                  for j, v in enumerate(t) if j != y[i]])
         assert st.brier[i] == pytest.approx(brier, rel=1e-12, abs=0)
         assert st.p_true[i] == pytest.approx(1.0 / big_a, rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernel_keeps_precision_on_confident_wrong_rows(dtype) -> None:
+    """Rows 25 nats sure of a wrong class: p_y ~1e-11 (shown for the worst rows) and the loss
+    and Brier score keep full relative precision (1 + expm1(g) lost ~1e-5 of p_y here)."""
+    n, c = 64, 5
+    z = RNG.normal(size=(n, c))
+    y = RNG.integers(0, c, n)
+    wrong = (y + 1 + RNG.integers(0, c - 1, n)) % c
+    z[np.arange(n), wrong] += 25.0
+    z = np.asfortranarray(z.astype(dtype))
+    lo, st, pred = kernels.multiclass_fused(z, y, logits=True, eps=0.0)
+    np.testing.assert_array_equal(pred, wrong)
+    for i in range(n):
+        row = [float(v) for v in z[i]]
+        mx = max(row)
+        e = [math.exp(v - mx) for v in row]
+        big_a = math.fsum(e)
+        p = [v / big_a for v in e]
+        assert st.p_true[i] == pytest.approx(p[y[i]], rel=1e-14, abs=0)
+        assert lo.loss[i] == pytest.approx(math.log(big_a) - (row[y[i]] - mx), rel=1e-14)
+        brier = math.fsum((pc - (j == y[i])) ** 2 for j, pc in enumerate(p))
+        assert st.brier[i] == pytest.approx(brier, rel=1e-13)
 
 
 @pytest.mark.parametrize("c", [2, 7, 64, 65, 300])
