@@ -436,7 +436,8 @@ def softmax_sums(z: FloatArray, labels: IntArray) -> SoftmaxSums:
     a_out, s1_out, sq_out = np.empty(n), np.empty(n), np.empty(n)
     g_out, eg_out = np.empty(n), np.empty(n)
     index, index32 = np.arange(b, dtype=np.intp), np.arange(c, dtype=np.int32)
-    t = e = m64 = at_k = at_y = np.empty(0)
+    t = e = m64 = np.empty(0)
+    at_k = at_y = np.empty(0, dtype=np.intp)
     for lo in range(0, n, b):
         hi = min(n, lo + b)
         zb, m, k = z[lo:hi], m_out[lo:hi], k_out[lo:hi]
