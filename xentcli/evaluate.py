@@ -410,18 +410,19 @@ def prefetch(parts: Iterator[Part], depth: int = 2) -> Iterator[Part]:
         stop.set()
 
 
-def set_decode_threads(threads: int, columns: int) -> None:
+def set_decode_threads(threads: int, columns: int, *, parse_heavy: bool = False) -> None:
     """--threads N (0: every core) for reading ``columns`` score columns. With few columns,
     this thread computes and Arrow decodes ahead on the other N - 1 cores: decoding on every
     core as well made the two fight over the same cores (and raised peak memory by ~30 MB).
     With many columns (over 64) decoding is most of the work (the kernel is ~4x faster than
-    the decode of 1000 columns), so Arrow gets every core."""
+    the decode of 1000 columns), so Arrow gets every core; so it does for CSV
+    (``parse_heavy``), whose parsing costs several times the math."""
     import os
 
     import pyarrow as pa
 
     cores = threads or os.cpu_count() or 1
-    wide = columns > kernels.COLUMNWISE_MAX_CLASSES
+    wide = columns > kernels.COLUMNWISE_MAX_CLASSES or parse_heavy
     pa.set_cpu_count(cores if wide else max(1, cores - 1))
     pa.set_io_thread_count(max(1, cores))
 
@@ -440,7 +441,7 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
     if read.chunk_rows is not None and read.chunk_rows < 1:
         raise UsageError(f"--chunk-rows {read.chunk_rows}: must be >= 1")
     ds = open_dataset(read)
-    set_decode_threads(read.threads, len(ds.score_names))
+    set_decode_threads(read.threads, len(ds.score_names), parse_heavy=ds.format == "csv")
     parts: Iterator[Part] = ds.parts if read.threads == 1 else prefetch(ds.parts)
     first = next(parts, None)
     if first is None:

@@ -1,7 +1,8 @@
 """Tabular inputs read by pyarrow's streaming readers: CSV/TSV (plain or gzip), Parquet, Arrow IPC.
 
 Each opens cheaply (schema only), then streams ``RecordBatch`` objects holding only the columns
-asked for. Arrow's own errors are translated into one-line messages naming file, row and column.
+asked for (a plain CSV file in pieces of whole rows, each parsed on every Arrow thread). Arrow's own
+errors are translated into one-line messages naming file, row and column.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from xentcli.errors import InputError
 
 STDIN = "-"
 CSV_BLOCK_BYTES = 4 << 20
+# A plain CSV file is parsed in pieces of about this many bytes, each cut after a row's newline
+CSV_PIECE_BYTES = 16 << 20
+CSV_PIECE_BLOCK_BYTES = 1 << 20  # read_csv's blocks within a piece, parsed in parallel
+CSV_LINE_MAX_BYTES = 1 << 20  # a row longer than this (or one without '\n') is streamed
+BOM = b"\xef\xbb\xbf"
 
 
 def display_name(path: str) -> str:
@@ -61,10 +67,15 @@ class TableInput:
             yield from self._ipc_batches(columns)
 
     # -- CSV ---------------------------------------------------------------------------
-    def _csv_source(self) -> Any:
+    def _csv_source(self, offset: int | None = None) -> Any:
+        """The CSV bytes: the whole input, or a plain file's bytes from ``offset`` on."""
         if self.path == STDIN:
             assert self._stdin_rest is not None
             return self._stdin_rest
+        if offset is not None:
+            source = pa.OSFile(self.path)
+            source.seek(offset)
+            return source
         return pa.input_stream(self.path, compression=self.compression)
 
     def _csv_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
@@ -73,23 +84,62 @@ class TableInput:
         # No invalid_row_handler: Arrow's call of it fails on rows that are not UTF-8, and the
         # parse error's own text says the same (fields expected, found, the row's text).
         types = {c: (pa.float64() if c in numeric else pa.string()) for c in columns}
+        parse = pcsv.ParseOptions(delimiter=self.delimiter)
+        convert = pcsv.ConvertOptions(
+            column_types=types, include_columns=columns, strings_can_be_null=True,
+            # only an empty field is missing: "NA" may be a class name, "nan" a value
+            null_values=[""],
+        )
         rows_before = 0
         try:
+            # A plain file is parsed in pieces by read_csv, which parses on every Arrow thread
+            # (open_csv on one); from a piece holding a quote on, the rest is streamed. With a
+            # single Arrow thread the streaming reader, reading ahead as it parses, is faster.
+            start = self._data_offset() if self.threads and pa.cpu_count() > 1 else None
+            rest = None
+            if start is not None:
+                piece_options = pcsv.ReadOptions(
+                    column_names=self.columns, block_size=CSV_PIECE_BLOCK_BYTES, use_threads=True,
+                )
+                for offset, piece in _csv_pieces(self.path, start):
+                    if piece is None:  # no safe cut: stream from this row on
+                        rest = offset
+                        break
+                    table = pcsv.read_csv(piece, read_options=piece_options,
+                                          parse_options=parse, convert_options=convert)
+                    yield from table.to_batches()
+                    rows_before += table.num_rows
+                else:
+                    return
             reader = pcsv.open_csv(
-                self._csv_source(),
-                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=self.threads),
-                parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
-                convert_options=pcsv.ConvertOptions(
-                    column_types=types, include_columns=columns, strings_can_be_null=True,
-                    # only an empty field is missing: "NA" may be a class name, "nan" a value
-                    null_values=[""],
+                self._csv_source(rest),
+                read_options=pcsv.ReadOptions(
+                    block_size=CSV_BLOCK_BYTES, use_threads=self.threads,
+                    column_names=None if rest is None else self.columns,
                 ),
+                parse_options=parse, convert_options=convert,
             )
             for batch in reader:
                 yield batch
                 rows_before += batch.num_rows
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
             raise self._csv_error(exc, rows_before) from None
+
+    def _data_offset(self) -> int | None:
+        """Where the data rows of a plain CSV file start, if they can be cut into pieces there:
+        None for stdin, gzip, a header that is not one line of plainly quoted names, or no data
+        (those are streamed whole)."""
+        if self.path == STDIN or self.compression or not os.path.isfile(self.path):
+            return None
+        with open(self.path, "rb") as fh:
+            header = fh.readline(CSV_LINE_MAX_BYTES)
+            more = fh.read(1)
+        line = header[len(BOM):] if header.startswith(BOM) else header
+        field = rb'"(?:[^"\r\n]|"")*"|[^"\r\n%s]*' % re.escape(self.delimiter.encode())
+        row = rb"(?:%s)(?:%s(?:%s))*\r?\n" % (field, re.escape(self.delimiter.encode()), field)
+        if not more or not re.fullmatch(row, line):
+            return None
+        return len(header)
 
     def _csv_error(self, exc: Exception, rows_before: int) -> InputError:
         msg = str(exc).strip()
@@ -341,6 +391,35 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         path, "csv", schema, delimiter=delimiter, compression=compression, threads=threads,
         _stdin_rest=rest,
     )
+
+
+def _csv_pieces(path: str, offset: int) -> Iterator[tuple[int, pa.Buffer | None]]:
+    """(offset, bytes) for the runs of whole rows, ~CSV_PIECE_BYTES each, of a plain CSV file
+    from the row starting at ``offset``; a run holding a quote ends it with (offset, None): a
+    newline splits rows only outside quoted fields, so the rest must be streamed. So does a row
+    that has no newline within CSV_LINE_MAX_BYTES after the piece (rows ended by CR alone)."""
+    with open(path, "rb") as fh:
+        while True:
+            fh.seek(offset)
+            data = fh.read(CSV_PIECE_BYTES)
+            if not data:
+                return
+            end = len(data)
+            if end == CSV_PIECE_BYTES:  # not the last piece: cut after its last newline
+                end = data.rfind(b"\n") + 1
+                if end == 0:  # a row longer than the piece: read on to its end
+                    longer = fh.read(CSV_LINE_MAX_BYTES)
+                    cut = longer.find(b"\n")
+                    if cut < 0 and len(longer) == CSV_LINE_MAX_BYTES:
+                        yield offset, None
+                        return
+                    data += longer[: cut + 1] if cut >= 0 else longer
+                    end = len(data)
+            if data.find(b'"', 0, end) >= 0:
+                yield offset, None
+                return
+            yield offset, pa.py_buffer(data).slice(0, end)
+            offset += end
 
 
 def _header_row(line: bytes) -> bytes:

@@ -1,0 +1,220 @@
+"""Plain CSV files are parsed in pieces cut at row ends: tiny pieces must read exactly like the
+whole file, fall back to streaming where a cut is not safe, and keep errors' row numbers."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+from tests.helpers import run, run_json
+from xentcli.io import tables
+from xentcli.io.tables import TableInput, open_table
+
+
+@pytest.fixture
+def pieces(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, bool]]]:
+    """Pieces of 64 bytes; records (offset, parsed as a piece) for every piece cut. Pieces are
+    used only with two Arrow threads or more (the CLI sets the count: --threads 3 gives 2)."""
+    cpus, ios = pa.cpu_count(), pa.io_thread_count()
+    pa.set_cpu_count(2)
+    monkeypatch.setattr(tables, "CSV_PIECE_BYTES", 64)
+    monkeypatch.setattr(tables, "CSV_LINE_MAX_BYTES", 256)
+    seen: list[tuple[int, bool]] = []
+    cut = tables._csv_pieces
+
+    def spy(path: str, offset: int) -> Any:
+        for start, piece in cut(path, offset):
+            seen.append((start, piece is not None))
+            yield start, piece
+
+    monkeypatch.setattr(tables, "_csv_pieces", spy)
+    yield seen
+    pa.set_cpu_count(cpus)
+    pa.set_io_thread_count(ios)
+
+
+def read(path: Path, numeric: set[str], delimiter: str = ",", threads: bool = True) -> pa.Table:
+    t = open_table(str(path), "csv", None, delimiter, threads)
+    return pa.Table.from_batches(list(t.batches(t.columns, 7, numeric)))
+
+
+def whole(path: Path, numeric: set[str], delimiter: str = ",") -> pa.Table:
+    """The reference: the whole file parsed at once by Arrow."""
+    names = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter)).column_names
+    return pcsv.read_csv(
+        path, parse_options=pcsv.ParseOptions(delimiter=delimiter),
+        convert_options=pcsv.ConvertOptions(
+            column_types={c: pa.float64() if c in numeric else pa.string() for c in names},
+            strings_can_be_null=True, null_values=[""]),
+    )
+
+
+def rows_text(n: int, seed: int = 0, sep: str = ",", end: str = "\n") -> str:
+    rng = np.random.default_rng(seed)
+    return "".join(f"{float(a)!r}{sep}{float(b)!r}{sep}{y}{end}"
+                   for a, b, y in zip(rng.normal(size=n), rng.normal(size=n),
+                                      rng.integers(0, 2, n), strict=True))
+
+
+NUM = {"a", "b", "label"}
+
+
+@pytest.mark.parametrize("case", ["plain", "crlf", "no_final_newline", "quoted_header", "bom",
+                                  "empty_lines"])
+def test_pieces_read_like_the_whole_file(tmp_path: Path, pieces: list, case: str) -> None:
+    header, body = "a,b,label\n", rows_text(60)
+    if case == "crlf":
+        header, body = "a,b,label\r\n", rows_text(60, end="\r\n")
+    elif case == "no_final_newline":
+        body = body.rstrip("\n")
+    elif case == "quoted_header":
+        header = '"a","b","label"\n'
+    elif case == "bom":
+        header = "\ufeff" + header
+    elif case == "empty_lines":
+        lines = body.splitlines(keepends=True)
+        body = "".join(lines[:20]) + "\n\n" + "".join(lines[20:]) + "\n"
+    path = tmp_path / "p.csv"
+    path.write_bytes((header + body).encode())
+    got = read(path, NUM)
+    assert got.num_rows == 60
+    assert got.equals(whole(path, NUM))
+    assert len(pieces) > 10 and all(parsed for _, parsed in pieces)
+
+
+def test_one_thread_streams(tmp_path: Path, pieces: list) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n" + rows_text(60))
+    assert read(path, NUM, threads=False).equals(whole(path, NUM))
+    pa.set_cpu_count(1)
+    assert read(path, NUM).equals(whole(path, NUM))
+    assert pieces == []
+
+
+def test_tsv(tmp_path: Path, pieces: list) -> None:
+    path = tmp_path / "p.tsv"
+    path.write_text("a\tb\tlabel\n" + rows_text(40, sep="\t"))
+    assert read(path, NUM, "\t").equals(whole(path, NUM, "\t"))
+    assert len(pieces) > 5 and all(parsed for _, parsed in pieces)
+
+
+def test_a_quote_mid_file_streams_the_rest(tmp_path: Path, pieces: list) -> None:
+    lines = rows_text(60).splitlines(keepends=True)
+    text = ("id,a,b,label\n"
+            + "".join(f"r{i},{line}" for i, line in enumerate(lines[:30]))
+            + '"a ""quoted"" id\nspanning lines, and a comma",0.5,0.5,1\n'
+            + '"x",0.25,"0.75",0\n'
+            + "".join(f"r{i},{line}" for i, line in enumerate(lines[30:])))
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    got = read(path, NUM)
+    assert got.equals(whole(path, NUM))
+    assert got.num_rows == 62
+    assert got.column("id")[30].as_py() == 'a "quoted" id\nspanning lines, and a comma'
+    assert [parsed for _, parsed in pieces][-1] is False  # the rest was streamed
+    assert sum(parsed for _, parsed in pieces) > 5
+
+
+def test_a_quoted_header_with_a_newline_is_streamed(tmp_path: Path, pieces: list) -> None:
+    path = tmp_path / "p.csv"
+    t = TableInput(str(path), "csv", pa.schema([]))
+    path.write_text('"a","b""c",label\n' + rows_text(10))
+    assert t._data_offset() == len('"a","b""c",label\n')
+    path.write_text('a,"b\nc",label\n' + rows_text(10))
+    assert t._data_offset() is None
+    path.write_text('a,x"y,"b\nc",label\n' + "1,2,3,4\n")  # a quote inside a field: literal
+    assert t._data_offset() is None
+
+
+def test_rows_longer_than_a_piece(tmp_path: Path, pieces: list) -> None:
+    lines = rows_text(30).splitlines(keepends=True)
+    text = "id,a,b,label\n" + "".join(
+        f"{'x' * (150 if i % 7 == 3 else 1)},{line}" for i, line in enumerate(lines))
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    assert read(path, NUM).equals(whole(path, NUM))
+    assert all(parsed for _, parsed in pieces)
+    # longer than a piece and CSV_LINE_MAX_BYTES beyond it: streamed from there on
+    path.write_text(text.replace("x" * 150, "y" * 400, 2))
+    assert read(path, NUM).equals(whole(path, NUM))
+    assert [parsed for _, parsed in pieces][-1] is False
+
+
+def test_rows_ended_by_cr_alone(tmp_path: Path, pieces: list) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n" + rows_text(40, end="\r"), newline="")
+    assert read(path, NUM).equals(whole(path, NUM))
+    path.write_text("a,b,label\r" + rows_text(40, end="\r"), newline="")
+    assert read(path, NUM).equals(whole(path, NUM))
+
+
+def test_inputs_that_are_streamed_whole(tmp_path: Path, pieces: list) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("a,b,label\n")
+    t = open_table(str(path), "csv", None, ",", True)
+    assert sum(b.num_rows for b in t.batches(t.columns, 7, NUM)) == 0
+    gz = tmp_path / "p.csv.gz"
+    gz.write_bytes(gzip.compress(b"a,b,label\n" + rows_text(30).encode()))
+    t = open_table(str(gz), "csv", "gzip", ",", True)
+    assert pa.Table.from_batches(list(t.batches(t.columns, 7, NUM))).num_rows == 30
+    assert pieces == []
+
+
+def test_cli_loss_over_many_pieces(tmp_path: Path, pieces: list) -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=3, size=(500, 4))
+    y = rng.integers(0, 4, 500)
+    path = tmp_path / "z.csv"
+    path.write_text("c0,c1,c2,c3,label\n"
+                    + "".join(",".join(repr(float(v)) for v in row) + f",{k}\n"
+                              for row, k in zip(z, y, strict=True)))
+    text = path.read_text().splitlines()[1:]
+    losses = []
+    for line in text:  # the reference: one row at a time, from the file's text
+        *scores, label = line.split(",")
+        zs = [float(s) for s in scores]
+        top = max(zs)
+        losses.append(top + math.log(math.fsum(math.exp(v - top) for v in zs))
+                      - zs[int(label)])
+    out = run_json(["compute", path, "--logits", "--threads", "3"])
+    assert out["loss"] == pytest.approx(math.fsum(losses) / len(losses), rel=1e-12)
+    assert len(pieces) > 100 and all(parsed for _, parsed in pieces)
+
+
+@pytest.mark.parametrize("bad, needles", [
+    ("0.2\n", ["row 250", "1 fields", "header has 3"]),
+    ("0.2,zz,1\n", ["row 250", "column 'b'", "'zz'"]),
+    ("0.2,\xff,1\n", ["row 250", "column 'b'", "not UTF-8"]),
+])
+def test_errors_deep_in_a_later_piece(tmp_path: Path, pieces: list, bad: str,
+                                      needles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = rows_text(300).splitlines(keepends=True)
+    path = tmp_path / "p.csv"
+    path.write_bytes(("a,b,label\n" + "".join(lines[:249])).encode()
+                     + bad.encode("latin-1") + "".join(lines[250:]).encode())
+    told: list[int] = []
+    explain = TableInput._csv_error
+
+    def spy(self: TableInput, exc: Exception, rows_before: int) -> Any:
+        told.append(rows_before)
+        return explain(self, exc, rows_before)
+
+    monkeypatch.setattr(TableInput, "_csv_error", spy)
+    res = run(["compute", path, "--logits", "--threads", "3"])
+    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.stderr.startswith("xent: error: ") and res.stderr.count("\n") == 1
+    for needle in needles:
+        assert needle in res.stderr, (needle, res.stderr)
+    assert sum(parsed for _, parsed in pieces) > 20
+    # the rows of every piece before the failing one (the last cut) were counted
+    failing = pieces[-1][0]
+    assert told == [path.read_bytes()[len("a,b,label\n"):failing].count(b"\n")]
+    assert 200 < told[0] < 250
