@@ -134,9 +134,9 @@ def _pick(ids: Any, idx: np.ndarray) -> list[Any] | None:
         return None
     if isinstance(ids, np.ndarray):
         return list(ids[idx].tolist())
-    import pyarrow as pa
+    from xentcli.io.arrowcols import from_numpy
 
-    return list(ids.take(pa.array(idx, type=pa.int64())).to_pylist())
+    return list(ids.take(from_numpy(idx.astype(np.int64))).to_pylist())
 
 
 def _order(loss: float) -> float:
@@ -341,9 +341,9 @@ def _take(rows: RowValues, keep: np.ndarray) -> RowValues:
             return a[keep]
         if is_mask:  # a pyarrow Array of ids
             return a.filter(keep)
-        import pyarrow as pa
+        from xentcli.io.arrowcols import from_numpy
 
-        return a.take(pa.array(keep, type=pa.int64()))
+        return a.take(from_numpy(np.asarray(keep, dtype=np.int64)))
 
     lo = rows.losses
     losses = RowLosses(lo.loss[keep], sel(lo.denom), sel(lo.class_terms), lo.clipped[keep])

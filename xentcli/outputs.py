@@ -93,34 +93,36 @@ class PerSampleWriter:
         self.multilabel = False
 
     def start(self, plan: Any, id_name: str | None) -> None:
-        import pyarrow as pa
+        from xentcli.io.arrowcols import strings
 
         self.path = AtomicPath(self.target)
-        self.names = pa.array(list(plan.classes), type=pa.string())
+        self.names = strings([str(c) for c in plan.classes])
         self.id_name = id_name
         self.multilabel = plan.task.value == "multilabel"
 
     def _labels(self, y: np.ndarray) -> Any:
-        import pyarrow as pa
         import pyarrow.compute as pc
+
+        from xentcli.io.arrowcols import from_numpy, strings
 
         if self.multilabel:
             names = np.asarray(self.names.to_pylist(), dtype=object)
             joined = ["|".join(names[row]) for row in y]  # per-row names; only with --per-sample
-            return pa.array(joined, type=pa.string())
-        idx = pa.array(y, mask=y < 0, type=pa.int64())
-        return pc.take(self.names, idx)
+            return strings(joined)
+        return pc.take(self.names, from_numpy(y.astype(np.int64), mask=y < 0))
 
     def write(self, rows: Any) -> None:
         import pyarrow as pa
+
+        from xentcli.io.arrowcols import from_numpy
 
         assert self.path is not None
         loss = rows.loss / self.unit_log
         columns: dict[str, Any] = {}
         if self.id_name is not None and rows.ids is not None:
             ids = rows.ids
-            columns[self.id_name] = ids if isinstance(ids, pa.Array) else pa.array(ids)
-        columns["loss"] = pa.array(loss, mask=np.isnan(loss), type=pa.float64())
+            columns[self.id_name] = ids if isinstance(ids, pa.Array) else from_numpy(ids)
+        columns["loss"] = from_numpy(loss.astype(np.float64), mask=np.isnan(loss))
         columns["y_true"] = self._labels(rows.y_true)
         columns["y_pred"] = self._labels(rows.y_pred)
         table = pa.table(columns)

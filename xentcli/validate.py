@@ -204,7 +204,7 @@ class LabelEncoder:
     def _encode_arrow(self, raw: Any, row0: int) -> np.ndarray:
         import pyarrow as pa
 
-        from xentcli.io.arrowcols import as_text, numeric
+        from xentcli.io.arrowcols import as_text, numeric, strings
 
         arr = as_text(raw)
         src, _, col = self.where.partition(", column ")
@@ -221,9 +221,10 @@ class LabelEncoder:
             return self._from_numbers(numeric(arr, src, column, row0), row0)
         if self.binary and "true" not in self.names:
             lower = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
-            if pc.all(pc.is_in(lower, value_set=pa.array(["true", "false"]))).as_py():
-                return numeric(pc.equal(lower, "true"), src, column, row0).astype(np.int64)
-        codes = pc.index_in(arr, value_set=pa.array(self.names, type=arr.type))
+            true_false = strings(["true", "false"])  # not pa.array: it imports pandas
+            if pc.all(pc.is_in(lower, value_set=true_false)).as_py():
+                return numeric(pc.equal(lower, true_false[0]), src, column, row0).astype(np.int64)
+        codes = pc.index_in(arr, value_set=strings(list(self.names)).cast(arr.type))
         if self.by_name is None:
             none_named = codes.null_count == len(codes)
             self.by_name = codes.null_count == 0 or not (none_named or _all_numeric_text(arr))

@@ -159,3 +159,46 @@ def as_text(arr: Any) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr
+
+
+def from_numpy(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """An Arrow array of a 1-D NumPy array (``mask``: True where null), built from its buffers.
+
+    ``pa.array()`` and ``pa.scalar()`` import pandas on their first use when it is installed
+    (~0.3 s a run; apache/arrow#34994), so xent's own columns never go through them. Text is
+    built by :func:`strings`; other kinds (Python objects) still take ``pa.array``.
+    """
+    v = np.asarray(values)
+    if v.dtype.kind in "US" or (v.dtype.kind == "O" and all(isinstance(x, str) for x in v)):
+        return strings([str(x) for x in v.tolist()], mask)
+    if v.dtype.kind not in "biuf":
+        return pa.array(v, mask=mask)
+    if v.dtype.kind == "b":
+        data = np.packbits(v, bitorder="little")
+    else:
+        data = v = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("="))
+    validity, nulls = _validity(mask, len(v))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(v.dtype), len(v),
+                                 [validity, pa.py_buffer(data)], null_count=nulls)
+
+
+def strings(texts: list[str], mask: np.ndarray | None = None) -> pa.Array:
+    """An Arrow string array of ``texts`` (null where ``mask``), built from its buffers."""
+    data = [t.encode("utf-8") for t in texts]
+    ends = np.cumsum([len(d) for d in data], dtype=np.int64)
+    large = bool(len(ends) and ends[-1] >= 2**31)
+    offsets = np.zeros(len(data) + 1, dtype=np.int64 if large else np.int32)
+    offsets[1:] = ends
+    validity, nulls = _validity(mask, len(data))
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(data),
+                                 [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))],
+                                 null_count=nulls)
+
+
+def _validity(mask: np.ndarray | None, n: int) -> tuple[pa.Buffer | None, int]:
+    if mask is None:
+        return None, 0
+    nulls = int(np.count_nonzero(mask))
+    if nulls == 0:
+        return None, 0
+    return pa.py_buffer(np.packbits(~np.asarray(mask, dtype=bool)[:n], bitorder="little")), nulls
