@@ -362,6 +362,13 @@ def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:
 def test_labels_padded_with_blanks_and_classes_named_like_null_tokens(tmp_path: Path) -> None:
     path = csv(tmp_path, "a,b,label\n0.5,0.5, 1\n")
     assert run_json(["compute", path])["loss"] == pytest.approx(math.log(2))
+    # plain indices first, padded ones in later chunks (the plain cast fails there), then bad
+    path = csv(tmp_path, "a,b,label\n0.2,0.8,1\n0.9,0.1,0 \n0.4,0.6,\t1\n")
+    out = run_json(["compute", path, "--chunk-rows", "1"])
+    assert out["loss"] == pytest.approx(-(math.log(0.8) + math.log(0.9) + math.log(0.6)) / 3)
+    path = csv(tmp_path, "a,b,label\n0.2,0.8,1\n0.9,0.1,x1\n")
+    fail([path, "--chunk-rows", "1"], "row 2", "column 'label'", "'x1'",
+         "neither a class index nor a class name")
     path = csv(tmp_path, "NA,b,label\n0.5,0.5,NA\n0.2,0.8,b\n")
     out = run_json(["compute", path])
     assert out["classes"] == ["NA", "b"]

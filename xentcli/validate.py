@@ -224,6 +224,8 @@ class LabelEncoder:
             true_false = strings(["true", "false"])  # not pa.array: it imports pandas
             if pc.all(pc.is_in(lower, value_set=true_false)).as_py():
                 return numeric(pc.equal(lower, true_false[0]), src, column, row0).astype(np.int64)
+        if self.by_name is False:  # decided on an earlier chunk: class indices
+            return self._from_number_text(arr, row0)
         codes = pc.index_in(arr, value_set=strings(list(self.names)).cast(arr.type))
         if self.by_name is None:
             none_named = codes.null_count == len(codes)
@@ -248,14 +250,30 @@ class LabelEncoder:
                     f"{self._hint()}"
                 )
             return numeric(codes, src, column, row0).astype(np.int64)
+        return self._from_number_text(arr, row0)
+
+    def _from_number_text(self, arr: Any, row0: int) -> np.ndarray:
+        """Class indices written as text (CSV reads labels as text): cast as they are, and
+        only if that fails with surrounding spaces trimmed (the same numbers, twice as fast
+        when there are none)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from xentcli.io.arrowcols import numeric
+
+        src, _, col = self.where.partition(", column ")
+        column = col.strip("'") if col else "label"
         try:
-            as_num = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
+            as_num = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:
-            r = _first_non_numeric(arr)
-            raise InputError(
-                f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is neither a class index nor "
-                f"a class name; {self._hint()}"
-            ) from None
+            try:
+                as_num = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
+            except pa.ArrowInvalid:
+                r = _first_non_numeric(arr)
+                raise InputError(
+                    f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is neither a class index "
+                    f"nor a class name; {self._hint()}"
+                ) from None
         return self._from_numbers(numeric(as_num, src, column, row0), row0)
 
 
