@@ -6,8 +6,9 @@
     python benchmarks/run.py --repeat 3 --only logits10
 
 Every command is a fresh process (what a user pays), run once to warm the page cache, then
-``--repeat`` times. Reported: median wall time with min-max, and peak RSS (max over runs, from
-``wait4``). The Markdown table goes to stdout and to benchmarks/results/latest.md.
+``--repeat`` times, taking turns with the other commands of its group. Reported: median wall
+time with min-max, and peak RSS (max over runs, from ``wait4``). The Markdown table goes to
+stdout and to benchmarks/results/latest.md.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile xent's modules (~90 ms) every run.
     subprocess.run([PY, "-m", "compileall", "-q", str(Path(__file__).parent.parent / "xentcli")],
                    check=True)
-    rows = []
+    runnable: dict[str, list[Case]] = {}
     for case in cases():
         if args.only and case.group not in args.only:
             continue
@@ -122,17 +123,27 @@ def main() -> None:
         if not _available(case.needs):
             print(f"skip {case.group}/{case.name}: {case.needs} not installed", file=sys.stderr)
             continue
-        run_once(case.argv)  # warm the page cache
-        walls, peak = [], 0
+        runnable.setdefault(case.group, []).append(case)
+    rows = []
+    for group in runnable.values():
+        # The commands of a group take turns, so a ratio compares runs made at the same time
+        # (this machine's speed drifts by tens of percent over minutes).
+        for case in group:
+            run_once(case.argv)  # warm the page cache
+        walls: dict[str, list[float]] = {case.name: [] for case in group}
+        peaks = dict.fromkeys(walls, 0)
         for _ in range(args.repeat):
-            wall, rss, code = run_once(case.argv)
-            if code != 0:
-                raise SystemExit(f"{case.name} failed with exit code {code}")
-            walls.append(wall)
-            peak = max(peak, rss)
-        rows.append((case, statistics.median(walls), min(walls), max(walls), peak))
-        print(f"{case.group:14s} {case.name:40s} {statistics.median(walls):7.3f} s "
-              f"{peak / 2**20:7.0f} MiB", file=sys.stderr)
+            for case in group:
+                wall, rss, code = run_once(case.argv)
+                if code != 0:
+                    raise SystemExit(f"{case.name} failed with exit code {code}")
+                walls[case.name].append(wall)
+                peaks[case.name] = max(peaks[case.name], rss)
+        for case in group:
+            w = walls[case.name]
+            rows.append((case, statistics.median(w), min(w), max(w), peaks[case.name]))
+            print(f"{case.group:14s} {case.name:40s} {statistics.median(w):7.3f} s "
+                  f"{peaks[case.name] / 2**20:7.0f} MiB", file=sys.stderr)
     table = render(rows, args.repeat)
     print(table)
     out = HERE / "results"
