@@ -6,6 +6,7 @@ nothing here loops over rows in Python.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -206,6 +207,10 @@ class LabelEncoder:
 
         from xentcli.io.arrowcols import as_text, numeric, strings
 
+        if pa.types.is_dictionary(raw.type):
+            known = self._from_dictionary(raw, row0)
+            if known is not None:
+                return known
         arr = as_text(raw)
         src, _, col = self.where.partition(", column ")
         column = col.strip("'") if col else "label"
@@ -252,6 +257,34 @@ class LabelEncoder:
             return numeric(codes, src, column, row0).astype(np.int64)
         return self._from_number_text(arr, row0)
 
+    def _from_dictionary(self, arr: Any, row0: int) -> np.ndarray | None:
+        """Codes of a dictionary-encoded chunk (CSV labels) from its few distinct values, in
+        Python, once the reading is decided: plain digits as class indices, or known class
+        names. Anything else (nulls, signs, spaces, decimals, unknown names, the first chunk
+        of a column that might hold either) returns None for the general path, which decides
+        and words the errors; this one gives the same codes without importing
+        pyarrow.compute (~40 ms)."""
+        import pyarrow as pa
+
+        from xentcli.io.arrowcols import numeric
+
+        if (self.by_name is None or isinstance(arr, pa.ChunkedArray) or arr.null_count
+                or len(arr.dictionary) > _SMALL_DICTIONARY):
+            return None
+        values = arr.dictionary.to_pylist()
+        if self.by_name:
+            index = {n: i for i, n in enumerate(self.names)}
+            lut = [index.get(v, -1) for v in values]
+            if -1 in lut:
+                return None
+        elif all(isinstance(v, str) and _DIGITS.fullmatch(v) for v in values):
+            lut = [int(v) for v in values]
+        else:
+            return None
+        src, _, col = self.where.partition(", column ")
+        codes = numeric(arr.indices, src, col.strip("'") if col else "label", row0)
+        return np.asarray(lut, dtype=np.int64)[codes]
+
     def _from_number_text(self, arr: Any, row0: int) -> np.ndarray:
         """Class indices written as text (CSV reads labels as text): cast as they are, and
         only if that fails with surrounding spaces trimmed (the same numbers, twice as fast
@@ -278,6 +311,8 @@ class LabelEncoder:
 
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+_DIGITS = re.compile(r"[0-9]{1,18}")  # a class index as plain text: below 2**62 as int64
+_SMALL_DICTIONARY = 1 << 16
 
 
 def _all_numeric_text(arr: Any) -> bool:

@@ -249,7 +249,8 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
              for c in [*plan.scores, *plan.targets]}
     scores_fast = one_float_type([types[c] for c in plan.scores])
     targets_fast = one_float_type([types[c] for c in plan.targets])
-    for batch in t.batches(plan.columns, rows, plan.numeric):
+    labels = frozenset([plan.label] if plan.label else [])
+    for batch in t.batches(plan.columns, rows, plan.numeric, labels):
         arrays: dict[str, Any] = {}
         if plan.scores:
             if plan.scores_list:

@@ -125,9 +125,10 @@ class DatasetInput:
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{self.path}: cannot open the dataset: {exc}") from None
 
-    def batches(self, columns: list[str], batch_rows: int,
-                numeric: set[str]) -> Iterator[pa.RecordBatch]:
-        """File by file (so an error names its file), partition values filled in."""
+    def batches(self, columns: list[str], batch_rows: int, numeric: set[str],
+                categorical: frozenset[str] = frozenset()) -> Iterator[pa.RecordBatch]:
+        """File by file (so an error names its file), partition values filled in. Text
+        columns stay text (``categorical`` is a hint a single file takes)."""
         dataset = self._dataset(numeric)
         rows_before = 0
         for fragment in dataset.get_fragments():

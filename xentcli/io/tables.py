@@ -56,11 +56,14 @@ class TableInput:
         return list(self.schema.names)
 
     def batches(
-        self, columns: list[str], batch_rows: int, numeric: set[str]
+        self, columns: list[str], batch_rows: int, numeric: set[str],
+        categorical: frozenset[str] = frozenset(),
     ) -> Iterator[pa.RecordBatch]:
-        """Stream ``columns`` (in that order); CSV reads those in ``numeric`` as float64."""
+        """Stream ``columns`` (in that order); CSV reads those in ``numeric`` as float64 and
+        those in ``categorical`` (the labels) dictionary-encoded: a chunk's few distinct
+        values, and an index per row, are then all there is to look up."""
         if self.kind == "csv":
-            yield from self._csv_batches(columns, numeric)
+            yield from self._csv_batches(columns, numeric, categorical)
         elif self.kind == "parquet":
             yield from self._parquet_batches(columns, batch_rows)
         else:
@@ -78,12 +81,16 @@ class TableInput:
             return source
         return pa.input_stream(self.path, compression=self.compression)
 
-    def _csv_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+    def _csv_batches(self, columns: list[str], numeric: set[str],
+                     categorical: frozenset[str] = frozenset()) -> Iterator[pa.RecordBatch]:
         import pyarrow.csv as pcsv
 
         # No invalid_row_handler: Arrow's call of it fails on rows that are not UTF-8, and the
         # parse error's own text says the same (fields expected, found, the row's text).
-        types = {c: (pa.float64() if c in numeric else pa.string()) for c in columns}
+        text = pa.string()
+        types = {c: (pa.float64() if c in numeric else
+                     pa.dictionary(pa.int32(), text) if c in categorical else text)
+                 for c in columns}
         parse = pcsv.ParseOptions(delimiter=self.delimiter)
         convert = pcsv.ConvertOptions(
             column_types=types, include_columns=columns, strings_can_be_null=True,
