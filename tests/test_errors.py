@@ -359,6 +359,14 @@ def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     fail([path], "p.csv", "column 'label'", "not UTF-8")
 
 
+def test_a_column_in_two_roles_and_class_names_that_are_not_text(tmp_path: Path) -> None:
+    path = csv(tmp_path, "id,p,label,w\nr1,0.9,1,1\n")
+    fail([path, "--id-col", "label"], "p.csv", "column 'label'", "label column", "--id-col")
+    fail([path, "--weight-col", "label"], "column 'label'", "--weight-col")
+    fail([path, "--id-col", "w", "--weight-col", "w"], "column 'w'", "both --id-col")
+    fail([path, "--class-names", "a,\udcff"], "--class-names", "not valid UTF-8")
+
+
 def test_labels_padded_with_blanks_and_classes_named_like_null_tokens(tmp_path: Path) -> None:
     path = csv(tmp_path, "a,b,label\n0.5,0.5, 1\n")
     assert run_json(["compute", path])["loss"] == pytest.approx(math.log(2))

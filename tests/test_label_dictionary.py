@@ -91,3 +91,19 @@ def test_index_labels_in_csv_need_no_pyarrow_compute(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [2, 3, 0, 1], [1, 2, 3, 0]])
+def test_binary_class_named_false_means_that_class_in_every_chunk(tmp_path: Path,
+                                                                 order: list[int]) -> None:
+    """--class-names yes,false: "false" names class 1 (the positive one), whichever chunk it
+    falls in; true/false mean 1/0 only when no class is named like them."""
+    rows = [("0.9", "yes"), ("0.8", "false"), ("0.3", "false"), ("0.2", "false")]
+    path = tmp_path / "p.csv"
+    path.write_text("p,label\n" + "".join(f"{rows[i][0]},{rows[i][1]}\n" for i in order))
+    want = (-math.log(1 - 0.9) - math.log(0.8) - math.log(0.3) - math.log(0.2)) / 4
+    out = run_json(["compute", str(path), "--class-names", "yes,false", "--chunk-rows", "2"])
+    assert out["loss"] == pytest.approx(want, rel=1e-12)
+    path.write_text("p,label\n0.9,true\n0.2,false\n0.6,TRUE\n")
+    want = (-math.log(0.9) - math.log(0.8) - math.log(0.6)) / 3
+    assert run_json(["compute", str(path), "--chunk-rows", "2"])["loss"] == pytest.approx(want)

@@ -68,6 +68,10 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     names = tuple(v.strip() for v in text.split(","))
     if any(not n for n in names):
         raise UsageError(f"--class-names '{text}': empty name; give NAME,NAME,...")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+        raise UsageError("--class-names: a name is not valid UTF-8 text") from None
     return names
 
 
@@ -517,5 +521,5 @@ def _reuse_freed_memory() -> None:
     except (OSError, AttributeError, TypeError):
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest allowed value on 64-bit
+    mallopt(m_mmap_threshold, 32 << 20)  # the default ceiling of the adaptive threshold
     mallopt(m_trim_threshold, 1 << 30)

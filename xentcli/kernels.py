@@ -571,19 +571,6 @@ def multiclass_fused(
                          brier=sq - 2.0 * p_true + 1.0, class_weight=class_weight, top_k=top_k)
 
 
-def _zero_at(mat: FloatArray, idx: IntArray) -> None:
-    """mat[i, idx[i]] = 0 for every row of a contiguous matrix, through its flat view in its
-    own memory order (np.put's C-order indices are slow on a column-major matrix)."""
-    n, c = mat.shape
-    rows = np.arange(n, dtype=np.intp)
-    if mat.flags.c_contiguous:
-        mat.reshape(-1)[rows * c + idx] = 0.0
-    elif mat.flags.f_contiguous:
-        mat.reshape(-1, order="F")[idx * n + rows] = 0.0
-    else:
-        mat[rows, idx] = 0.0
-
-
 def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
                   class_weight: FloatArray | None, top_k: int | None
                   ) -> tuple[RowLosses, RowStats, IntArray]:

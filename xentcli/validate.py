@@ -145,6 +145,9 @@ class LabelEncoder:
         self.by_name: bool | None = (
             False if all(n == str(i) for i, n in enumerate(names)) else None
         )
+        self._index = {n: i for i, n in enumerate(names)}
+        # true/false labels mean 1/0 unless a class is itself named like one (any case)
+        self._names_like_booleans = any(n.strip().lower() in ("true", "false") for n in names)
 
     def _at(self, row: int) -> str:
         src, _, col = self.where.partition(", column ")
@@ -224,7 +227,7 @@ class LabelEncoder:
             raise InputError(f"{self._at(row0 + r)}: missing label; every row needs a label")
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             return self._from_numbers(numeric(arr, src, column, row0), row0)
-        if self.binary and "true" not in self.names:
+        if self.binary and not self._names_like_booleans:
             lower = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
             true_false = strings(["true", "false"])  # not pa.array: it imports pandas
             if pc.all(pc.is_in(lower, value_set=true_false)).as_py():
@@ -273,8 +276,7 @@ class LabelEncoder:
             return None
         values = arr.dictionary.to_pylist()
         if self.by_name:
-            index = {n: i for i, n in enumerate(self.names)}
-            lut = [index.get(v, -1) for v in values]
+            lut = [self._index.get(v, -1) for v in values]
             if -1 in lut:
                 return None
         elif all(isinstance(v, str) and _DIGITS.fullmatch(v) for v in values):

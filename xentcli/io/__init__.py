@@ -183,6 +183,12 @@ def _plan_roles(
                     f"{source}: no label column '{cfg.label_col}' among {_list(names)}; "
                     "name it with --label-col, or pass --target-cols for one-hot/soft targets"
                 )
+    for option, col in (("--id-col", plan.ident), ("--weight-col", plan.weight)):
+        if col and col == plan.label:
+            raise UsageError(f"{source}: column '{col}' is the label column and also {option}; "
+                             f"{option} needs a column of its own")
+    if plan.ident and plan.ident == plan.weight:
+        raise UsageError(f"{source}: column '{plan.ident}' is both --id-col and --weight-col")
     if predictions:
         for g in cfg.group_by:
             if g not in names:

@@ -169,7 +169,7 @@ def from_numpy(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     built by :func:`strings`; other kinds (Python objects) still take ``pa.array``.
     """
     v = np.asarray(values)
-    if v.dtype.kind in "US" or (v.dtype.kind == "O" and all(isinstance(x, str) for x in v)):
+    if v.dtype.kind == "U" or (v.dtype.kind == "O" and all(isinstance(x, str) for x in v)):
         return strings([str(x) for x in v.tolist()], mask)
     if v.dtype.kind not in "biuf":
         return pa.array(v, mask=mask)
