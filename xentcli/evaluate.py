@@ -441,7 +441,8 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
     if read.chunk_rows is not None and read.chunk_rows < 1:
         raise UsageError(f"--chunk-rows {read.chunk_rows}: must be >= 1")
     ds = open_dataset(read)
-    set_decode_threads(read.threads, len(ds.score_names), parse_heavy=ds.format == "csv")
+    text = any(kind in ds.format for kind in ("csv", "tsv"))  # a file or a dataset of them
+    set_decode_threads(read.threads, len(ds.score_names), parse_heavy=text)
     parts: Iterator[Part] = ds.parts if read.threads == 1 else prefetch(ds.parts)
     first = next(parts, None)
     if first is None:

@@ -149,9 +149,14 @@ class LabelEncoder:
         # true/false labels mean 1/0 unless a class is itself named like one (any case)
         self._names_like_booleans = any(n.strip().lower() in ("true", "false") for n in names)
 
-    def _at(self, row: int) -> str:
+    def _source(self) -> tuple[str, str | None]:
+        """(file, label column or None) of ``where`` ("FILE, column 'NAME'")."""
         src, _, col = self.where.partition(", column ")
-        return where(src, row, col.strip("'") if col else None)
+        return src, (col.strip("'") if col else None)
+
+    def _at(self, row: int) -> str:
+        src, col = self._source()
+        return where(src, row, col)
 
     def _hint(self) -> str:
         if self.binary:
@@ -215,8 +220,8 @@ class LabelEncoder:
             if known is not None:
                 return known
         arr = as_text(raw)
-        src, _, col = self.where.partition(", column ")
-        column = col.strip("'") if col else "label"
+        src, col = self._source()
+        column = col or "label"
         if not arr.null_count and (pa.types.is_integer(arr.type)
                                    or pa.types.is_floating(arr.type)):
             return self._from_numbers(numeric(arr, src, column, row0), row0)
@@ -283,8 +288,9 @@ class LabelEncoder:
             lut = [int(v) for v in values]
         else:
             return None
-        src, _, col = self.where.partition(", column ")
-        codes = numeric(arr.indices, src, col.strip("'") if col else "label", row0)
+        src, col = self._source()
+        column = col or "label"
+        codes = numeric(arr.indices, src, column, row0)
         return np.asarray(lut, dtype=np.int64)[codes]
 
     def _from_number_text(self, arr: Any, row0: int) -> np.ndarray:
@@ -296,8 +302,8 @@ class LabelEncoder:
 
         from xentcli.io.arrowcols import numeric
 
-        src, _, col = self.where.partition(", column ")
-        column = col.strip("'") if col else "label"
+        src, col = self._source()
+        column = col or "label"
         try:
             as_num = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:
