@@ -113,7 +113,12 @@ class DatasetInput:
                 parse_options=pcsv.ParseOptions(delimiter="\t" if self.kind == "tsv" else ","),
                 convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True),
             )
-        return "ipc" if self.kind == "arrow" else "parquet"
+        if self.kind == "arrow":
+            return "ipc"
+        from xentcli.io.tables import PARQUET_BUFFER_BYTES
+
+        return pds.ParquetFileFormat(default_fragment_scan_options=pds.ParquetFragmentScanOptions(
+            use_buffered_stream=True, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False))
 
     def _dataset(self, numeric: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
