@@ -474,10 +474,15 @@ def test_tiny_probabilities_default_float64_clipping(tmp_path: Path) -> None:
     floor = -math.log(F64_EPS)  # 52 ln 2
     want = [floor, floor, -math.log1p(-F64_EPS), -math.log(0.75), floor]
     assert_close(floor, 52 * math.log(2), 1e-15)
+    # rows 0-2 moved (1e-300, 5e-324 up to eps; 1.0 down to 1 - eps); p = eps is not moved
+    assert_rows(out, per_row, want, clipped=3)
+
+
+def assert_rows(out: dict, per_row: list[float], want: list[float], *, clipped: int) -> None:
+    """Each row's loss within 1e-15 of ``want``, the clip count, and the total."""
     for i, (g, w) in enumerate(zip(per_row, want, strict=True)):
         assert_close(g, w, 1e-15, what=f"row {i}")
-    # rows 0-2 moved (1e-300, 5e-324 up to eps; 1.0 down to 1 - eps); p = eps is not moved
-    assert out["clipped"] == 3
+    assert out["clipped"] == clipped
     assert_close(out["loss_sum"], math.fsum(want), what="loss_sum")
 
 
@@ -519,10 +524,7 @@ def test_float32_probabilities_and_float32_eps(tmp_path: Path, fmt: str) -> None
     out, per_row = xent_rows(path, tmp_path)
     floor = -math.log(F32_EPS)
     want = [floor, floor, -math.log1p(-F32_EPS), -math.log(0.25 * 3), floor, -math.log(p[5])]
-    for i, (g, w) in enumerate(zip(per_row, want, strict=True)):
-        assert_close(g, w, 1e-15, what=f"row {i}")
-    assert out["clipped"] == 3
-    assert_close(out["loss_sum"], math.fsum(want), what="loss_sum")
+    assert_rows(out, per_row, want, clipped=3)
 
 
 def test_float32_smoothing_clips_every_column(tmp_path: Path) -> None:

@@ -532,17 +532,14 @@ SPECIAL_FLOATS = (math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, -0.0, 65
                   3e38)
 
 
-@st.composite
-def npy_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, bool, int | None]:
-    n = draw(st.integers(0, 8))
-    c = draw(st.integers(1, 5))
-    dtype = np.dtype(draw(st.sampled_from(SCORE_DTYPES)))
-    logits = draw(st.booleans())
-    clean = draw(st.sampled_from([True, False, False]))
+def _score_rows(draw: st.DrawFn, n: int, c: int, *, logits: bool, clean: bool,
+                bound: float) -> np.ndarray:
+    """(n, c) float64 scores: logits in [-bound, bound], or probability rows that sum to 1
+    (one column: P(positive)); unless ``clean``, about one value in eight made special."""
     rows = []
     for _ in range(n):
         if logits:
-            row = draw(st.lists(st.floats(-40, 40), min_size=c, max_size=c))
+            row = draw(st.lists(st.floats(-bound, bound), min_size=c, max_size=c))
         elif c == 1:
             row = [draw(st.floats(0, 1))]
         else:
@@ -553,7 +550,17 @@ def npy_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, bool, int | None
             row = [draw(st.sampled_from(SPECIAL_FLOATS)) if draw(st.integers(0, 7)) == 0 else v
                    for v in row]
         rows.append(row)
-    values = np.array(rows, dtype=np.float64).reshape(n, c)
+    return np.array(rows, dtype=np.float64).reshape(n, c)
+
+
+@st.composite
+def npy_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, bool, int | None]:
+    n = draw(st.integers(0, 8))
+    c = draw(st.integers(1, 5))
+    dtype = np.dtype(draw(st.sampled_from(SCORE_DTYPES)))
+    logits = draw(st.booleans())
+    clean = draw(st.sampled_from([True, False, False]))
+    values = _score_rows(draw, n, c, logits=logits, clean=clean, bound=40)
     with np.errstate(all="ignore"):
         if dtype.kind == "i":
             values = np.nan_to_num(np.round(values), posinf=2**31 - 1, neginf=-(2**31))
@@ -635,21 +642,7 @@ def parquet_cases(draw: st.DrawFn) -> tuple[pa.Table, bool, int, int | None]:
     logits = draw(st.booleans())
     clean = draw(st.sampled_from([True, False, False]))
     cols: dict[str, pa.Array] = {}
-    rows = []
-    for _ in range(n):
-        if logits:
-            row = draw(st.lists(st.floats(-30, 30), min_size=c, max_size=c))
-        elif c == 1:
-            row = [draw(st.floats(0, 1))]
-        else:
-            raw = draw(st.lists(st.floats(0, 1), min_size=c, max_size=c))
-            total = sum(raw)
-            row = [v / total for v in raw] if total > 0 else [1.0 / c] * c
-        if not clean:
-            row = [draw(st.sampled_from(SPECIAL_FLOATS)) if draw(st.integers(0, 7)) == 0 else v
-                   for v in row]
-        rows.append(row)
-    values = np.array(rows, dtype=np.float64).reshape(n, c)
+    values = _score_rows(draw, n, c, logits=logits, clean=clean, bound=30)
     layout = draw(st.sampled_from(["wide", "wide", "list", "fixed"]))
     if layout != "wide":
         # One list column of scores; classes are then "0".."C-1".
