@@ -308,7 +308,8 @@ def test_a_file_that_shrinks_while_it_is_read(tmp_path: Path) -> None:
     ds = open_dataset(ReadConfig(str(pq_path), chunk_rows=10))
     next(ds.parts)
     pq_path.write_bytes(pq_path.read_bytes()[:200])
-    with pytest.raises(InputError, match=r"p\.parquet"):
+    # a buffered read stops short here without an error of Arrow's: the footer's count catches it
+    with pytest.raises(InputError, match=r"p\.parquet: the file ended after row \d+ of the 3000"):
         list(ds.parts)
 
     gone = tmp_path / "gone.npy"
