@@ -154,6 +154,13 @@ class LabelEncoder:
         src, _, col = self.where.partition(", column ")
         return src, (col.strip("'") if col else None)
 
+    def _numeric(self, arr: Any, row0: int) -> np.ndarray:
+        """:func:`numeric` of a label array, its errors naming this label column."""
+        from xentcli.io.arrowcols import numeric
+
+        src, col = self._source()
+        return numeric(arr, src, col or "label", row0)
+
     def _at(self, row: int) -> str:
         src, col = self._source()
         return where(src, row, col)
@@ -213,30 +220,28 @@ class LabelEncoder:
     def _encode_arrow(self, raw: Any, row0: int) -> np.ndarray:
         import pyarrow as pa
 
-        from xentcli.io.arrowcols import as_text, numeric, strings
+        from xentcli.io.arrowcols import as_text, strings
 
         if pa.types.is_dictionary(raw.type):
             known = self._from_dictionary(raw, row0)
             if known is not None:
                 return known
         arr = as_text(raw)
-        src, col = self._source()
-        column = col or "label"
         if not arr.null_count and (pa.types.is_integer(arr.type)
                                    or pa.types.is_floating(arr.type)):
-            return self._from_numbers(numeric(arr, src, column, row0), row0)
+            return self._from_numbers(self._numeric(arr, row0), row0)
         import pyarrow.compute as pc  # names, booleans, nulls: ~40 ms to import, so only here
 
         if arr.null_count:
             r = int(pc.index(pc.is_null(arr), True).as_py())
             raise InputError(f"{self._at(row0 + r)}: missing label; every row needs a label")
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            return self._from_numbers(numeric(arr, src, column, row0), row0)
+            return self._from_numbers(self._numeric(arr, row0), row0)
         if self.binary and not self._names_like_booleans:
             lower = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
             true_false = strings(["true", "false"])  # not pa.array: it imports pandas
             if pc.all(pc.is_in(lower, value_set=true_false)).as_py():
-                return numeric(pc.equal(lower, true_false[0]), src, column, row0).astype(np.int64)
+                return self._numeric(pc.equal(lower, true_false[0]), row0).astype(np.int64)
         if self.by_name is False:  # decided on an earlier chunk: class indices
             return self._from_number_text(arr, row0)
         codes = pc.index_in(arr, value_set=strings(list(self.names)).cast(arr.type))
@@ -262,7 +267,7 @@ class LabelEncoder:
                     f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is not a class name; "
                     f"{self._hint()}"
                 )
-            return numeric(codes, src, column, row0).astype(np.int64)
+            return self._numeric(codes, row0).astype(np.int64)
         return self._from_number_text(arr, row0)
 
     def _from_dictionary(self, arr: Any, row0: int) -> np.ndarray | None:
@@ -273,8 +278,6 @@ class LabelEncoder:
         and words the errors; this one gives the same codes without importing
         pyarrow.compute (~40 ms)."""
         import pyarrow as pa
-
-        from xentcli.io.arrowcols import numeric
 
         if (self.by_name is None or isinstance(arr, pa.ChunkedArray) or arr.null_count
                 or len(arr.dictionary) > _SMALL_DICTIONARY):
@@ -288,9 +291,7 @@ class LabelEncoder:
             lut = [int(v) for v in values]
         else:
             return None
-        src, col = self._source()
-        column = col or "label"
-        codes = numeric(arr.indices, src, column, row0)
+        codes = self._numeric(arr.indices, row0)
         return np.asarray(lut, dtype=np.int64)[codes]
 
     def _from_number_text(self, arr: Any, row0: int) -> np.ndarray:
@@ -300,10 +301,6 @@ class LabelEncoder:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from xentcli.io.arrowcols import numeric
-
-        src, col = self._source()
-        column = col or "label"
         try:
             as_num = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:
@@ -315,7 +312,7 @@ class LabelEncoder:
                     f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is neither a class index "
                     f"nor a class name; {self._hint()}"
                 ) from None
-        return self._from_numbers(numeric(as_num, src, column, row0), row0)
+        return self._from_numbers(self._numeric(as_num, row0), row0)
 
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
