@@ -62,6 +62,24 @@ def test_explain_binary_single_logit() -> None:
     assert out["gradient"][1] == pytest.approx(p - 1)
 
 
+@pytest.mark.parametrize("z, label", [
+    ([1000.0, 0.0, -1000.0], 2), ([0.0, -740.0], 1), ([0.0, 745.0], 0), ([2.0, -38.0], 1),
+    ([40.0], 0), ([30.0], 0), ([-37.0], 1), ([800.0], 0),
+])
+def test_explain_far_apart_logits(z: list[float], label: int) -> None:
+    """Logits far apart: every figure from log p, as compute gets it (exponentiating first
+    gave p = 0 and an infinite loss, or lost digits: 36.04 for a logit of 36)."""
+    out = explain_json("--logits", ",".join(map(str, z)), "--label", str(label))
+    if len(z) == 1:
+        logp = [-ref.bce(z[0], 0.0, logits=True), -ref.bce(z[0], 1.0, logits=True)]
+    else:
+        logp = ref.log_softmax_row(z)
+    assert out["loss"] == pytest.approx(-logp[label], rel=1e-14)
+    assert out["surprisal"] == pytest.approx([-v for v in logp], rel=1e-14)
+    assert out["cross_entropy"] == out["kl"] == out["loss"]
+    assert math.copysign(1.0, min(out["surprisal"])) == 1.0  # 0.0, never -0.0
+
+
 def test_explain_table_reads_like_a_worked_example() -> None:
     res = run(["explain", "--probs", "0.7,0.2,0.1", "--label", "1", "--class-names",
                "cat,dog,fish"])

@@ -349,6 +349,9 @@ def _err_gate(message: str) -> None:
     sys.stderr.flush()
 
 
+PIPE_WIDTH = 200
+
+
 def _stdout_console() -> Any:
     from rich.console import Console
 
@@ -357,7 +360,10 @@ def _stdout_console() -> Any:
             # Rich would exit 1 (our "gate failed"); let handles_errors end quietly instead.
             raise BrokenPipeError
 
-    return StdoutConsole(highlight=False, markup=False, emoji=False,
+    # Rich draws for 80 columns when stdout is not a terminal, folding numbers and commands
+    # across lines in a file or a CI log; there, lines are only as long as they need.
+    width = None if os.environ.get("COLUMNS") or sys.stdout.isatty() else PIPE_WIDTH
+    return StdoutConsole(highlight=False, markup=False, emoji=False, width=width,
                          no_color=bool(os.environ.get("NO_COLOR")) or None)
 
 

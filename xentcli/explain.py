@@ -59,11 +59,27 @@ def _numbers(option: str, text: str) -> list[float]:
     return values
 
 
-def _xlogy_neg(y: float, p: float) -> float:
-    """-y log p with 0 log 0 = 0."""
-    if y == 0:
-        return 0.0
-    return math.inf if p == 0 else -y * math.log(p)
+def _xlogy_neg(y: float, log_p: float) -> float:
+    """-y log p from log p, with 0 log 0 = 0."""
+    return 0.0 if y == 0 else -y * log_p
+
+
+def _log_softmax(z: list[float]) -> list[float]:
+    """log p of a softmax: t - log1p(a), t = z - max and a the sum of e^t over all but the
+    first max, so log p keeps its precision when the other classes are far below."""
+    m = max(z)
+    k = z.index(m)
+    a = math.fsum(math.exp(v - m) for j, v in enumerate(z) if j != k)
+    lse = math.log1p(a)
+    return [(v - m) - lse for v in z]
+
+
+def _log_sigmoid_pair(z: float) -> list[float]:
+    """[log(1 - sigmoid(z)), log sigmoid(z)] = [-softplus(z), -softplus(-z)]."""
+    def softplus(x: float) -> float:
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+    return [-softplus(z), -softplus(-z)]
 
 
 def explain(
@@ -83,15 +99,8 @@ def explain(
         raise UsageError("give the truth with exactly one of --label or --target")
     z = _numbers("--logits", logits) if logits is not None else None
     if z is not None:
-        if len(z) == 1:  # one logit: a binary prediction, p = sigmoid(z)
-            pos = 1.0 / (1.0 + math.exp(-z[0])) if z[0] >= 0 else math.exp(z[0]) / (
-                1.0 + math.exp(z[0]))
-            p = [1.0 - pos, pos]
-        else:
-            m = max(z)
-            e = [math.exp(v - m) for v in z]
-            total = math.fsum(e)
-            p = [v / total for v in e]
+        log_p = _log_softmax(z) if len(z) > 1 else _log_sigmoid_pair(z[0])
+        p = [math.exp(v) for v in log_p]
     else:
         assert probs is not None
         p = _numbers("--probs", probs)
@@ -103,6 +112,7 @@ def explain(
         elif abs(math.fsum(p) - 1.0) > sum_tol:
             raise UsageError(f"--probs '{probs}': sums to {math.fsum(p):.6g}, not 1 "
                              "(pass --logits for raw scores)")
+        log_p = [-math.inf if v == 0 else math.log(v) for v in p]
     binary = len(p) == 2 and ((z is not None and len(z) == 1) or (probs is not None
                                                                    and len(probs.split(",")) == 1))
     c = len(p)
@@ -134,10 +144,12 @@ def explain(
             raise UsageError("--target must be a probability row: values in [0, 1] summing to 1")
 
     unit = base.log
-    surprisal = tuple(math.inf if v == 0 else -math.log(v) / unit for v in p)
-    entropy = math.fsum(_xlogy_neg(v, v) for v in p) / unit
-    target_entropy = math.fsum(_xlogy_neg(v, v) for v in y) / unit
-    cross = math.fsum(_xlogy_neg(yv, pv) for yv, pv in zip(y, p, strict=True)) / unit
+    # from log p, never log(exp(...)): p of a logit 40 below the max is 4e-18, its log exact
+    surprisal = tuple((0.0 - lp) / unit for lp in log_p)  # 0.0 - 0.0: no -0.0
+    entropy = math.fsum(_xlogy_neg(pv, lp) for pv, lp in zip(p, log_p, strict=True)) / unit
+    target_entropy = math.fsum(
+        _xlogy_neg(v, -math.inf if v == 0 else math.log(v)) for v in y) / unit
+    cross = math.fsum(_xlogy_neg(yv, lp) for yv, lp in zip(y, log_p, strict=True)) / unit
     return Explanation(
         classes=tuple(names),
         logits=tuple(z) if z is not None else None,

@@ -295,6 +295,9 @@ def explain_json(e: Any) -> str:
     return json.dumps(e.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
+_BASES = {"bits": 2, "hartleys": 10}
+
+
 def explain_steps(e: Any) -> list[str]:
     """The worked example, one line a step, like a textbook."""
     u = e.unit
@@ -309,8 +312,16 @@ def explain_steps(e: Any) -> list[str]:
                          "(shifting by the max changes nothing and never overflows)")
     if e.label is not None:
         k = e.label
-        steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
-                     f"-{log} {fmt(e.probs[k])} = {fmt(e.surprisal[k])} {u}")
+        if e.logits is not None and len(e.logits) > 1:
+            # from the logits: p itself may print as 0 (a logit 800 below the max)
+            in_unit = "" if u == "nats" else f" / ln {_BASES[u]}"
+            nats = e.surprisal[k] * math.log(_BASES[u]) if u != "nats" else e.surprisal[k]
+            steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
+                         f"(logsumexp(z) - z_y){in_unit} = ({fmt(nats + e.logits[k])} - "
+                         f"{fmt(e.logits[k])}){in_unit} = {fmt(e.surprisal[k])} {u}")
+        else:
+            steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
+                         f"-{log} {fmt(e.probs[k])} = {fmt(e.surprisal[k])} {u}")
     steps.append(f"entropy of the prediction: H(p) = sum_c p_c * (-{log} p_c) = "
                  f"{fmt(e.entropy)} {u}  (the model's own uncertainty)")
     if e.label is None:
