@@ -175,8 +175,10 @@ def test_multilabel(tmp_path: Path, label_reduction: str) -> None:
     div = k if label_reduction == "mean" else 1
     assert out["task"] == "multilabel"
     assert out["loss"] == pytest.approx(ref_mean([math.fsum(r) / div for r in per]), rel=1e-12)
+    cols_total = math.fsum(per[i][j] for i in range(N) for j in range(k))
     for j, row in enumerate(out["per_class"]):
         col = math.fsum(per[i][j] for i in range(N))
+        assert row["share"] == pytest.approx(col / cols_total, rel=1e-12)  # not x C under mean
         assert row["class"] == f"l{j}"
         assert row["support"] == t[:, j].sum()
         assert row["loss_sum"] == pytest.approx(col, rel=1e-12)
@@ -227,6 +229,18 @@ def test_renormalize_and_sum_tol(tmp_path: Path) -> None:
     near_path = write_table(tmp_path / "n.csv", wide_table(near.clip(0, 1), Y))
     assert run(["compute", near_path]).exit_code == 2
     assert run(["compute", near_path, "--sum-tol", "0.01"]).exit_code == 0
+
+
+def test_renormalize_is_refused_off_multiclass(tmp_path: Path) -> None:
+    """A binary or multi-label score divided by its row sum would be p / p = 1: refused."""
+    binary = tmp_path / "b.csv"
+    binary.write_text("p,label\n0.9,1\n0.2,0\n0.4,1\n")
+    multi = tmp_path / "m.csv"
+    multi.write_text("a,b,ta,tb\n0.9,0.8,1,1\n0.2,0.1,0,0\n0.4,0.3,1,0\n")
+    for args in ([binary], [multi, "--target-cols", "ta,tb"]):
+        res = run(["compute", *args, "--renormalize"])
+        assert res.exit_code == 2 and res.stdout == "", res.stderr
+        assert res.stderr.count("\n") == 1 and "--renormalize" in res.stderr
 
 
 def test_labels_file_and_label_col(tmp_path: Path) -> None:
@@ -352,3 +366,18 @@ def test_a_label_column_is_never_a_score_even_with_labels_elsewhere(tmp_path: Pa
     rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
     assert out["classes"] == ["c0", "c1", "c2"]
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+def test_classes_named_by_other_numbers_are_refused(tmp_path: Path) -> None:
+    """Columns "2,0,1": a label 0 is the column named "0" or the first column. A CSV read it
+    one way and Parquet the other; both refuse now, and --pred-cols settles it."""
+    csv = tmp_path / "perm.csv"
+    csv.write_text("2,0,1,label\n0.7,0.2,0.1,0\n0.1,0.6,0.3,2\n")
+    parquet = write_table(tmp_path / "perm.parquet", pa.table(
+        {"2": [0.7, 0.1], "0": [0.2, 0.6], "1": [0.1, 0.3], "label": [0, 2]}))
+    for path in (csv, parquet):
+        res = run(["compute", path])
+        assert res.exit_code == 2 and res.stdout == ""
+        assert "named by numbers (2, 0, 1)" in res.stderr and "--pred-cols" in res.stderr
+        out = run_json(["compute", path, "--pred-cols", "0,1,2"])
+        assert out["loss"] == pytest.approx((-math.log(0.2) - math.log(0.1)) / 2, rel=1e-14)

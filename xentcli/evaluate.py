@@ -119,6 +119,11 @@ def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str
             f"{ds.source}: one score column is a binary problem; multiclass needs a column "
             "per class (or pass --task binary)"
         )
+    if loss.renormalize and task is not Task.multiclass:
+        raise UsageError(
+            f"--renormalize divides a multiclass row by its sum; the {task.value} scores of "
+            f"{ds.source} are each a probability of their own (drop --renormalize)"
+        )
     if task is Task.multilabel and targets is None:
         raise UsageError(
             "--task multilabel needs one target column per label: pass --target-cols "

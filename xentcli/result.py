@@ -192,6 +192,9 @@ def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "
         perplexity = float(np.exp(np.float64(loss_mean_nats)))
     class_loss = summary.class_loss.value / to_unit
     class_support = summary.class_support.value
+    # each row's part of the per-class sums (under --label-reduction mean the total is divided
+    # by C, the per-label sums are not)
+    class_total = math.fsum(float(v) for v in class_loss)
     rows = []
     for j, name in enumerate(classes):
         denom = weight_sum if task == "multilabel" else float(class_support[j])
@@ -201,7 +204,7 @@ def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "
                 float(class_support[j]),
                 float(class_loss[j]),
                 _ratio(float(class_loss[j]), denom),
-                _ratio(float(class_loss[j]), loss_sum),
+                _ratio(float(class_loss[j]), class_total),
             )
         )
 

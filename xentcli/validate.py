@@ -146,6 +146,11 @@ class LabelEncoder:
             False if all(n == str(i) for i, n in enumerate(names)) else None
         )
         self._index = {n: i for i, n in enumerate(names)}
+        # Classes named by whole numbers that are not their positions ("2,0,1", "1,2,3"): a
+        # label 0 could be the class named "0" or the first class. Refused, not guessed (a CSV
+        # read labels as names, a Parquet integer column as positions).
+        self._numbers_not_positions = self.by_name is None and all(
+            _DIGITS.fullmatch(n.strip()) for n in names)
         # true/false labels mean 1/0 unless a class is itself named like one (any case)
         self._names_like_booleans = any(n.strip().lower() in ("true", "false") for n in names)
 
@@ -173,6 +178,15 @@ class LabelEncoder:
         return f"labels are class indices 0..{len(self.names) - 1} or class names ({shown})"
 
     def encode(self, raw: Any, row0: int) -> np.ndarray:
+        if self._numbers_not_positions and len(raw):
+            src, col = self._source()
+            shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
+            raise InputError(
+                f"{where(src, None, col)}: the classes are named by numbers ({shown}) that are "
+                f"not their positions 0..{len(self.names) - 1}, so a label 0 could mean the "
+                "class named '0' or the first class; list the score columns in class order "
+                "with --pred-cols, or name the classes with --class-names"
+            )
         if isinstance(raw, np.ndarray):
             return self._encode_numpy(raw, row0)
         return self._encode_arrow(raw, row0)
