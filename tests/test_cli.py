@@ -49,6 +49,21 @@ def test_help_for_every_command() -> None:
         assert "Usage" in res.stdout
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["compute", "x.csv", "--format", "yaml"], "Invalid value for '--format'"),
+    (["compute", "x.csv", "--base", "3"], "Invalid value for '--base'"),
+    (["compute", "x.csv", "--bogus"], "No such option: --bogus"),
+    (["compute"], "Missing argument"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["explain", "--probs"], "requires an argument"),
+])
+def test_option_parsing_errors_are_one_line(argv: list[str], needle: str) -> None:
+    res = run(argv)
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.startswith("xent: error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert needle in res.stderr
+
+
 def test_version() -> None:
     res = run(["--version"])
     assert res.exit_code == 0 and res.stdout.startswith("xent ")
@@ -381,3 +396,28 @@ def test_classes_named_by_other_numbers_are_refused(tmp_path: Path) -> None:
         assert "named by numbers (2, 0, 1)" in res.stderr and "--pred-cols" in res.stderr
         out = run_json(["compute", path, "--pred-cols", "0,1,2"])
         assert out["loss"] == pytest.approx((-math.log(0.2) - math.log(0.1)) / 2, rel=1e-14)
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--threads", "-1"], "--threads -1"),
+    (["--ci", "0.9", "--seed", "-1"], "--seed -1"),
+    (["--ci", "0.9", "--replicates", "99999999999"], "--replicates"),
+    (["--group-by", "g", "--group-by", "g"], "given twice"),
+])
+def test_bad_option_values_are_one_line_errors(tmp_path: Path, extra: list[str],
+                                               needle: str) -> None:
+    path = tmp_path / "g.csv"
+    path.write_text("a,b,g,label\n0.7,0.3,x,0\n0.4,0.6,y,1\n")
+    res = run(["compute", path, *extra])
+    assert res.exit_code == 2 and res.stdout == "", res.stderr
+    assert res.stderr.startswith("xent: error: ") and res.stderr.count("\n") == 1
+    assert needle in res.stderr
+
+
+def test_no_per_sample_file_when_a_check_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n0.7,0.3,0\n0.4,0.6,1\n")
+    rows = tmp_path / "rows.csv"
+    res = run(["compute", path, "--check", "bogus<1", "--per-sample", rows])
+    assert res.exit_code == 2 and "no figure 'bogus'" in res.stderr
+    assert not rows.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]

@@ -286,6 +286,19 @@ def test_stdin_pipeline_with_json(preds: Path) -> None:
     assert json.loads(out)["loss"] == pytest.approx(LOSS, rel=1e-12)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["compute", "{preds}", "--logits", "--format", "json"],
+                                  ["compute", "{preds}", "--logits"],
+                                  ["explain", "--probs", "0.5,0.5", "--label", "0"]])
+def test_stdout_on_a_full_disk_is_an_error(preds: Path, args: list[str]) -> None:
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "xentcli",
+                               *[a.format(preds=preds) for a in args]],
+                              stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 2  # not 1: that would read as a failed gate
+    assert proc.stderr == b"xent: error: stdout: cannot write: No space left on device\n"
+
+
 def test_console_process_output_and_exit_codes(tmp_path: Path) -> None:
     """The entry point ends the process itself once output is flushed: all of stdout arrives,
     and 0 / 1 (gate) / 2 (bad input) come through as the exit status."""

@@ -30,7 +30,44 @@ from xentcli.config import (
 )
 from xentcli.errors import ExitCode, UsageError, XentError
 
+# Click's own usage errors (a bad option value, an unknown option, a missing argument) print
+# four lines (usage, hint, blank, "Error: ..."); xent's errors are one line. Click's classes
+# are found through typer (which vendors click in recent versions).
+_ClickUsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineUsageError(_ClickUsageError):  # type: ignore[misc]
+    def show(self, file: Any = None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        sys.stderr.write(f"xent: error: {self.format_message()}{where}\n")
+
+
+def _one_line(parse: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(parse)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return parse(*args, **kwargs)
+        except _OneLineUsageError:
+            raise
+        except _ClickUsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `xent`: the help, as is
+                raise
+            raise _OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+    return wrapper
+
+
+class _Command(typer.core.TyperCommand):
+    make_context = _one_line(typer.core.TyperCommand.make_context)
+
+
+class _Group(typer.core.TyperGroup):
+    make_context = _one_line(typer.core.TyperGroup.make_context)
+    resolve_command = _one_line(typer.core.TyperGroup.resolve_command)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="xent",
     help="Cross-entropy and prediction-quality reports for model outputs.",
     no_args_is_help=True,
@@ -118,6 +155,10 @@ def handles_errors(command: F) -> F:
             # The reader went away (`xent ... | head`): stop quietly, as Unix tools do.
             _quiet_broken_pipe()
             raise typer.Exit(0) from None
+        except OSError as exc:  # e.g. stdout on a full disk (`>> "$GITHUB_STEP_SUMMARY"`)
+            _quiet_broken_pipe()  # what could not be written is not retried at exit
+            _err(f"{exc.filename or 'stdout'}: cannot write: {exc.strerror or exc}")
+            raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -147,11 +188,12 @@ def _root(
     """Cross-entropy and prediction-quality reports for model outputs."""
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def compute(
     predictions: Annotated[
-        str, typer.Argument(help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
+        str, typer.Argument(metavar="PREDICTIONS",
+                            help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
                             ".npy, .npz), or - for stdin.", show_default=False)
     ],
     labels: LabelsOpt = None,
@@ -263,6 +305,10 @@ def compute(
                        max_increase=max_increase, quiet=quiet)
     metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci,
                            seed=seed, replicates=replicates)
+    if threads < 0:
+        raise UsageError(f"--threads {threads}: must be >= 0 (0: every core)")
+    if len(set(read.group_by)) != len(read.group_by):
+        raise UsageError("--group-by: a column is given twice")
     if engine is Engine.dask and per_sample:
         raise UsageError("--per-sample writes rows in input order; it needs --engine local")
     if scheduler and engine is not Engine.dask:
@@ -303,7 +349,14 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
                                    workers=read.threads)
         else:
             result = evaluate(read, loss, sink, metrics, progress=progress)
-        if sink is not None:
+        report = result.to_dict(plot=out.plot)
+        regression = None
+        if base is not None:
+            assert out.baseline is not None
+            compared, regression = baselines.compare(report, base, out.baseline, bound)
+            result = dataclasses.replace(result, baseline=compared)
+        failed = failures(report, checks)  # unknown names are refused here, before any output
+        if sink is not None:  # kept only once nothing left can refuse the run
             sink.finish()
     except BaseException:
         if sink is not None:
@@ -313,13 +366,6 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
         if progress is not None:
             progress.close()
 
-    report = result.to_dict(plot=out.plot)
-    regression = None
-    if base is not None:
-        assert out.baseline is not None
-        compared, regression = baselines.compare(report, base, out.baseline, bound)
-        result = dataclasses.replace(result, baseline=compared)
-    failed = failures(report, checks)  # unknown names are refused here, before any output
     if out.max_loss is not None and not (result.loss <= out.max_loss):
         failed.insert(0, f"loss {result.loss:.6g} {result.unit} is above --max-loss "
                          f"{out.max_loss:g}")
@@ -367,12 +413,12 @@ def _stdout_console() -> Any:
                          no_color=bool(os.environ.get("NO_COLOR")) or None)
 
 
-@app.command(name="compare")
+@app.command(name="compare", cls=_Command)
 @handles_errors
 def compare_cmd(
-    a: Annotated[str, typer.Argument(help="Predictions A (the baseline model).",
+    a: Annotated[str, typer.Argument(metavar="A", help="Predictions A (the baseline model).",
                                      show_default=False)],
-    b: Annotated[str, typer.Argument(help="Predictions B (the candidate), same rows.",
+    b: Annotated[str, typer.Argument(metavar="B", help="Predictions B (the candidate), same rows.",
                                      show_default=False)],
     labels: LabelsOpt = None,
     label_col: LabelColOpt = "label",
@@ -431,7 +477,7 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def explain(
     probs: Annotated[str | None, typer.Option(
@@ -459,10 +505,11 @@ def explain(
         explain_table(e, _stdout_console())
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def inspect(
-    predictions: Annotated[str, typer.Argument(help="Predictions file, or - for stdin.",
+    predictions: Annotated[str, typer.Argument(metavar="PREDICTIONS",
+                                               help="Predictions file, or - for stdin.",
                                                show_default=False)],
     labels: LabelsOpt = None,
     label_col: LabelColOpt = "label",

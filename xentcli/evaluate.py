@@ -70,6 +70,9 @@ def check_options(loss: LossConfig) -> None:
             raise UsageError(f"{name}: weights must be finite numbers >= 0")
 
 
+MAX_REPLICATES = 100_000  # each chunk draws (replicates x blocks) Poisson weights
+
+
 def check_metric_options(metrics: MetricConfig) -> None:
     if metrics.top_k is not None and metrics.top_k < 1:
         raise UsageError(f"--top-k {metrics.top_k}: must be >= 1")
@@ -79,8 +82,10 @@ def check_metric_options(metrics: MetricConfig) -> None:
         raise UsageError(f"--worst {metrics.worst}: must be >= 0")
     if metrics.ci is not None and not 0.0 < metrics.ci < 1.0:
         raise UsageError(f"--ci {metrics.ci}: a confidence level in (0, 1), e.g. 0.95")
-    if metrics.replicates < 10:
-        raise UsageError(f"--replicates {metrics.replicates}: must be >= 10")
+    if not 10 <= metrics.replicates <= MAX_REPLICATES:
+        raise UsageError(f"--replicates {metrics.replicates}: must be in 10..{MAX_REPLICATES}")
+    if metrics.seed < 0:
+        raise UsageError(f"--seed {metrics.seed}: must be >= 0")
 
 
 def _default_names(n: int) -> tuple[str, ...]:
