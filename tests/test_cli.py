@@ -421,3 +421,28 @@ def test_no_per_sample_file_when_a_check_is_refused(tmp_path: Path) -> None:
     res = run(["compute", path, "--check", "bogus<1", "--per-sample", rows])
     assert res.exit_code == 2 and "no figure 'bogus'" in res.stderr
     assert not rows.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+
+
+def test_all_sample_weights_zero_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "zw.csv"
+    path.write_text("a,b,label,w\n0.7,0.3,0,0\n0.4,0.6,0,0\n")
+    res = run(["compute", path, "--weight-col", "w"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and "sample weight 0" in res.stderr
+
+
+def test_with_targets_a_label_column_is_not_a_score(tmp_path: Path) -> None:
+    path = tmp_path / "tl.csv"
+    path.write_text("a,b,ta,tb,label\n0.7,0.3,1,0,0\n0.4,0.6,0,1,1\n")
+    out = run_json(["compute", path, "--target-cols", "ta,tb"])
+    assert out["classes"] == ["a", "b"]
+    assert out["loss"] == pytest.approx((-math.log(0.7) - math.log(0.6)) / 2, rel=1e-14)
+
+
+def test_a_true_false_column_is_not_taken_as_scores(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "f.parquet", pa.table(
+        {"a": [0.7, 0.4], "b": [0.3, 0.6], "flag": [False, False], "label": [0, 1]}))
+    res = run(["compute", path])
+    assert res.exit_code == 2 and res.stdout == "" and "column 'flag'" in res.stderr
+    out = run_json(["compute", path, "--pred-cols", "a,b"])
+    assert out["loss"] == pytest.approx((-math.log(0.7) - math.log(0.6)) / 2, rel=1e-14)

@@ -180,8 +180,6 @@ OPTION_CASES = {
     "--per-sample ext": (["--per-sample", "out.txt"], "name a .parquet or .csv"),
     "--chunk-rows": (["--chunk-rows", "0"], "must be >= 1"),
     "--clip-eps": (["--clip-eps", "0.7"], "must be in [0, 0.5)"),
-    "--ignore-index with targets": (["--target-cols", "a,b", "--ignore-index", "0"],
-                                    "target columns"),
 }
 
 
@@ -189,6 +187,11 @@ OPTION_CASES = {
 def test_option_conflicts(tmp_path: Path, case: str) -> None:
     args, needle = OPTION_CASES[case]
     fail([csv(tmp_path, OK), *args], needle)
+
+
+def test_ignore_index_with_targets(tmp_path: Path) -> None:
+    fail([csv(tmp_path, "a,b,ta,tb\n0.5,0.5,1,0\n"), "--target-cols", "ta,tb",
+          "--ignore-index", "0"], "target columns")
 
 
 def test_unknown_option_is_usage_error(tmp_path: Path) -> None:

@@ -517,6 +517,11 @@ def finish_all(folded: Folded, *, plan: TaskPlan, loss: LossConfig, ds: Dataset)
         raise InputError(
             f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
         )
+    if not folded.summary.sample_weight_sum.value > 0:
+        raise InputError(
+            f"{ds.source}: every row has sample weight 0, so there is nothing to average "
+            "(check the --weight-col column)"
+        )
     result = finish(folded.summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
     if not ds.group_by:
         return result

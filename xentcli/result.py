@@ -159,7 +159,8 @@ def prior_loss_sum(summary: Summary, plan: TaskPlan, cfg: LossConfig) -> float:
         c = plan.n_classes
         w = np.ones(c) if plan.class_weight is None else plan.class_weight
         mass = w * ((1 - a) * support + (a / c) * total)  # what each class's -log q_c costs
-        q = clip(mass / mass.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):  # all weight 0: NaN, as torch
+            q = clip(mass / mass.sum())
         return float(_xlog(mass, q).sum())
     if task == "binary":
         pos, neg = support[1:2], support[0:1]

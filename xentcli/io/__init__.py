@@ -209,6 +209,9 @@ def _plan_roles(
                     "label, target, weight or id column"
                 )
         else:
+            if plan.targets and cfg.label_col in names:
+                # targets are the truth here; the (unused) label column is not a score either
+                taken.add(cfg.label_col)
             plan.scores = [n for n in names if n not in taken and n not in metadata]
         if not plan.scores:
             raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
@@ -226,6 +229,8 @@ def _check_types(t: TableInput, plan: _Plan) -> bool:
 
     Returns whether the scores are a single list column.
     """
+    import pyarrow as pa
+
     from xentcli.io.arrowcols import is_list, is_numeric
 
     types = {f.name: f.type for f in t.schema}
@@ -233,6 +238,12 @@ def _check_types(t: TableInput, plan: _Plan) -> bool:
         return True
     if t.kind in ("csv", "tsv"):
         return False
+    for c in plan.scores:
+        if pa.types.is_boolean(types[c]):
+            raise InputError(
+                f"{t.name}: column '{c}' is true/false, not a probability or a logit; if it "
+                "is not a score column, choose the score columns with --pred-cols"
+            )
     for c in [*plan.scores, *plan.targets, *([plan.weight] if plan.weight else [])]:
         if not is_numeric(types[c]):
             raise InputError(
