@@ -317,3 +317,18 @@ def test_console_process_output_and_exit_codes(tmp_path: Path) -> None:
     bad = xent("compute", str(tmp_path / "missing.parquet"))
     out, err = bad.communicate(timeout=60)
     assert bad.returncode == 2 and out == b"" and err.count(b"\n") == 1
+
+
+def test_compare_with_an_infinite_loss(tmp_path: Path) -> None:
+    half = tmp_path / "half.csv"
+    half.write_text("a,b,label\n0.5,0.5,1\n0.5,0.5,0\n")
+    zero = tmp_path / "zero.csv"
+    zero.write_text("a,b,label\n1,0,1\n0.5,0.5,0\n")
+    res = run(["compare", half, zero, "--clip-eps", "0", "--max-increase", "1"])
+    assert res.exit_code == 1  # B's loss is infinite: above any finite A
+    assert "RuntimeWarning" not in res.stderr
+    assert res.stderr == ("xent: gate failed: B's loss inf is above A's 0.693147 by more than "
+                          "--max-increase 1\n")
+    assert "a loss is infinite, so there is no interval" in res.stdout
+    res = run(["compare", zero, zero, "--clip-eps", "0", "--max-increase", "1"])
+    assert res.exit_code == 0 and res.stderr == ""  # an infinite A cannot be exceeded

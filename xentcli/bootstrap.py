@@ -55,5 +55,6 @@ class PoissonBootstrap:
         if means.size == 0:
             return math.nan, math.nan
         tail = (1.0 - level) / 2.0
-        lo, hi = np.quantile(means, [tail, 1.0 - tail])
+        with np.errstate(invalid="ignore"):  # infinite means (a row's loss is inf): nan
+            lo, hi = np.quantile(means, [tail, 1.0 - tail])
         return float(lo), float(hi)

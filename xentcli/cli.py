@@ -355,6 +355,8 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
             assert out.baseline is not None
             compared, regression = baselines.compare(report, base, out.baseline, bound)
             result = dataclasses.replace(result, baseline=compared)
+            if compared.get("note"):
+                sys.stderr.write(f"xent: note: --baseline {out.baseline}: {compared['note']}\n")
         failed = failures(report, checks)  # unknown names are refused here, before any output
         if sink is not None:  # kept only once nothing left can refuse the run
             sink.finish()

@@ -649,7 +649,8 @@ def compare(read_a: ReadConfig, read_b: ReadConfig, loss: LossConfig,
         sum_a.update(rows_a, key=pa_.row0)
         sum_b.update(rows_b, key=pb_.row0)
         sw = rows_a.sample_weight
-        d = rows_b.losses.loss - rows_a.losses.loss
+        with np.errstate(invalid="ignore"):  # inf - inf: the difference is not defined
+            d = rows_b.losses.loss - rows_a.losses.loss
         den = np.ones(len(d)) if rows_a.losses.denom is None else rows_a.losses.denom
         if sw is not None:
             d, den = sw * d, sw * den

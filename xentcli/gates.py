@@ -118,7 +118,12 @@ class MaxIncrease:
         return MaxIncrease(amount / 100 if relative else amount, relative)
 
     def exceeded(self, new: float | None, old: float | None) -> bool:
-        if new is None or old is None or not math.isfinite(new):
+        """Whether ``new`` rose above ``old`` by more than allowed. An old loss that is null
+        (infinite, as reports write it) cannot be exceeded; an infinite new one exceeds any
+        finite old one."""
+        if old is None or not math.isfinite(old):
+            return False
+        if new is None or not math.isfinite(new):
             return True
         allowed = self.amount * abs(old) if self.relative else self.amount
         return new - old > allowed

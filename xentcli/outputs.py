@@ -5,47 +5,95 @@ A run that fails half-way leaves the target as it was (absent, or its old conten
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
-from typing import Any
+import secrets
+import stat
+from typing import IO, Any
 
 import numpy as np
 
 from xentcli.errors import UsageError
 
+_MAX_LINKS = 40  # as the kernel's ELOOP limit
+
+
+def _is_proc_link(path: str) -> bool:
+    """``/dev/stdout`` -> ``/proc/self/fd/1``: a link to an open file, which may be a pipe,
+    a deleted file or one the shell opened for appending; it can only be written in place."""
+    return os.path.realpath(os.path.dirname(path)).startswith("/proc/")
+
+
+def _resolve(target: str) -> tuple[str, bool]:
+    """(the path a symlink ``target`` finally names, whether it is a /proc link to an open file).
+
+    Only the last component matters: ``os.replace`` follows links in the directories but
+    would replace a link named as the file itself, leaving what it pointed to untouched.
+    """
+    path = os.path.abspath(target)
+    for _ in range(_MAX_LINKS):
+        if not os.path.islink(path):
+            return path, False
+        if _is_proc_link(path):
+            return path, True
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    raise UsageError(f"{target}: too many levels of symbolic links")
+
 
 class AtomicPath:
     """A temporary path in the target's directory; ``commit`` renames it over the target.
 
-    A target that exists and is not a regular file (``/dev/stdout``, ``/dev/full``, a FIFO) is
-    written in place: renaming over a device node would replace the device.
+    A symlink is written through: the temporary file goes beside the file it points to and is
+    renamed onto that file, so the link stays. A target that exists and is not a regular file
+    (``/dev/null``, ``/dev/full``, a FIFO, ``/dev/stdout``) is written in place (``direct``):
+    renaming over a device node would replace the device. ``/proc/self/fd/N`` links (what
+    ``/dev/stdout`` points to) are appended to, so ``>> summary.md`` keeps what it had.
+
+    The file keeps the mode of the file it replaces; a new file gets ``0o666 & ~umask``, as
+    ``open`` would give it (``mkstemp``'s 0600 would hide a report from the rest of a CI job).
     """
 
     def __init__(self, target: str) -> None:
         self.target = target
         self.direct = False
-        directory = os.path.dirname(os.path.abspath(target))
+        self.append = False
         if os.path.isdir(target):
             raise UsageError(f"{target}: is a directory; give a file path to write")
-        if os.path.exists(target) and not os.path.isfile(target):
-            self.tmp = target
+        try:
+            real, proc_link = _resolve(target)
+        except OSError as exc:
+            raise UsageError(f"{target}: cannot follow the link: {exc.strerror}") from None
+        self.real = real
+        if proc_link or (os.path.exists(real) and not os.path.isfile(real)):
+            self.tmp = real
             self.direct = True
+            self.append = proc_link
             return
+        directory = os.path.dirname(real)
         if not os.path.isdir(directory):
             raise UsageError(f"{target}: the directory {directory} does not exist")
         try:
-            fd, self.tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
-            )
+            mode = stat.S_IMODE(os.stat(real).st_mode) if os.path.exists(real) else None
+            self.tmp = _create_beside(real)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write there: {exc.strerror}") from None
-        os.close(fd)
+        if mode is not None:
+            try:
+                os.chmod(self.tmp, mode)
+            except OSError as exc:
+                self.abort()
+                raise UsageError(f"{target}: cannot write there: {exc.strerror}") from None
+
+    @property
+    def open_mode(self) -> str:
+        """How to open ``tmp`` for writing ("w" or "a"; add "b" for bytes)."""
+        return "a" if self.append else "w"
 
     def commit(self) -> None:
         if self.direct:
             return
         try:
-            os.replace(self.tmp, self.target)
+            os.replace(self.tmp, self.real)
         except OSError as exc:
             self.abort()
             raise UsageError(f"{self.target}: cannot write: {exc.strerror}") from None
@@ -59,10 +107,26 @@ class AtomicPath:
             pass
 
 
+def _create_beside(real: str) -> str:
+    """A new empty file next to ``real``; the kernel applies the umask to 0o666 (mkstemp's
+    0o600 does not)."""
+    directory, name = os.path.split(real)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
+
+
 def write_text_atomic(target: str, text: str) -> None:
     path = AtomicPath(target)
     try:
-        with open(path.tmp, "w", encoding="utf-8", newline="") as fh:
+        with open(path.tmp, path.open_mode, encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             if not path.direct:
@@ -88,6 +152,7 @@ class PerSampleWriter:
         self.unit_log = unit_log
         self.path: AtomicPath | None = None
         self.writer: Any = None
+        self.handle: IO[bytes] | None = None  # a target written in place (a FIFO, /dev/stdout)
         self.names: Any = None
         self.id_name: str | None = None
         self.multilabel = False
@@ -135,23 +200,32 @@ class PerSampleWriter:
 
     def _open(self, schema: Any) -> Any:
         assert self.path is not None
+        sink: Any = self.path.tmp
+        if self.path.direct:
+            # Arrow's own file stream seeks, which a pipe refuses; a Python file does not.
+            self.handle = open(self.path.tmp, self.path.open_mode + "b")
+            sink = self.handle
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.ParquetWriter(self.path.tmp, schema)
+            return pq.ParquetWriter(sink, schema)
         import pyarrow.csv as pcsv
 
-        return pcsv.CSVWriter(self.path.tmp, schema,
+        return pcsv.CSVWriter(sink, schema,
                               write_options=pcsv.WriteOptions(quoting_style="needed"))
 
     def finish(self) -> None:
+        import pyarrow as pa
+
         if self.path is None:
             return
         try:
             if self.writer is not None:
                 self.writer.close()
-        except OSError as exc:
-            self.path.abort()
+            if self.handle is not None:
+                self.handle.close()
+        except (OSError, pa.ArrowException) as exc:
+            self.abort()
             raise UsageError(f"{self.target}: cannot write: {exc}") from None
         self.path.commit()
 
@@ -160,6 +234,11 @@ class PerSampleWriter:
             try:
                 self.writer.close()
             except Exception:
+                pass
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError:
                 pass
         if self.path is not None:
             self.path.abort()

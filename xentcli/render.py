@@ -465,6 +465,9 @@ def compare_rows(c: Any) -> list[list[str]]:
 
 def compare_verdict(c: Any) -> str:
     pct = f"{100 * c.level:g}%"
+    if not math.isfinite(c.diff_mean):  # a row with an infinite loss (--clip-eps 0)
+        return (f"B - A = {fmt(c.diff_mean)} {c.a.unit} per row: a loss is infinite, so "
+                "there is no interval to give")
     where = "higher" if c.diff_mean > 0 else "lower"
     if c.significant:
         return (f"B's loss is {where} than A's by {fmt(abs(c.diff_mean))} {c.a.unit} per row "
