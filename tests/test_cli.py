@@ -446,3 +446,18 @@ def test_a_true_false_column_is_not_taken_as_scores(tmp_path: Path) -> None:
     assert res.exit_code == 2 and res.stdout == "" and "column 'flag'" in res.stderr
     out = run_json(["compute", path, "--pred-cols", "a,b"])
     assert out["loss"] == pytest.approx((-math.log(0.7) - math.log(0.6)) / 2, rel=1e-14)
+
+
+def test_per_sample_id_column_named_like_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "idloss.csv"
+    path.write_text("loss,a,b,label\nr1,0.7,0.3,0\nr2,0.4,0.6,0\n")
+    res = run(["compute", path, "--id-col", "loss", "--per-sample", tmp_path / "rows.csv"])
+    assert res.exit_code == 2 and "rename the id column" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idloss.csv"]
+
+
+def test_max_loss_nan_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n0.7,0.3,0\n")
+    res = run(["compute", path, "--max-loss", "nan"])
+    assert res.exit_code == 2 and "--max-loss nan" in res.stderr and res.stdout == ""

@@ -216,6 +216,12 @@ def test_compare_matches_a_slow_reference(tmp_path: Path, preds: Path) -> None:
     assert gate.exit_code == 1 and "--max-increase 1%" in gate.stderr
     same = run(["compare", preds, preds, "--logits", "--format", "json"])
     assert json.loads(same.stdout)["difference"]["significant"] is False
+    as_csv = run(["compare", preds, b, "--logits", "--format", "csv"])
+    by_figure = {r[0]: r[1:] for r in (line.split(",") for line in as_csv.stdout.splitlines())}
+    a_loss, b_loss, delta = (float(v) for v in by_figure["loss_mean"])  # full precision
+    assert a_loss == pytest.approx(LOSS, rel=1e-14)
+    assert b_loss == pytest.approx(math.fsum(rows_b) / N, rel=1e-14)
+    assert delta == pytest.approx(b_loss - a_loss, rel=1e-12)
 
 
 def test_compare_refuses_different_labels_and_lengths(tmp_path: Path, preds: Path) -> None:
@@ -332,3 +338,14 @@ def test_compare_with_an_infinite_loss(tmp_path: Path) -> None:
     assert "a loss is infinite, so there is no interval" in res.stdout
     res = run(["compare", zero, zero, "--clip-eps", "0", "--max-increase", "1"])
     assert res.exit_code == 0 and res.stderr == ""  # an infinite A cannot be exceeded
+
+
+def test_compare_takes_the_options_its_errors_suggest(tmp_path: Path) -> None:
+    a = tmp_path / "a.csv"
+    a.write_text("id,x,y,label\nr1,2,2,0\nr2,1,3,1\n")  # scores that need --renormalize
+    b = tmp_path / "b.csv"
+    b.write_text("id,x,y,label\nr1,3,1,0\nr2,1,1,1\n")
+    out = json.loads(run(["compare", a, b, "--id-col", "id", "--renormalize",
+                          "--format", "json"]).stdout)
+    assert out["a"]["loss"] == pytest.approx((math.log(2) + math.log(4 / 3)) / 2, rel=1e-14)
+    assert out["b"]["loss"] == pytest.approx((math.log(4 / 3) + math.log(2)) / 2, rel=1e-14)

@@ -125,6 +125,12 @@ WeightColOpt = Annotated[str | None, typer.Option("--weight-col", help="Sample-w
 ClassNamesOpt = Annotated[str | None, typer.Option(
     "--class-names", help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).")]
 TaskOpt = Annotated[Task, typer.Option("--task", help="Problem type.")]
+IdColOpt = Annotated[str | None, typer.Option(
+    "--id-col", help="Row id column (not a score; carried into --per-sample).")]
+RenormalizeOpt = Annotated[bool, typer.Option(
+    "--renormalize", help="Divide each row of scores by its sum.")]
+SumTolOpt = Annotated[float, typer.Option(
+    "--sum-tol", help="Tolerance for probability rows summing to 1.")]
 InputFormatOpt = Annotated[InputFormat, typer.Option(
     "--input-format", help="Override the format detected from the extension.")]
 
@@ -201,8 +207,7 @@ def compute(
     target_cols: TargetColsOpt = None,
     pred_cols: PredColsOpt = None,
     weight_col: WeightColOpt = None,
-    id_col: Annotated[str | None, typer.Option(
-        help="Row id column, carried into --per-sample.")] = None,
+    id_col: IdColOpt = None,
     class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option(
         "--logits", help="Scores are logits (log-softmax / log-sigmoid is applied).")] = False,
@@ -223,10 +228,8 @@ def compute(
     clip_eps: Annotated[float | None, typer.Option(
         help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
              "type; 0 turns clipping off).", show_default=False)] = None,
-    renormalize: Annotated[bool, typer.Option(
-        "--renormalize", help="Divide each row of scores by its sum.")] = False,
-    sum_tol: Annotated[float, typer.Option(
-        help="Tolerance for probability rows summing to 1.")] = 1e-3,
+    renormalize: RenormalizeOpt = False,
+    sum_tol: SumTolOpt = 1e-3,
     input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[OutputFormat, typer.Option(
         "--format", help="Report format.")] = OutputFormat.table,
@@ -330,6 +333,8 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     from xentcli.render import render_text, to_table
 
     # Everything that can be refused is refused before any reading.
+    if out.max_loss is not None and out.max_loss != out.max_loss:
+        raise UsageError("--max-loss nan: give a number (a NaN bound would fail every run)")
     checks = [parse_check(c) for c in out.checks]
     bound = MaxIncrease.parse(out.max_increase) if out.max_increase is not None else None
     if bound is not None and out.baseline is None:
@@ -427,8 +432,11 @@ def compare_cmd(
     target_cols: TargetColsOpt = None,
     pred_cols: PredColsOpt = None,
     weight_col: WeightColOpt = None,
+    id_col: IdColOpt = None,
     class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = False,
+    renormalize: RenormalizeOpt = False,
+    sum_tol: SumTolOpt = 1e-3,
     task: TaskOpt = Task.auto,
     base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
     clip_eps: Annotated[float | None, typer.Option(help="Probability clipping.",
@@ -454,10 +462,11 @@ def compare_cmd(
     def read(path: str) -> ReadConfig:
         return ReadConfig(predictions=path, labels=labels, label_col=label_col,
                           target_cols=target_cols, pred_cols=pred_cols, weight_col=weight_col,
-                          class_names=_names(class_names), input_format=input_format,
-                          chunk_rows=chunk_rows, threads=1)
+                          id_col=id_col, class_names=_names(class_names),
+                          input_format=input_format, chunk_rows=chunk_rows, threads=1)
 
-    loss = LossConfig(task=task, logits=logits, base=base, clip_eps=clip_eps)
+    loss = LossConfig(task=task, logits=logits, base=base, clip_eps=clip_eps,
+                      renormalize=renormalize, sum_tol=sum_tol)
     metrics = MetricConfig(seed=seed, replicates=replicates)
     result = compare(read(a), read(b), loss, metrics, level=ci)
     regressed = bound.exceeded(result.b.loss, result.a.loss) if bound else None
@@ -518,7 +527,7 @@ def inspect(
     target_cols: TargetColsOpt = None,
     pred_cols: PredColsOpt = None,
     weight_col: WeightColOpt = None,
-    id_col: Annotated[str | None, typer.Option(help="Row id column.")] = None,
+    id_col: IdColOpt = None,
     class_names: ClassNamesOpt = None,
     task: TaskOpt = Task.auto,
     input_format: InputFormatOpt = InputFormat.auto,

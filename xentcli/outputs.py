@@ -137,6 +137,9 @@ def write_text_atomic(target: str, text: str) -> None:
     path.commit()
 
 
+PER_SAMPLE_COLUMNS = ("loss", "y_true", "y_pred")
+
+
 class PerSampleWriter:
     """``--per-sample``: each row's loss, true and predicted class (and id) as Parquet or CSV."""
 
@@ -160,6 +163,11 @@ class PerSampleWriter:
     def start(self, plan: Any, id_name: str | None) -> None:
         from xentcli.io.arrowcols import strings
 
+        if id_name in PER_SAMPLE_COLUMNS:
+            raise UsageError(
+                f"--per-sample writes the id column under its own name, and '{id_name}' is "
+                f"one of its columns ({', '.join(PER_SAMPLE_COLUMNS)}); rename the id column"
+            )
         self.path = AtomicPath(self.target)
         self.names = strings([str(c) for c in plan.classes])
         self.id_name = id_name

@@ -445,12 +445,15 @@ def compare_dict(c: Any, *, max_increase: str | None = None,
     return out
 
 
-def compare_rows(c: Any) -> list[list[str]]:
-    """(figure, A, B, B - A) for the totals, the metrics and each class's loss_mean."""
+def compare_rows(c: Any, *, raw: bool = False) -> list[list[str]]:
+    """(figure, A, B, B - A) for the totals, the metrics and each class's loss_mean: shown
+    rounded, or (``raw``, for CSV) at full precision."""
     a, b = c.a, c.b
 
     def row(label: str, x: float, y: float) -> list[str]:
         d = y - x if math.isfinite(x) and math.isfinite(y) else math.nan
+        if raw:
+            return [label, _raw(x), _raw(y), _raw(d)]
         return [label, fmt(x), fmt(y), f"{d:+.4g}" if math.isfinite(d) else "-"]
 
     rows = [row(f"loss ({a.reduction})", a.loss, b.loss), row("loss_mean", a.loss_mean,
@@ -484,7 +487,7 @@ def compare_text(c: Any, fmt_: OutputFormat, **gate: Any) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(header)
-        for cells in compare_rows(c):
+        for cells in compare_rows(c, raw=True):
             w.writerow(cells)
         w.writerow(["paired difference", "", "", _raw(c.diff_mean)])
         w.writerow([f"ci {c.level:g} low", "", "", _raw(c.low)])
