@@ -461,3 +461,12 @@ def test_max_loss_nan_is_refused(tmp_path: Path) -> None:
     path.write_text("a,b,label\n0.7,0.3,0\n")
     res = run(["compute", path, "--max-loss", "nan"])
     assert res.exit_code == 2 and "--max-loss nan" in res.stderr and res.stdout == ""
+
+
+def test_a_missing_group_value_is_null_in_every_format(tmp_path: Path) -> None:
+    path = tmp_path / "g.csv"
+    path.write_text("a,b,day,label\n0.7,0.3,mon,0\n0.4,0.6,,1\n")
+    out = run_json(["compute", path, "--group-by", "day"])
+    assert [g["group"]["day"] for g in out["groups"]] == ["mon", None]
+    rows = run(["compute", path, "--group-by", "day", "--format", "csv"]).stdout
+    assert "day=null" in rows and "None" not in rows

@@ -500,7 +500,8 @@ def explain(
     target: Annotated[str | None, typer.Option(
         help="A target row (soft labels), comma-separated.")] = None,
     base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
-    class_names: ClassNamesOpt = None,
+    class_names: Annotated[str | None, typer.Option(
+        "--class-names", help="Names of the classes A,B,... (binary: NEG,POS).")] = None,
     format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
                       ] = ReportFormat.table,
 ) -> None:

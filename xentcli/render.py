@@ -193,7 +193,8 @@ def to_csv(r: Result) -> str:
 
     w.writerow(total("total", "", r))
     for key, g in r.groups or ():
-        w.writerow(total("group", ",".join(f"{k}={v}" for k, v in key.items()), g))
+        where = ",".join(f"{k}={'null' if v is None else v}" for k, v in key.items())
+        w.writerow(total("group", where, g))
     return buf.getvalue()
 
 
