@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import run_json, write_table
 from xentcli.cli import app
 
 REL = 1e-12
@@ -806,3 +807,24 @@ def test_best_constant_model_has_zero_information_gain(tmp_path: Path, task: str
         f"xent's prior_entropy is {m['prior_entropy']!r} (information_gain "
         f"{m['information_gain']!r})"
     )
+
+
+def test_target_entropy_and_kl_under_label_smoothing(tmp_path: Path) -> None:
+    """Index labels with --label-smoothing report H(y') and KL like the same one-hot targets."""
+    rng = np.random.default_rng(8)
+    z = rng.normal(size=(40, 3))
+    y = rng.integers(0, 3, 40)
+    onehot = np.eye(3)[y]
+    labels = write_table(tmp_path / "l.parquet", pa.table(
+        {"a": z[:, 0], "b": z[:, 1], "c": z[:, 2], "label": y}))
+    targets = write_table(tmp_path / "t.parquet", pa.table(
+        {"a": z[:, 0], "b": z[:, 1], "c": z[:, 2],
+         "ta": onehot[:, 0], "tb": onehot[:, 1], "tc": onehot[:, 2]}))
+    by_label = run_json(["compute", labels, "--logits", "--label-smoothing", "0.1"])
+    by_target = run_json(["compute", targets, "--logits", "--label-smoothing", "0.1",
+                          "--target-cols", "ta,tb,tc"])
+    on, off = 1 - 0.1 + 0.1 / 3, 0.1 / 3
+    h = -(on * math.log(on) + 2 * off * math.log(off))  # by hand
+    for out in (by_label, by_target):
+        assert out["metrics"]["target_entropy"] == pytest.approx(h, rel=1e-12)
+        assert out["metrics"]["kl"] == pytest.approx(out["loss_mean"] - h, rel=1e-12)

@@ -9,6 +9,7 @@ label smoothing a, C classes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -357,6 +358,11 @@ def multiclass_stats(
         truth = labels
         p_true = take_along_rows(p, labels)
         brier = (p * p).sum(axis=1) - 2.0 * p_true + 1.0
+        if smoothing > 0.0:  # the smoothed one-hot target's entropy, the same on every row
+            c = p.shape[1]
+            on, off = 1.0 - smoothing + smoothing / c, smoothing / c
+            h = -(on * math.log(on) + (c - 1) * off * math.log(off))
+            target_entropy = np.full(len(labels), h)
     else:
         assert targets is not None
         truth = argmax_rows(targets)
