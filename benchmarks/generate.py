@@ -9,6 +9,7 @@ Data sets:
 - logits1000: 200,000 x 1000 float32 logits + label, zstd Parquet
 - binary20m: 20,000,000 float32 probabilities + label, zstd Parquet
 - csv10:     1,000,000 x 10 float32 logits + label, CSV
+- csv10q:    the same with a quoted id column first, as R's write.csv or QUOTE_NONNUMERIC write
 - dataset20:  20 Parquet files x 250,000 rows (5M x 10 logits), hive-partitioned by day
 - dataset200: 200 small files x 5,000 rows (1M rows): the overhead per Dask task
 """
@@ -72,6 +73,20 @@ def csv10() -> Path:
     return path
 
 
+def csv10q() -> Path:
+    """csv10's rows behind an id column of quoted text ("r0", "r1", ...)."""
+    path = DATA / "csv10q.csv"
+    blocks = _logit_blocks(1_000_000, 10, seed=99)
+    start = 0
+    schema = pa.schema([pa.field("id", pa.string()), *blocks[0].schema])
+    with pcsv.CSVWriter(path, schema) as w:  # Arrow quotes every string and the header
+        for t in blocks:
+            ids = pa.array([f"r{i}" for i in range(start, start + t.num_rows)])
+            w.write_table(pa.Table.from_arrays([ids, *t.columns], schema=schema))
+            start += t.num_rows
+    return path
+
+
 def dataset(name: str, files: int, rows: int) -> Path:
     """``files`` Parquet files of ``rows`` rows each, hive-partitioned by day."""
     root = DATA / name
@@ -93,6 +108,7 @@ SETS = {
     "logits1000": lambda: write_parquet("logits1000", 200_000, 1000, row_group=20_000),
     "binary20m": lambda: binary(20_000_000),
     "csv10": csv10,
+    "csv10q": csv10q,
 }
 
 

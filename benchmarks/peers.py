@@ -99,7 +99,7 @@ def csv_alone(path: str) -> float:
 def main(argv: list[str]) -> None:
     what = argv[0]
     if what == "imports":
-        import numpy  # noqa: F401
+        import numpy
         import pyarrow  # noqa: F401
 
         return

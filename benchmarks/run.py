@@ -47,6 +47,7 @@ def cases() -> list[Case]:
     l1000 = str(DATA / "logits1000.parquet")
     b20 = str(DATA / "binary20m.parquet")
     c10 = str(DATA / "csv10.csv")
+    c10q = str(DATA / "csv10q.csv")
     d20 = str(DATA / "dataset20")
     d200 = str(DATA / "dataset200")
     xj = ["--format", "json"]
@@ -83,6 +84,9 @@ def cases() -> list[Case]:
              "distributed"),
         Case("csv10", "xent compute --logits", [*XENT, "compute", c10, "--logits", *xj]),
         Case("csv10", "pyarrow.csv.read_csv alone", [*PEERS, "csv", c10]),
+        Case("csv10q", "xent compute --logits --id-col id",
+             [*XENT, "compute", c10q, "--logits", "--id-col", "id", *xj]),
+        Case("csv10q", "pyarrow.csv.read_csv alone", [*PEERS, "csv", c10q]),
     ]
 
 
