@@ -470,3 +470,12 @@ def test_a_missing_group_value_is_null_in_every_format(tmp_path: Path) -> None:
     assert [g["group"]["day"] for g in out["groups"]] == ["mon", None]
     rows = run(["compute", path, "--group-by", "day", "--format", "csv"]).stdout
     assert "day=null" in rows and "None" not in rows
+
+
+def test_class_weights_that_drop_every_row_are_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "cw.csv"
+    path.write_text("a,b,label\n0.7,0.3,0\n0.4,0.6,0\n")
+    res = run(["compute", path, "--class-weights", "0,1"])
+    assert res.exit_code == 2 and res.stdout == "" and "--class-weights" in res.stderr
+    out = run_json(["compute", path, "--class-weights", "1,0"])
+    assert out["loss"] == pytest.approx((-math.log(0.7) - math.log(0.4)) / 2, rel=1e-14)

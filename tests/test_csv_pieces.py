@@ -47,10 +47,11 @@ def read(path: Path, numeric: set[str], delimiter: str = ",", threads: bool = Tr
 
 
 def whole(path: Path, numeric: set[str], delimiter: str = ",") -> pa.Table:
-    """The reference: the whole file parsed at once by Arrow."""
-    names = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter)).column_names
+    """The reference: the whole file parsed at once by Arrow (quoted line breaks allowed)."""
+    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    names = pcsv.read_csv(path, parse_options=parse).column_names
     return pcsv.read_csv(
-        path, parse_options=pcsv.ParseOptions(delimiter=delimiter),
+        path, parse_options=parse,
         convert_options=pcsv.ConvertOptions(
             column_types={c: pa.float64() if c in numeric else pa.string() for c in names},
             strings_can_be_null=True, null_values=[""]),

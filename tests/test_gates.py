@@ -305,6 +305,19 @@ def test_stdout_on_a_full_disk_is_an_error(preds: Path, args: list[str]) -> None
     assert proc.stderr == b"xent: error: stdout: cannot write: No space left on device\n"
 
 
+@pytest.mark.parametrize("args", [["compute", "{preds}", "--logits", "--format", "json"],
+                                  ["explain", "--probs", "0.5,0.5", "--label", "0"],
+                                  ["--version"]])
+def test_a_closed_stdout_is_an_error(preds: Path, args: list[str]) -> None:
+    """`xent ... >&-`: one line, exit 2 (Python would give a traceback and exit 1)."""
+    proc = subprocess.run([sys.executable, "-m", "xentcli",
+                           *[a.format(preds=preds) for a in args]],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 2
+    assert proc.stderr == b"xent: error: stdout: cannot write: it is closed\n"
+
+
 def test_console_process_output_and_exit_codes(tmp_path: Path) -> None:
     """The entry point ends the process itself once output is flushed: all of stdout arrives,
     and 0 / 1 (gate) / 2 (bad input) come through as the exit status."""

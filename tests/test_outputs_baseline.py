@@ -315,12 +315,32 @@ def test_stdout_link_in_a_child_appends_to_its_redirected_stdout(tmp_path: Path)
     assert text.startswith("# before\n") and "| figure | value |" in text
 
 
+@pytest.mark.skipif(not HAS_PROC_FD, reason="needs /proc/self/fd")
+def test_stdout_link_shares_the_redirect_position(tmp_path: Path) -> None:
+    """`{ xent ... --output /dev/stdout; echo AFTER; } > seq.txt`: the report goes where the
+    shell's descriptor stands, and what follows it lands after it (not over it)."""
+    seq = tmp_path / "seq.txt"
+    link = tmp_path / "stdout.json"
+    link.symlink_to("/proc/self/fd/1")
+    with open(seq, "wb") as fh:
+        fh.write(b"BEFORE\n")
+        fh.flush()
+        proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", str(csv(tmp_path)),
+                               "--format", "json", "--quiet", "--output", str(link)],
+                              stdout=fh, stderr=subprocess.PIPE, timeout=120, check=False)
+        fh.write(b"AFTER\n")
+    assert proc.returncode == 0, proc.stderr
+    text = seq.read_text()
+    assert text.startswith("BEFORE\n{") and text.endswith("}\nAFTER\n")
+    assert json.loads(text[len("BEFORE\n"):-len("AFTER\n")])["n"] == 2
+
+
 def test_dev_stdout_resolves_to_writing_in_place() -> None:
     from xentcli.outputs import _resolve
 
     if not (HAS_PROC_FD and os.path.islink("/dev/stdout")):
         pytest.skip("/dev/stdout is not a link to /proc/self/fd/1 here")
-    assert _resolve("/dev/stdout")[1] is True  # only looks; writes nothing
+    assert _resolve("/dev/stdout")[1] == 1  # only looks; writes nothing
 
 
 # -- 3: the umask for new files, the old mode for replaced ones ------------------------------
@@ -382,3 +402,34 @@ def test_a_file_replaced_through_a_link_keeps_its_mode(tmp_path: Path, umask: An
     umask(0o077)
     assert run(["compute", csv(tmp_path), "--format", "json", "--output", link]).exit_code == 0
     assert mode(real) == 0o640 and link.is_symlink()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root to give a link to another user")
+def test_a_link_planted_by_another_user_in_a_shared_dir_is_not_followed(tmp_path: Path) -> None:
+    """As the kernel's protected_symlinks: /tmp/report.json -> a file of ours, planted by
+    someone else, must not make xent replace that file."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    mine = tmp_path / "config"
+    mine.write_text("important\n")
+    planted = shared / "report.json"
+    planted.symlink_to(mine)
+    os.lchown(planted, 65534, 65534)  # nobody
+    res = run(["compute", csv(tmp_path), "--format", "json", "--output", planted])
+    assert res.exit_code == 2 and res.stdout == "" and "owned by another user" in res.stderr
+    assert mine.read_text() == "important\n" and planted.is_symlink()
+    os.lchown(planted, os.geteuid(), os.getegid())  # our own link is followed
+    assert run(["compute", csv(tmp_path), "--format", "json", "--output", planted]).exit_code == 0
+    assert json.loads(mine.read_text())["n"] == 2
+
+
+def test_dot_dot_after_a_linked_directory_is_the_kernel_s(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "lnk").symlink_to(tmp_path / "a" / "b")
+    monkeypatch.chdir(tmp_path)
+    res = run(["compute", csv(tmp_path), "--format", "json", "--output", "lnk/../out.json"])
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "a" / "out.json").exists() and not (tmp_path / "out.json").exists()

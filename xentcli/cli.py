@@ -161,10 +161,6 @@ def handles_errors(command: F) -> F:
             # The reader went away (`xent ... | head`): stop quietly, as Unix tools do.
             _quiet_broken_pipe()
             raise typer.Exit(0) from None
-        except OSError as exc:  # e.g. stdout on a full disk (`>> "$GITHUB_STEP_SUMMARY"`)
-            _quiet_broken_pipe()  # what could not be written is not retried at exit
-            _err(f"{exc.filename or 'stdout'}: cannot write: {exc.strerror or exc}")
-            raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -549,6 +545,48 @@ def inspect(
         inspect_table(found, _stdout_console())
 
 
+class _Stdout:
+    """sys.stdout for the console script: a failed write (a full disk under
+    `>> "$GITHUB_STEP_SUMMARY"`, a stdout closed with `>&-`) is an error of its own, exit 2
+    with one line, not a traceback and exit 1 (which would read as a failed gate). A closed
+    pipe stays a BrokenPipeError: `| head` ends quietly."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _failed(self, exc: OSError | None) -> XentError:
+        why = "it is closed" if exc is None else exc.strerror or str(exc)
+        return XentError(f"stdout: cannot write: {why}")
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise self._failed(None)
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def isatty(self) -> bool:
+        return self._stream is not None and bool(self._stream.isatty())
+
+    def __getattr__(self, name: str) -> Any:
+        if self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -557,18 +595,23 @@ def main() -> None:
     ~60 ms to every run with nothing left to do.
     """
     _reuse_freed_memory()
+    sys.stdout = _Stdout(sys.stdout)
     try:
         app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    except XentError as exc:  # outside a command: --version or --help to a closed stdout
+        _err(str(exc))
+        code = int(exc.exit_code)
     if isinstance(code, str):  # SystemExit("message"): Python prints it and exits with 1
         print(code, file=sys.stderr)
         code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
-        except (BrokenPipeError, OSError):  # a closed pipe: nothing more to say
+            if stream is not None:
+                stream.flush()
+        except (OSError, XentError):  # a closed pipe, a full disk: already said, or moot
             pass
     os._exit(code if isinstance(code, int) else 0)
 

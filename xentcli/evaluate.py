@@ -522,6 +522,11 @@ def finish_all(folded: Folded, *, plan: TaskPlan, loss: LossConfig, ds: Dataset)
             f"{ds.source}: every row has sample weight 0, so there is nothing to average "
             "(check the --weight-col column)"
         )
+    if not folded.summary.weight_sum.value > 0:
+        raise InputError(
+            f"{ds.source}: every row counted has weight 0 under --class-weights, so there is "
+            "nothing to average (a class weight of 0 drops that class's rows)"
+        )
     result = finish(folded.summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
     if not ds.group_by:
         return result

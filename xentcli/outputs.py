@@ -18,25 +18,51 @@ from xentcli.errors import UsageError
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
 
 
-def _is_proc_link(path: str) -> bool:
-    """``/dev/stdout`` -> ``/proc/self/fd/1``: a link to an open file, which may be a pipe,
-    a deleted file or one the shell opened for appending; it can only be written in place."""
-    return os.path.realpath(os.path.dirname(path)).startswith("/proc/")
+def _own_descriptor(link: str) -> int | None:
+    """N when ``link`` is this process's ``/proc/self/fd/N`` (what ``/dev/stdout`` and
+    ``/dev/fd/N`` lead to), else None."""
+    directory = os.path.realpath(os.path.dirname(link) or ".")
+    if directory != f"/proc/{os.getpid()}/fd":
+        return None
+    name = os.path.basename(link)
+    return int(name) if name.isdigit() else None
 
 
-def _resolve(target: str) -> tuple[str, bool]:
-    """(the path a symlink ``target`` finally names, whether it is a /proc link to an open file).
+def _check_link(link: str, target: str) -> None:
+    """Refuse a link the kernel's ``protected_symlinks`` would not follow either: one in a
+    sticky, world-writable directory (``/tmp``) owned by neither us nor the directory's owner.
+    Otherwise anyone could plant ``/tmp/report.json`` -> a file of ours for xent to replace."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return
+    parent = os.stat(os.path.dirname(link) or ".")
+    shared = parent.st_mode & stat.S_ISVTX and parent.st_mode & stat.S_IWOTH
+    if shared and os.lstat(link).st_uid not in (geteuid(), parent.st_uid):
+        raise UsageError(f"{target}: a link owned by another user in a shared directory; "
+                         "xent does not follow it (nor would the kernel)")
 
-    Only the last component matters: ``os.replace`` follows links in the directories but
-    would replace a link named as the file itself, leaving what it pointed to untouched.
+
+def _resolve(target: str) -> tuple[str, int | None]:
+    """(the file ``target`` names once symlinks in its last component are followed, this
+    process's descriptor when that is one of its open files).
+
+    Only the last component is followed by hand: ``os.replace`` follows links in the
+    directories itself but would replace a link named as the file, leaving what it points to
+    untouched. Paths are not normalised as text: ``link/..`` is the link's parent, as for the
+    kernel.
     """
-    path = os.path.abspath(target)
+    path = target
     for _ in range(_MAX_LINKS):
         if not os.path.islink(path):
-            return path, False
-        if _is_proc_link(path):
-            return path, True
-        path = os.path.join(os.path.dirname(path), os.readlink(path))
+            return path, None
+        _check_link(path, target)
+        fd = _own_descriptor(path)
+        if fd is not None:
+            return path, fd
+        if os.path.realpath(os.path.dirname(path) or ".").startswith("/proc/"):
+            return path, None  # another process's open file: written in place, by name
+        link = os.readlink(path)
+        path = link if os.path.isabs(link) else os.path.join(os.path.dirname(path), link)
     raise UsageError(f"{target}: too many levels of symbolic links")
 
 
@@ -45,9 +71,10 @@ class AtomicPath:
 
     A symlink is written through: the temporary file goes beside the file it points to and is
     renamed onto that file, so the link stays. A target that exists and is not a regular file
-    (``/dev/null``, ``/dev/full``, a FIFO, ``/dev/stdout``) is written in place (``direct``):
-    renaming over a device node would replace the device. ``/proc/self/fd/N`` links (what
-    ``/dev/stdout`` points to) are appended to, so ``>> summary.md`` keeps what it had.
+    (``/dev/null``, ``/dev/full``, a FIFO) is written in place (``direct``): renaming over a
+    device node would replace the device. ``/dev/stdout`` and ``/dev/fd/N`` are written
+    through the descriptor itself (``fd``), so what the shell redirected (``>`` or ``>>``)
+    keeps its place in the file.
 
     The file keeps the mode of the file it replaces; a new file gets ``0o666 & ~umask``, as
     ``open`` would give it (``mkstemp``'s 0600 would hide a report from the rest of a CI job).
@@ -56,38 +83,37 @@ class AtomicPath:
     def __init__(self, target: str) -> None:
         self.target = target
         self.direct = False
-        self.append = False
+        self.fd: int | None = None
         if os.path.isdir(target):
             raise UsageError(f"{target}: is a directory; give a file path to write")
         try:
-            real, proc_link = _resolve(target)
+            real, fd = _resolve(target)
         except OSError as exc:
             raise UsageError(f"{target}: cannot follow the link: {exc.strerror}") from None
         self.real = real
-        if proc_link or (os.path.exists(real) and not os.path.isfile(real)):
+        if fd is not None or (os.path.exists(real) and not os.path.isfile(real)):
             self.tmp = real
             self.direct = True
-            self.append = proc_link
+            self.fd = fd
             return
-        directory = os.path.dirname(real)
+        directory = os.path.dirname(real) or "."
         if not os.path.isdir(directory):
             raise UsageError(f"{target}: the directory {directory} does not exist")
         try:
             mode = stat.S_IMODE(os.stat(real).st_mode) if os.path.exists(real) else None
-            self.tmp = _create_beside(real)
+            self.tmp = _create_beside(real, mode)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write there: {exc.strerror}") from None
-        if mode is not None:
-            try:
-                os.chmod(self.tmp, mode)
-            except OSError as exc:
-                self.abort()
-                raise UsageError(f"{target}: cannot write there: {exc.strerror}") from None
 
-    @property
-    def open_mode(self) -> str:
-        """How to open ``tmp`` for writing ("w" or "a"; add "b" for bytes)."""
-        return "a" if self.append else "w"
+    def open(self, binary: bool = False) -> IO[Any]:
+        """The file to write: the temporary one, the device, or a duplicate of ``fd``."""
+        if self.fd is not None:
+            if binary:
+                return os.fdopen(os.dup(self.fd), "wb")
+            return os.fdopen(os.dup(self.fd), "w", encoding="utf-8", newline="")
+        if binary:
+            return open(self.tmp, "wb")
+        return open(self.tmp, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:
         if self.direct:
@@ -107,17 +133,28 @@ class AtomicPath:
             pass
 
 
-def _create_beside(real: str) -> str:
-    """A new empty file next to ``real``; the kernel applies the umask to 0o666 (mkstemp's
-    0o600 does not)."""
+def _create_beside(real: str, mode: int | None) -> str:
+    """A new empty file next to ``real``, created 0600 (no one else can open it meanwhile),
+    then given ``mode``, or what ``open`` would give a new file: 0o666 less the umask."""
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     directory, name = os.path.split(real)
     for _ in range(100):
         tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                         0o666)
+                         0o600)
         except FileExistsError:
             continue
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+        except OSError:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
         os.close(fd)
         return tmp
     raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
@@ -126,7 +163,7 @@ def _create_beside(real: str) -> str:
 def write_text_atomic(target: str, text: str) -> None:
     path = AtomicPath(target)
     try:
-        with open(path.tmp, path.open_mode, encoding="utf-8", newline="") as fh:
+        with path.open() as fh:
             fh.write(text)
             fh.flush()
             if not path.direct:
@@ -195,9 +232,10 @@ class PerSampleWriter:
         if self.id_name is not None and rows.ids is not None:
             ids = rows.ids
             columns[self.id_name] = ids if isinstance(ids, pa.Array) else from_numpy(ids)
-        columns["loss"] = from_numpy(loss.astype(np.float64), mask=np.isnan(loss))
-        columns["y_true"] = self._labels(rows.y_true)
-        columns["y_pred"] = self._labels(rows.y_pred)
+        loss_col, true_col, pred_col = PER_SAMPLE_COLUMNS
+        columns[loss_col] = from_numpy(loss.astype(np.float64), mask=np.isnan(loss))
+        columns[true_col] = self._labels(rows.y_true)
+        columns[pred_col] = self._labels(rows.y_pred)
         table = pa.table(columns)
         try:
             if self.writer is None:
@@ -211,7 +249,7 @@ class PerSampleWriter:
         sink: Any = self.path.tmp
         if self.path.direct:
             # Arrow's own file stream seeks, which a pipe refuses; a Python file does not.
-            self.handle = open(self.path.tmp, self.path.open_mode + "b")
+            self.handle = self.path.open(binary=True)
             sink = self.handle
         if self.kind == "parquet":
             import pyarrow.parquet as pq

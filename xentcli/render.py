@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from xentcli.config import OutputFormat
+from xentcli.config import Base, OutputFormat
 from xentcli.result import Result
 
 TASK_TITLES = {
@@ -296,9 +296,6 @@ def explain_json(e: Any) -> str:
     return json.dumps(e.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
-_BASES = {"bits": 2, "hartleys": 10}
-
-
 def explain_steps(e: Any) -> list[str]:
     """The worked example, one line a step, like a textbook."""
     u = e.unit
@@ -315,8 +312,9 @@ def explain_steps(e: Any) -> list[str]:
         k = e.label
         if e.logits is not None and len(e.logits) > 1:
             # from the logits: p itself may print as 0 (a logit 800 below the max)
-            in_unit = "" if u == "nats" else f" / ln {_BASES[u]}"
-            nats = e.surprisal[k] * math.log(_BASES[u]) if u != "nats" else e.surprisal[k]
+            base = next(b for b in Base if b.unit == u)
+            in_unit = "" if base is Base.e else f" / ln {base.value}"
+            nats = e.surprisal[k] * base.log
             steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
                          f"(logsumexp(z) - z_y){in_unit} = ({fmt(nats + e.logits[k])} - "
                          f"{fmt(e.logits[k])}){in_unit} = {fmt(e.surprisal[k])} {u}")
