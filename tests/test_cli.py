@@ -296,6 +296,46 @@ def test_numpy_with_class_names(tmp_path: Path, kind: str) -> None:
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
 
 
+@pytest.mark.parametrize("text", ["digits", "digits-named", "names", "bytes"])
+def test_numpy_text_labels_read_as_csv_text_is(tmp_path: Path, text: str) -> None:
+    """Labels saved as text in .npy mean what the same text means in a CSV column."""
+    np.save(tmp_path / "z.npy", Z)
+    labels = np.array(NAMES)[Y] if text == "names" else Y.astype(str)
+    np.save(tmp_path / "y.npy", labels.astype("S") if text == "bytes" else labels)
+    names = ["--class-names", ",".join(NAMES)] if text in ("names", "digits-named") else []
+    out = run_json(["compute", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "--logits",
+                    *names])
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+def test_numpy_true_false_binary_labels(tmp_path: Path) -> None:
+    s = Z[:, 0]
+    yb = Y % 2
+    np.save(tmp_path / "s.npy", s)
+    np.save(tmp_path / "y.npy", np.where(yb == 1, "True", "false"))
+    out = run_json(["compute", tmp_path / "s.npy", "--labels", tmp_path / "y.npy",
+                    "--task", "binary", "--logits"])
+    rows = [ref.bce(float(s[i]), float(yb[i]), logits=True) for i in range(N)]
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
+def test_input_format_is_the_predictions_format(tmp_path: Path) -> None:
+    """An Arrow stream on stdin with its labels in a CSV: --input-format says what stdin is,
+    the labels file keeps the format its extension names (and takes --input-format only when
+    its extension says nothing)."""
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
+    stream = write_table(tmp_path / "z.arrows", wide_table(Z)).read_bytes()
+    labels = write_table(tmp_path / "y.csv", pa.table({"label": Y}))
+    out = run_json(["compute", "-", "--logits", "--input-format", "arrow", "--labels", labels],
+                   stdin=stream)
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    unnamed = labels.rename(tmp_path / "y.labels")  # no known extension: --input-format's csv
+    out = run_json(["compute", write_table(tmp_path / "z.dat", wide_table(Z), "csv"), "--logits",
+                    "--input-format", "csv", "--labels", unnamed])
+    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+
+
 def test_stdin_csv_and_arrow(tmp_path: Path) -> None:
     table = wide_table(Z, Y)
     path = write_table(tmp_path / "z.csv", table)

@@ -192,23 +192,12 @@ class LabelEncoder:
         return self._encode_arrow(raw, row0)
 
     def _encode_numpy(self, raw: np.ndarray, row0: int) -> np.ndarray:
-        if raw.dtype.kind in "US" and self.by_name is False:
-            try:
-                return self._from_numbers(raw.astype(str).astype(np.float64), row0)
-            except ValueError:
-                pass  # not numbers after all: looked up as names below, with its message
         if raw.dtype.kind in "US":
-            text = raw.astype(str)
-            lookup = {n: i for i, n in enumerate(self.names)}
-            uniq, inverse = np.unique(text, return_inverse=True)
-            codes = np.array([lookup.get(u, -1) for u in uniq], dtype=np.int64)
-            out = codes[inverse.reshape(-1)]
-            if (out < 0).any():
-                r = int(np.flatnonzero(out < 0)[0])
-                raise InputError(
-                    f"{self._at(row0 + r)}: label '{text[r]}' is not a class name; {self._hint()}"
-                )
-            return out
+            # Text in .npy/.npz: read exactly as a CSV's text labels are (names or numbers,
+            # true/false for binary), by the one path that decides it.
+            from xentcli.io.arrowcols import strings
+
+            return self._encode_arrow(strings(raw.astype(str).tolist()), row0)
         return self._from_numbers(raw, row0)
 
     def _from_numbers(self, raw: np.ndarray, row0: int) -> np.ndarray:

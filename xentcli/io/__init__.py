@@ -351,6 +351,17 @@ def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayI
     return roles
 
 
+def _format_of(path: str, cfg: ReadConfig) -> InputFormat:
+    """--input-format is the predictions' format; a --labels file keeps the one its extension
+    names (an Arrow stream on stdin with labels in y.csv), and takes --input-format only when
+    its extension says nothing or it is stdin."""
+    if path == cfg.predictions or path == STDIN:
+        return cfg.input_format
+    lower = path.lower().removesuffix(".gz")
+    dot = lower.rfind(".")
+    return InputFormat.auto if dot >= 0 and lower[dot:] in _SUFFIXES else cfg.input_format
+
+
 def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     from xentcli.io.datasets import is_dataset_path, open_dataset_input
 
@@ -367,7 +378,7 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     problem = path_problem(path)
     if problem:
         raise InputError(problem)
-    kind, compression, delimiter = detect_format(path, cfg.input_format)
+    kind, compression, delimiter = detect_format(path, _format_of(path, cfg))
     if kind in ("npy", "npz"):
         return kind, {}
     table = open_table(path, kind, compression, delimiter, threads=cfg.threads != 1)
