@@ -454,6 +454,30 @@ def test_calibration_bin_edges(tmp_path: Path, n_bins: int) -> None:
     check_metrics(out, {"ece": ece, "mce": mce})
 
 
+@pytest.mark.parametrize("path", ["fused", "ignored row", "smoothing"])
+def test_tied_logits_fall_in_the_edge_bin_on_every_kernel(tmp_path: Path, path: str) -> None:
+    """Ten (five, two) equal logits give a top probability of exactly 1/10 (1/5, 1/2): a bin
+    edge. The chunk's kernel (fused for index labels; the general one when a chunk holds an
+    ignored row or smoothing is on) must not move it across the edge."""
+    z = np.zeros((6, 10))
+    z[2:4, 5:] = -800.0  # five classes left: 1/5 (e^-800 underflows to 0)
+    z[4:6, 2:] = -800.0  # two: 1/2
+    y = np.array([0, 3, 1, 4, 0, 1])
+    if path == "ignored row":
+        z, y = np.vstack([z, z[:1]]), np.append(y, -100)
+    cols = {f"c{j}": z[:, j] for j in range(10)} | {"label": y}
+    args = ["--logits", "--bins", "10", "--plot"]
+    args += {"fused": [], "ignored row": ["--ignore-index", "-100"],
+             "smoothing": ["--label-smoothing", "0.1"]}[path]
+    out = xent(write(tmp_path, cols), *args)
+    conf = np.array([0.1, 0.1, 0.2, 0.2, 0.5, 0.5])
+    hit = [True, False, False, False, True, False]  # the first of the tied classes is predicted
+    ece, mce, cal = calibration_ref(conf, hit, np.ones(6), 10)
+    assert [b[0] for b in cal] == [0.1, 0.2, 0.5]  # each on its bin's lower edge
+    check_calibration(out, cal)
+    check_metrics(out, {"ece": ece, "mce": mce})
+
+
 def test_calibration_bin_with_only_zero_weights_is_empty(tmp_path: Path) -> None:
     """A bin holding only zero-weight rows has size 0: it is not a non-empty bin (no
     calibration entry, no part in MCE), and nothing becomes NaN/null."""

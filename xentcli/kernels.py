@@ -305,13 +305,23 @@ class RowStats:
 
 
 def probabilities(scores: FloatArray, *, logits: bool) -> tuple[FloatArray, FloatArray]:
-    """(P, log P) in float64: softmax of logits (log P exact, never log of an underflowed P)."""
+    """(P, log P) in float64. Softmax of logits as the fused kernel computes it (see
+    :class:`SoftmaxSums`): with t = z - m, k the first max and a = sum_{c != k} e^t_c,
+    P = e^t / (1 + a) and log P = t - log1p(a), never the log of an underflowed P. So the top
+    probability is 1 / (1 + a) on either path: a tie of ten logits is exactly 0.1, one
+    calibration bin whichever kernel read the chunk."""
     if logits:
-        m, lse = logsumexp_rows(scores)
-        # (z - m) - lse, not z - (m + lse): for |z| ~ 1e300, m + lse rounds back to m.
-        log_p = np.asarray(scores, dtype=np.float64) - m[:, None]
-        log_p -= lse[:, None]
-        return np.exp(log_p), log_p
+        z = np.asarray(scores, dtype=np.float64)
+        k = np.argmax(z, axis=1)
+        t = z - take_along_rows(z, k)[:, None]  # t - m, not z - (m + lse): |z| ~ 1e300 safe
+        e = np.exp(t)
+        rows = np.arange(len(k))
+        e[rows, k] = 0.0
+        a = e.sum(axis=1)
+        e[rows, k] = 1.0
+        t -= np.log1p(a)[:, None]
+        e /= (1.0 + a)[:, None]
+        return e, t
     p = np.asarray(scores, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return p, np.log(p)
