@@ -88,19 +88,62 @@ def test_dask_on_row_groups_of_one_file(scheduler: str, tmp_path: Path) -> None:
     assert remote["n"] == 200
 
 
-def test_a_corrupt_file_on_a_worker_is_a_clean_error(scheduler: str, dataset) -> None:
-    root, *_ = dataset
-    victim = root / "region=west" / "f1.parquet"
+def _corrupt(victim: Path) -> None:
     data = bytearray(victim.read_bytes())
     footer = int.from_bytes(data[-8:-4], "little") + 8
     for i in range(4, len(data) - footer, 7):  # scramble the pages, keep the footer
         data[i] ^= 0x5A
     victim.write_bytes(bytes(data))
+
+
+def test_a_corrupt_file_on_a_worker_is_a_clean_error(scheduler: str, dataset) -> None:
+    root, *_ = dataset
+    _corrupt(root / "region=west" / "f1.parquet")
+    # --chunk-rows 10: the client plans on the first 10 rows (region=east), so only a worker
+    # reads the corrupt file
     res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask",
-               "--scheduler", scheduler])
+               "--scheduler", scheduler, "--chunk-rows", "10"])
     assert res.exit_code == 2 and res.stdout == ""
     assert "f1.parquet" in res.stderr and "Traceback" not in res.stderr
     assert res.stderr.startswith("xent: error: ")
+
+
+def test_a_workers_error_is_one_line_on_stderr(dataset) -> None:
+    """A process of its own, with the local cluster xent starts: the workers' logs (a failed
+    task's traceback) must not reach the user's terminal."""
+    import subprocess
+    import sys
+
+    root, *_ = dataset
+    _corrupt(root / "region=west" / "f1.parquet")
+    proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", str(root), "--logits",
+                           "--pred-cols", "p*", "--engine", "dask", "--threads", "2",
+                           "--chunk-rows", "10"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xent: error: "), proc.stderr
+    assert "f1.parquet" in lines[0]
+
+
+def test_dask_decides_the_task_on_the_local_engines_first_chunk(scheduler: str,
+                                                                tmp_path: Path) -> None:
+    """--task auto with target columns looks at the first chunk: rows that are all one-hot
+    until row 2000, then one with two labels on, is multi-label for both engines."""
+    n = 3000
+    t = np.eye(3)[RNG.integers(0, 3, n)]
+    t[2000] = [1.0, 1.0, 0.0]
+    z = RNG.normal(size=(n, 3))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({f"p{j}": z[:, j] for j in range(3)}
+                            | {f"t{j}": t[:, j] for j in range(3)}), path, row_group_size=700)
+    args = [path, "--logits", "--pred-cols", "p*", "--target-cols", "t*"]
+    local = run_json(["compute", *args])
+    remote = run_json(["compute", *args, "--engine", "dask", "--scheduler", scheduler])
+    assert local["task"] == remote["task"] == "multilabel"
+    rows = [sum(ref.bce(float(z[i, j]), float(t[i, j]), logits=True) for j in range(3))
+            for i in range(n)]
+    assert remote["loss"] == pytest.approx(math.fsum(rows) / n, rel=1e-12)
+    assert remote["loss"] == pytest.approx(local["loss"], rel=1e-12)
 
 
 def test_dask_refusals(dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

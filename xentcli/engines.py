@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from xentcli.config import LossConfig, MetricConfig, ReadConfig, Task, TaskPlan
-from xentcli.errors import InputError, UsageError
+from xentcli.errors import InputError, UsageError, XentError
 from xentcli.evaluate import (
     ChunkScorer,
     Folded,
@@ -75,13 +75,18 @@ def _num_rows(path: str) -> int:
 
 
 def fold_fragment(frag: Fragment, *, read: ReadConfig, loss: LossConfig,
-                  metrics: MetricConfig, plan: TaskPlan) -> Folded:
-    """Runs on a worker: read one fragment and fold it (rows numbered from ``frag.row0``)."""
+                  metrics: MetricConfig, plan: TaskPlan) -> Folded | XentError:
+    """Runs on a worker: read one fragment and fold it (rows numbered from ``frag.row0``).
+    A problem with the input comes back as a value, for the client to report: raised, it
+    would also be logged with a traceback by the worker."""
     cfg = replace(read, predictions=frag.path, partition_base=frag.base,
                   row_groups=None if frag.row_group is None else (frag.row_group,), threads=1)
-    ds = open_dataset(cfg)
-    scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
-    return fold(_shifted(ds.parts, frag.row0), scorer, ds.group_by)
+    try:
+        ds = open_dataset(cfg)
+        scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
+        return fold(_shifted(ds.parts, frag.row0), scorer, ds.group_by)
+    except XentError as exc:
+        return exc
 
 
 def _shifted(parts: Iterator[Part], offset: int) -> Iterator[Part]:
@@ -90,6 +95,9 @@ def _shifted(parts: Iterator[Part], offset: int) -> Iterator[Part]:
 
 
 def _client(scheduler: str | None, workers: int) -> Any:
+    import logging
+    import warnings
+
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -99,8 +107,11 @@ def _client(scheduler: str | None, workers: int) -> Any:
             return Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+    # Its HTTP server (no dashboard) wants port 8787 and warns when another cluster has it;
+    # the workers' own logs (a failed task's traceback) stay off the user's terminal.
+    warnings.filterwarnings("ignore", message="Port .* is already in use")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=None, silence_logs=logging.CRITICAL)
     return Client(cluster)
 
 
@@ -114,8 +125,9 @@ def evaluate_dask(read: ReadConfig, loss: LossConfig, metrics: MetricConfig | No
     check_metric_options(metrics)
     if read.labels is not None:
         raise UsageError("--engine dask reads labels from a column of the files, not --labels")
-    # The plan needs only a first chunk; the tasks read everything.
-    ds = open_dataset(replace(read, threads=1, chunk_rows=min(read.chunk_rows or 1024, 1024)))
+    # The plan needs only a first chunk (the tasks read everything), the same first chunk as
+    # the local engine's: --task auto decides on it.
+    ds = open_dataset(replace(read, threads=1))
     first = next(ds.parts, None)
     if first is None:
         raise InputError(f"{ds.source}: no data rows; there is nothing to score")
@@ -133,6 +145,9 @@ def evaluate_dask(read: ReadConfig, loss: LossConfig, metrics: MetricConfig | No
         client.close()
         if cluster is not None:
             cluster.close()
+    for part in folded_parts:
+        if isinstance(part, XentError):
+            raise part
     folded = folded_parts[0]
     for other in folded_parts[1:]:
         folded.merge(other)

@@ -145,10 +145,12 @@ class DatasetInput:
                     yield batch
                     in_file += batch.num_rows
             except (pa.ArrowException, OSError) as exc:
+                at = f" after its row {in_file}" if in_file else ""
+                if rows_before and fragment.path != self.path:
+                    of = f"row {rows_before + in_file} of {self.path}"
+                    at += f" ({of})" if in_file else f" after {of}"
                 raise InputError(
-                    f"{fragment.path}: cannot read it after its row {in_file} (row "
-                    f"{rows_before + in_file} of {self.path}): {str(exc).strip()}"
-                ) from None
+                    f"{fragment.path}: cannot read it{at}: {str(exc).strip()}") from None
             rows_before += in_file
 
     def fragments(self) -> list[str]:
