@@ -155,3 +155,23 @@ def test_dataset_of_csv_files(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
     res = run(["inspect", root, "--format", "json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["rows"] == 45
+
+
+def test_csv_directory_reads_cells_as_a_single_csv_does(tmp_path: Path) -> None:
+    """Only an empty field is missing ("NA" is a class name here), ids stay text ("007"), and
+    a quoted id may hold a line break: the directory gives what the one file gives."""
+    root = tmp_path / "csvs"
+    root.mkdir()
+    head = "id,yes,NA,label\n"
+    first = '007,0.2,0.8,NA\n"x\ny",0.6,0.4,yes\n'
+    second = "010,0.3,0.7,NA\n011,0.9,0.1,yes\n"
+    (root / "f0.csv").write_text(head + first)
+    (root / "f1.csv").write_text(head + second)
+    (tmp_path / "all.csv").write_text(head + first + second)
+    args = ["--id-col", "id", "--worst", "4"]
+    out = run_json(["compute", root, *args])
+    one = run_json(["compute", tmp_path / "all.csv", *args])
+    p_true = [0.8, 0.6, 0.7, 0.9]
+    assert out["loss"] == pytest.approx(-math.fsum(map(math.log, p_true)) / 4, rel=1e-12)
+    assert out["worst"] == one["worst"]
+    assert sorted(w["id"] for w in out["worst"]) == ["007", "010", "011", "x\ny"]

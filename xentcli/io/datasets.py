@@ -102,16 +102,21 @@ class DatasetInput:
     def columns(self) -> list[str]:
         return list(self.schema.names)
 
-    def _format(self, numeric: set[str] | None = None) -> Any:
+    def _format(self, numeric: set[str] | None = None, text: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
 
         if self.kind in ("csv", "tsv"):
             import pyarrow.csv as pcsv
 
+            # As a single CSV is read: only an empty field is missing ("NA" may be a class
+            # name), columns other than scores stay text ("007" is an id), quoted newlines
             types = {c: pa.float64() for c in (numeric or ())}
+            types |= {c: pa.string() for c in (text or ())}
             return pds.CsvFileFormat(
-                parse_options=pcsv.ParseOptions(delimiter="\t" if self.kind == "tsv" else ","),
-                convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+                parse_options=pcsv.ParseOptions(delimiter="\t" if self.kind == "tsv" else ",",
+                                                newlines_in_values=True),
+                convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                    null_values=[""]),
             )
         if self.kind == "arrow":
             return "ipc"
@@ -120,11 +125,11 @@ class DatasetInput:
         return pds.ParquetFileFormat(default_fragment_scan_options=pds.ParquetFragmentScanOptions(
             use_buffered_stream=True, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False))
 
-    def _dataset(self, numeric: set[str] | None = None) -> Any:
+    def _dataset(self, numeric: set[str] | None = None, text: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
 
         try:
-            return pds.dataset(self.files, format=self._format(numeric),
+            return pds.dataset(self.files, format=self._format(numeric, text),
                                partitioning=pds.partitioning(flavor="hive"),
                                partition_base_dir=self.base)
         except (pa.ArrowException, OSError) as exc:
@@ -134,7 +139,8 @@ class DatasetInput:
                 categorical: frozenset[str] = frozenset()) -> Iterator[pa.RecordBatch]:
         """File by file (so an error names its file), partition values filled in. Text
         columns stay text (``categorical`` is a hint a single file takes)."""
-        dataset = self._dataset(numeric)
+        text = set(columns) - numeric - set(self.partition_columns)
+        dataset = self._dataset(numeric, text)
         rows_before = 0
         for fragment in dataset.get_fragments():
             in_file = 0
