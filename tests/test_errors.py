@@ -82,6 +82,18 @@ def test_ragged_row_in_a_later_block(tmp_path: Path) -> None:
     fail([path], "row 300001", "1 fields")
 
 
+def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
+    """A probability as a binary target: refused (the binary table splits rows by their
+    label), naming the option that scores it with the same BCE."""
+    fail([csv(tmp_path, "p,t\n0.8,1\n0.3,0.2\n"), "--target-cols", "t"],
+         "row 2", "binary target 0.2", "--task multilabel")
+    fail([csv(tmp_path, "p,label\n0.8,0.7\n"), "--task", "binary"],
+         "row 1", "column 'label'", "not a whole number", "--target-cols COL --task multilabel")
+    out = run_json(["compute", tmp_path / "p.csv", "--target-cols", "label", "--task",
+                    "multilabel"])  # the advice works: -(y log p + (1 - y) log(1 - p))
+    assert out["loss"] == pytest.approx(-(0.7 * math.log(0.8) + 0.3 * math.log(0.2)), rel=1e-12)
+
+
 def test_logits_must_be_finite(tmp_path: Path) -> None:
     path = write_table(tmp_path / "z.parquet",
                        pa.table({"a": [0.0, 1.0], "b": [np.inf, 0.0], "label": [0, 1]}))

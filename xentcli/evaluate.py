@@ -321,7 +321,8 @@ class ChunkScorer:
             r = int(np.flatnonzero(~hard)[0])
             raise InputError(
                 f"{self.ds.source}: row {row0 + r + 1}: binary target {values[r]:.6g} is not "
-                "0 or 1"
+                "0 or 1; for a soft target (a probability) pass --task multilabel: the same BCE, "
+                "reported per label column"
             )
         return values.astype(np.int64)
 

@@ -210,8 +210,9 @@ class LabelEncoder:
                 r = int(np.flatnonzero(bad)[0])
                 raise InputError(
                     f"{self._at(row0 + r)}: label {raw[r]:g} is not a whole number; "
-                    f"{self._hint()}. For soft targets, give one column per class with "
-                    "--target-cols"
+                    f"{self._hint()}. " + ("For a soft target (a probability), pass it with "
+                    "--target-cols COL --task multilabel" if self.binary else "For soft "
+                    "targets, give one column per class with --target-cols")
                 )
             huge = np.abs(raw) > 2.0**62  # would not survive the cast to int64
             if huge.any():
