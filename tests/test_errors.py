@@ -166,6 +166,9 @@ def test_files_of_different_lengths(tmp_path: Path) -> None:
 def test_stdin_problems() -> None:
     fail(["-"], "no input", stdin="")
     fail(["-", "--input-format", "parquet"], "cannot read parquet from stdin")
+    # a bad row on stdin cannot be looked up again: the message says how to get its number
+    fail(["-"], "<stdin>: a data row, column 'b'", "'x' is not a number",
+         "save it to a file to get the row number", stdin="a,b,label\n0.5,0.5,0\n0.2,x,1\n")
 
 
 def test_weights_must_be_finite_and_non_negative(tmp_path: Path) -> None:

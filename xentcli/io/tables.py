@@ -158,12 +158,20 @@ class TableInput:
         return len(header)
 
     def _csv_error(self, exc: Exception, rows_before: int) -> InputError:
+        err = self._csv_problem(exc, rows_before)
+        unlocated = self._unlocated(rows_before)
+        if self.path == STDIN and f": {unlocated}" in str(err):
+            return InputError(f"{err}; stdin is read once: save it to a file to get the row "
+                              "number")
+        return err
+
+    def _csv_problem(self, exc: Exception, rows_before: int) -> InputError:
         msg = str(exc).strip()
         ragged = re.search(r"Expected (\d+) columns, got (\d+): (.*)$", msg, re.S)
         if ragged:
             expected, actual, text = ragged.groups()
             line = self._find_line(text.rstrip("\r\n"), rows_before)
-            at = f"row {line}" if line else f"a row after row {rows_before}"
+            at = f"row {line}" if line else self._unlocated(rows_before)
             return InputError(
                 f"{self.name}: {at}: has {actual} fields but the header has "
                 f"{expected}; check the delimiter and quoting of that line"
@@ -177,7 +185,7 @@ class TableInput:
             if col_no is not None and col_no.isdigit() and int(col_no) < len(self.schema.names):
                 column = self.schema.names[int(col_no)]
             row_no = self._find_value(column, value, rows_before) if column else None
-            at = f"row {row_no}" if row_no else f"a row after row {rows_before}"
+            at = f"row {row_no}" if row_no else self._unlocated(rows_before)
             col = f", column '{column}'" if column else ""
             if "\ufffd" in value:
                 return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the "
@@ -195,7 +203,7 @@ class TableInput:
                 column = self.schema.names[int(col_no)]
             col = f", column '{column}'" if column else ""
             row_no = self._find_value(column, "\ufffd", rows_before) if column else None
-            at = f"row {row_no}" if row_no else f"a row after row {rows_before}"
+            at = f"row {row_no}" if row_no else self._unlocated(rows_before)
             return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the file "
                               "as UTF-8")
         if _is_compression_error(msg) or isinstance(exc, EOFError):
@@ -206,6 +214,11 @@ class TableInput:
         if "Empty CSV file" in msg:
             return InputError(f"{self.name}: the file is empty; expected a header row and data")
         return InputError(f"{self.name}: cannot read CSV after row {rows_before}: {msg}")
+
+    @staticmethod
+    def _unlocated(rows_before: int) -> str:
+        """Where a bad row is when the scan below could not find it (stdin is not re-read)."""
+        return f"a row after row {rows_before}" if rows_before else "a data row"
 
     def _find_line(self, text: str, rows_before: int) -> int | None:
         """The 1-based data row whose text is ``text`` (a slow scan, only on the error path)."""
