@@ -249,3 +249,47 @@ def test_inspect_helps_before_the_flags_are_known(tmp_path: Path) -> None:
     assert "no label column" in out["notes"][0]
     table = run(["inspect", bare])
     assert "cannot score it as it is" in table.stdout
+
+
+@pytest.mark.parametrize(("names", "glob"), [
+    (["sports", "politics", "y_sports", "y_politics"], "y_*"),
+    (["class_0", "class_1", "class_2", "t_class_0", "t_class_1", "t_class_2"], "t_*"),
+    (["cat", "dog", "cat_true", "dog_true"], "*_true"),
+    (["a", "b", "c", "d"], None),
+    (["p0", "p1", "t0", "t1"], None),  # no name is another's with an affix
+    (["a", "aa"], None),  # 'a*' would take the score column too
+    (["x", "y", "x_t", "y_t", "z"], None),  # z pairs with nothing
+])
+def test_target_columns_guessed_from_their_names(names: list[str], glob: str | None) -> None:
+    from xentcli.io import guess_target_cols
+
+    assert guess_target_cols(names) == glob
+
+
+def test_inspect_tries_target_columns_named_after_the_scores(tmp_path: Path) -> None:
+    """No label column, but y_a, y_b, y_c beside a, b, c: inspect reads them as the targets,
+    the suggested command says so and runs; compute's error names the same guess."""
+    p = softmax(RNG.normal(size=(12, 3)))
+    t = np.eye(3)[RNG.integers(0, 3, 12)]
+    cols = {n: p[:, j] for j, n in enumerate("abc")} | {f"y_{n}": t[:, j]
+                                                        for j, n in enumerate("abc")}
+    path = write_table(tmp_path / "p.csv", pa.table(cols))
+    out = json.loads(run(["inspect", path, "--format", "json"]).stdout)
+    assert out["task"] == "multiclass" and out["score_columns"] == ["a", "b", "c"]
+    assert out["command"].endswith("--target-cols 'y_*'")
+    import shlex
+
+    got = run_json(shlex.split(out["command"])[1:])
+    y = t.argmax(axis=1)
+    assert got["loss"] == pytest.approx(-sum(math.log(p[i, y[i]]) for i in range(12)) / 12,
+                                        rel=1e-12)
+    res = run(["compute", path])
+    assert res.exit_code == 2 and "perhaps --target-cols 'y_*'" in res.stderr
+
+
+def test_inspect_title_is_one_line(tmp_path: Path) -> None:
+    long = tmp_path / ("a_rather_long_directory_name_" * 3) / "predictions_of_the_model.csv"
+    long.parent.mkdir()
+    write_table(long, wide_table(softmax(RNG.normal(size=(4, 2))), [0, 1, 1, 0]))
+    first = run(["inspect", long]).stdout.splitlines()[0]
+    assert first == f"xent inspect: {long}"

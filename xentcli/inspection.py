@@ -91,7 +91,28 @@ def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1
                 pass
         if read.predictions == "-":
             raise
+        guess = _target_guess(read)
+        if guess:
+            try:
+                return _inspect(replace(read, target_cols=guess), task=task, sum_tol=sum_tol)
+            except XentError:
+                pass
         return _partial(read, exc)
+
+
+def _target_guess(read: ReadConfig) -> str | None:
+    """Target columns named after the score columns (``y_sports`` for ``sports``), for a
+    table with no label column: tried before giving up (the command then says so)."""
+    from xentcli.io import describe_columns, guess_target_cols
+
+    if read.target_cols or read.labels or read.pred_cols:
+        return None
+    try:
+        _, columns = describe_columns(read)
+    except XentError:
+        return None
+    others = {read.id_col, read.weight_col}
+    return guess_target_cols([name for name, _ in columns if name not in others])
 
 
 def _partial(read: ReadConfig, exc: XentError) -> Inspection:

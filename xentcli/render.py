@@ -375,8 +375,9 @@ def inspect_table(i: Any, console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    facts = Table(title=f"xent inspect: {i.path}", title_justify="left", box=box.SIMPLE_HEAD,
-                  show_header=False)
+    # the path on a line of its own: as a table title it would wrap at the table's width
+    console.print(f"xent inspect: {i.path}", markup=False, highlight=False, soft_wrap=True)
+    facts = Table(box=box.SIMPLE_HEAD, show_header=False)
     facts.add_column("what")
     facts.add_column("value", overflow="fold")
     facts.add_row("format", i.format)

@@ -93,6 +93,29 @@ def detect_format(path: str, fmt: InputFormat) -> tuple[str, str | None, str]:
     return kind, compression, delimiter
 
 
+def guess_target_cols(names: list[str]) -> str | None:
+    """A glob for target columns named after the score columns with a prefix or a suffix
+    (``y_sports`` for ``sports``, ``t_class_0`` for ``class_0``, ``cat_true`` for ``cat``),
+    when the columns split exactly into such pairs and the glob picks the targets alone."""
+    have = set(names)
+    for n in names:
+        for m in names:
+            if m == n or n not in m:
+                continue
+            for affix, glob, target_of in (
+                (m[: -len(n)], m[: -len(n)] + "*", lambda c, a: a + c),
+                (m[len(n):], "*" + m[len(n):], lambda c, a: c + a),
+            ):
+                if not affix or target_of(n, affix) != m:
+                    continue
+                scores = [c for c in names if target_of(c, affix) in have]
+                targets = {target_of(c, affix) for c in scores}
+                if (not targets & set(scores) and targets | set(scores) == have
+                        and set(fnmatch.filter(names, glob)) == targets):
+                    return glob
+    return None
+
+
 def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
     """Columns named by a comma list of names or globs, in the order the spec gives."""
     out: list[str] = []
@@ -216,10 +239,13 @@ def _plan_roles(
         if not plan.scores:
             raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
         if target_here and not plan.label and not plan.targets:
+            guess = guess_target_cols(plan.scores)
+            hint = (f" (here perhaps --target-cols '{guess}': those columns pair with the "
+                    "others by name)" if guess else "")
             raise UsageError(
                 f"{source}: no label column '{cfg.label_col}' (columns: {_list(names)}); "
                 "name it with --label-col, give the labels with --labels PATH, "
-                "or pass --target-cols for one-hot/soft targets"
+                f"or pass --target-cols for one-hot/soft targets{hint}"
             )
     return plan
 
