@@ -100,17 +100,15 @@ def guess_target_cols(names: list[str]) -> str | None:
     have = set(names)
     for n in names:
         for m in names:
-            if m == n or n not in m:
+            if m == n:
                 continue
-            for affix, glob, target_of in (
-                (m[: -len(n)], m[: -len(n)] + "*", lambda c, a: a + c),
-                (m[len(n):], "*" + m[len(n):], lambda c, a: c + a),
-            ):
-                if not affix or target_of(n, affix) != m:
+            for before, after in ((m[: -len(n)], ""), ("", m[len(n):])):
+                if not (before or after) or before + n + after != m:
                     continue
-                scores = [c for c in names if target_of(c, affix) in have]
-                targets = {target_of(c, affix) for c in scores}
-                if (not targets & set(scores) and targets | set(scores) == have
+                scores = {c for c in names if before + c + after in have}
+                targets = {before + c + after for c in scores}
+                glob = f"{before}*" if before else f"*{after}"
+                if (not targets & scores and targets | scores == have
                         and set(fnmatch.filter(names, glob)) == targets):
                     return glob
     return None
