@@ -242,6 +242,19 @@ def test_compare_formats(preds: Path, fmt: str) -> None:
     assert res.exit_code == 0 and "loss_mean" in res.stdout
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
+def test_compare_writes_to_output(tmp_path: Path, preds: Path, fmt: str) -> None:
+    """--output: the report in the file (the table as plain text), nothing on stdout."""
+    out = tmp_path / f"cmp.{fmt}"
+    res = run(["compare", preds, preds, "--logits", "--format", fmt, "--output", out])
+    assert res.exit_code == 0 and res.stdout == ""
+    text = out.read_text()
+    assert text == run(["compare", preds, preds, "--logits", "--format", fmt]).stdout or (
+        fmt == "table" and "loss_mean" in text and "paired per-row difference" in text)
+    if fmt == "json":
+        assert json.loads(text)["difference"]["loss_mean"] == 0
+
+
 # -- Unix manners, through real processes ------------------------------------------------------
 
 

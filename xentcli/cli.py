@@ -131,6 +131,8 @@ RenormalizeOpt = Annotated[bool, typer.Option(
     "--renormalize", help="Divide each row of scores by its sum.")]
 SumTolOpt = Annotated[float, typer.Option(
     "--sum-tol", help="Tolerance for probability rows summing to 1.")]
+OutputOpt = Annotated[str | None, typer.Option(
+    "--output", help="Write the report here instead of stdout.")]
 InputFormatOpt = Annotated[InputFormat, typer.Option(
     "--input-format", help="Override the format detected from the extension.")]
 
@@ -229,8 +231,7 @@ def compute(
     input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[OutputFormat, typer.Option(
         "--format", help="Report format.")] = OutputFormat.table,
-    output: Annotated[str | None, typer.Option(
-        help="Write the report here instead of stdout.")] = None,
+    output: OutputOpt = None,
     per_sample: Annotated[str | None, typer.Option(
         help="Write each row's loss, y_true, y_pred (.parquet or .csv).")] = None,
     max_loss: Annotated[float | None, typer.Option(
@@ -428,7 +429,8 @@ def compare_cmd(
     target_cols: TargetColsOpt = None,
     pred_cols: PredColsOpt = None,
     weight_col: WeightColOpt = None,
-    id_col: IdColOpt = None,
+    id_col: Annotated[str | None, typer.Option(
+        "--id-col", help="Row id column (not a score).")] = None,
     class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = False,
     renormalize: RenormalizeOpt = False,
@@ -445,6 +447,7 @@ def compare_cmd(
     input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[OutputFormat, typer.Option("--format", help="Report format.")
                       ] = OutputFormat.table,
+    output: OutputOpt = None,
     chunk_rows: Annotated[int | None, typer.Option(help="Rows per chunk (default: auto).",
                                                    show_default=False)] = None,
 ) -> None:
@@ -467,7 +470,11 @@ def compare_cmd(
     result = compare(read(a), read(b), loss, metrics, level=ci)
     regressed = bound.exceeded(result.b.loss, result.a.loss) if bound else None
     gate = {"max_increase": bound.describe() if bound else None, "regressed": regressed}
-    if format is OutputFormat.table:
+    if output:
+        from xentcli.outputs import write_text_atomic
+
+        write_text_atomic(output, compare_text(result, format, **gate))
+    elif format is OutputFormat.table:
         compare_table(result, _stdout_console())
     else:
         sys.stdout.write(compare_text(result, format, **gate))

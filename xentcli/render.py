@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from xentcli.config import Base, OutputFormat
@@ -280,12 +281,17 @@ def render_text(r: Result, fmt_: OutputFormat, *, width: int = 100, plot: bool =
         return to_csv(r)
     if fmt_ is OutputFormat.markdown:
         return to_markdown(r)
+    return drawn(lambda console: to_table(r, console, plot=plot), width)
+
+
+def drawn(draw: Callable[[Any], None], width: int = 100) -> str:
+    """What ``draw`` prints on a Rich console, as plain text (no colour): tables for files."""
     from rich.console import Console
 
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None, highlight=False,
                       markup=False, emoji=False)
-    to_table(r, console, plot=plot)
+    draw(console)
     return buf.getvalue()
 
 
@@ -480,6 +486,8 @@ def compare_verdict(c: Any) -> str:
 
 
 def compare_text(c: Any, fmt_: OutputFormat, **gate: Any) -> str:
+    if fmt_ is OutputFormat.table:
+        return drawn(lambda console: compare_table(c, console))
     if fmt_ is OutputFormat.json:
         return json.dumps(compare_dict(c, **gate), indent=2, allow_nan=False) + "\n"
     header = ["figure", "A", "B", "B - A"]
