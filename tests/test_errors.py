@@ -149,6 +149,28 @@ def test_truncated_npy(tmp_path: Path) -> None:
     fail([tmp_path / "cut.npy", "--labels", tmp_path / "y.npy"], "cut.npy", "truncated")
 
 
+@pytest.mark.parametrize(("labels", "needles"), [
+    (np.array(["\ud800", "b", "a"]), ["row 1", "not text"]),  # a lone surrogate
+    (np.array([b"\xff", b"b", b"a"]), ["row 1", "not valid UTF-8"]),
+    (np.array(["a", "", "b"]), ["row 2", "missing label"]),  # as an empty CSV cell
+    (np.array(["a", "b", "cow"]), ["row 3", "'cow'", "not a class name"]),
+])
+def test_npy_text_labels_that_are_not_names(tmp_path: Path, labels: np.ndarray,
+                                            needles: list[str]) -> None:
+    np.save(tmp_path / "s.npy", np.full((3, 3), 1 / 3))
+    np.save(tmp_path / "y.npy", labels)
+    fail([tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--class-names", "a,b,c"],
+         "y.npy", *needles)
+
+
+def test_npy_code_point_beyond_unicode(tmp_path: Path) -> None:
+    points = np.array([[0x61], [0x110000], [0x62]], dtype=np.uint32)  # NumPy cannot str() it
+    np.save(tmp_path / "s.npy", np.full((3, 3), 1 / 3))
+    np.save(tmp_path / "y.npy", points.view("<U1").reshape(3))
+    fail([tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--class-names", "a,b,c"],
+         "y.npy", "row 2", "not text")
+
+
 def test_npy_without_labels(tmp_path: Path) -> None:
     np.save(tmp_path / "s.npy", np.full((2, 2), 0.5))
     fail([tmp_path / "s.npy"], "holds no labels", "--labels")

@@ -194,11 +194,32 @@ class LabelEncoder:
     def _encode_numpy(self, raw: np.ndarray, row0: int) -> np.ndarray:
         if raw.dtype.kind in "US":
             # Text in .npy/.npz: read exactly as a CSV's text labels are (names or numbers,
-            # true/false for binary), by the one path that decides it.
+            # true/false for binary, an empty one missing), by the one path that decides it.
             from xentcli.io.arrowcols import strings
 
-            return self._encode_arrow(strings(raw.astype(str).tolist()), row0)
+            texts = self._texts(raw, row0)
+            return self._encode_arrow(strings(texts, np.array([t == "" for t in texts])), row0)
         return self._from_numbers(raw, row0)
+
+    def _texts(self, raw: np.ndarray, row0: int) -> list[str]:
+        """Labels of a text array as Python strings (bytes as UTF-8), each encodable as UTF-8."""
+        if raw.dtype.kind == "U" and raw.dtype.itemsize:
+            points = np.ascontiguousarray(raw).view(np.uint32).reshape(len(raw), -1)
+            bad = ((points > 0x10FFFF) | ((points >= 0xD800) & (points <= 0xDFFF))).any(axis=1)
+            if bad.any():  # not text at all: NumPy itself cannot turn it into a str
+                r = int(np.flatnonzero(bad)[0])
+                raise InputError(f"{self._at(row0 + r)}: the label holds a code point that is "
+                                 f"not text (surrogate or above U+10FFFF); {self._hint()}")
+        texts: list[str] = []
+        for r, v in enumerate(raw.tolist()):
+            try:
+                t = v.decode("utf-8") if isinstance(v, bytes) else str(v)
+                t.encode("utf-8")
+            except UnicodeError:
+                raise InputError(f"{self._at(row0 + r)}: label {v!r} is not valid UTF-8 text; "
+                                 f"{self._hint()}") from None
+            texts.append(t)
+        return texts
 
     def _from_numbers(self, raw: np.ndarray, row0: int) -> np.ndarray:
         if raw.dtype.kind == "b":
