@@ -320,20 +320,34 @@ def test_numpy_true_false_binary_labels(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
 
 
-def test_input_format_is_the_predictions_format(tmp_path: Path) -> None:
-    """An Arrow stream on stdin with its labels in a CSV: --input-format says what stdin is,
-    the labels file keeps the format its extension names (and takes --input-format only when
-    its extension says nothing)."""
+def test_input_format_names_the_input_nothing_else_tells(tmp_path: Path) -> None:
+    """--input-format goes to the input whose format is not told otherwise: a file without a
+    telling extension (.txt could be CSV or TSV), else stdin; with every extension telling, it
+    overrides the predictions'. The other input keeps the format its extension names."""
     rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
-    stream = write_table(tmp_path / "z.arrows", wide_table(Z)).read_bytes()
-    labels = write_table(tmp_path / "y.csv", pa.table({"label": Y}))
-    out = run_json(["compute", "-", "--logits", "--input-format", "arrow", "--labels", labels],
-                   stdin=stream)
-    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
-    unnamed = labels.rename(tmp_path / "y.labels")  # no known extension: --input-format's csv
-    out = run_json(["compute", write_table(tmp_path / "z.dat", wide_table(Z), "csv"), "--logits",
-                    "--input-format", "csv", "--labels", unnamed])
-    assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
+    expect = pytest.approx(ref_mean(rows), rel=1e-12)
+    preds, labels = wide_table(Z), pa.table({"label": Y})
+    stream = write_table(tmp_path / "z.arrows", preds).read_bytes()
+    parquet = write_table(tmp_path / "z.parquet", preds)
+    y_csv = write_table(tmp_path / "y.csv", labels)
+    y_arrows = write_table(tmp_path / "y.arrows", labels).read_bytes()
+    y_tsv_txt = write_table(tmp_path / "y.txt", labels, "tsv")
+    unnamed = write_table(tmp_path / "y.labels", labels, "csv")
+    cases = [  # (arguments, stdin)
+        (["-", "--input-format", "arrow", "--labels", y_csv], stream),
+        ([parquet, "--labels", "-", "--input-format", "arrow"], y_arrows),
+        ([write_table(tmp_path / "z.bin", preds, "parquet"), "--input-format", "parquet",
+          "--labels", "-"], y_csv.read_bytes()),  # z.bin takes it; stdin stays CSV
+        ([write_table(tmp_path / "z.tsv", preds), "--labels", y_tsv_txt, "--input-format",
+          "tsv"], None),
+        ([write_table(tmp_path / "z.dat", preds, "csv"), "--input-format", "csv", "--labels",
+          unnamed], None),
+    ]
+    for args, stdin in cases:
+        out = run_json(["compute", *args, "--logits"], stdin=stdin)
+        assert out["loss"] == expect, args
+    res = run(["compute", "-", "--labels", "-", "--input-format", "arrow"], stdin=stream)
+    assert res.exit_code == 2 and "cannot both come from stdin" in res.stderr
 
 
 def test_stdin_csv_and_arrow(tmp_path: Path) -> None:

@@ -376,14 +376,22 @@ def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayI
 
 
 def _format_of(path: str, cfg: ReadConfig) -> InputFormat:
-    """--input-format is the predictions' format; a --labels file keeps the one its extension
-    names (an Arrow stream on stdin with labels in y.csv), and takes --input-format only when
-    its extension says nothing or it is stdin."""
-    if path == cfg.predictions or path == STDIN:
-        return cfg.input_format
+    """The format --input-format gives ``path``: it names the inputs whose format nothing else
+    tells, files without a telling extension (.txt could be CSV or TSV) first, else stdin
+    (an Arrow stream of predictions on stdin with labels in y.csv, or labels on stdin beside
+    preds.parquet); when every input tells its own, it overrides the predictions'."""
+    if cfg.input_format is InputFormat.auto:
+        return InputFormat.auto
+    inputs = [cfg.predictions, *([cfg.labels] if cfg.labels else [])]
+    untold = [p for p in inputs if p != STDIN and not _extension_tells(p)]
+    targets = untold or ([STDIN] if STDIN in inputs else [cfg.predictions])
+    return cfg.input_format if path in targets else InputFormat.auto
+
+
+def _extension_tells(path: str) -> bool:
     lower = path.lower().removesuffix(".gz")
     dot = lower.rfind(".")
-    return InputFormat.auto if dot >= 0 and lower[dot:] in _SUFFIXES else cfg.input_format
+    return dot >= 0 and lower[dot:] in _SUFFIXES and lower[dot:] != ".txt"
 
 
 def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
@@ -394,15 +402,16 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
 
         return "dataset", DatasetInput(path, "parquet", [path], cfg.partition_base,
                                        threads=cfg.threads != 1)
+    fmt = _format_of(path, cfg)
     if is_dataset_path(path):
-        forced = None if cfg.input_format is InputFormat.auto else cfg.input_format.value
+        forced = None if fmt is InputFormat.auto else fmt.value
         if forced in ("npy", "npz"):
             raise UsageError(f"{path}: a directory or glob is read as Parquet, CSV or Arrow files")
         return "dataset", open_dataset_input(path, forced, threads=cfg.threads != 1)
     problem = path_problem(path)
     if problem:
         raise InputError(problem)
-    kind, compression, delimiter = detect_format(path, _format_of(path, cfg))
+    kind, compression, delimiter = detect_format(path, fmt)
     if kind in ("npy", "npz"):
         return kind, {}
     table = open_table(path, kind, compression, delimiter, threads=cfg.threads != 1)
@@ -414,6 +423,8 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
 def open_dataset(cfg: ReadConfig) -> Dataset:
     """Open the predictions (and the labels file), decide each column's role, and stream."""
     labels_elsewhere = cfg.labels is not None
+    if cfg.labels == STDIN and cfg.predictions == STDIN:
+        raise UsageError("predictions and labels cannot both come from stdin")
     pred_kind, pred = _opened(cfg.predictions, cfg)
     source = display_name(cfg.predictions)
     if pred_kind == "dataset" and labels_elsewhere:
@@ -488,8 +499,6 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         assert cfg.labels is not None
         lab_kind, lab = _opened(cfg.labels, cfg)
         lab_source = display_name(cfg.labels)
-        if cfg.labels == STDIN and cfg.predictions == STDIN:
-            raise UsageError("predictions and labels cannot both come from stdin")
         if isinstance(lab, TableInput):
             lplan = _plan_roles(lab.columns, lab_source, cfg, predictions=False,
                                 labels_elsewhere=True)
