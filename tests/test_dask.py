@@ -162,3 +162,34 @@ def test_dask_refusals(dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask"])
     assert res.exit_code == 2 and "pip install 'xent[dask]'" in res.stderr
+
+
+def test_dask_reads_labels_and_names_rows_as_the_local_engine(scheduler: str,
+                                                              tmp_path: Path) -> None:
+    """Every task reads text labels as the first chunk decided (names here, so a later file of
+    indices is refused as locally), and an error names the input and its row as locally."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    z = RNG.normal(size=(100, 3))
+    files = [["a", "b", "c", "a", "b"] * 10, ["0", "1", "2", "0", "1"] * 10]
+    for k, labels in enumerate(files):
+        pq.write_table(pa.table({"a": z[50 * k:50 * k + 50, 0], "b": z[50 * k:50 * k + 50, 1],
+                                 "c": z[50 * k:50 * k + 50, 2], "label": labels}),
+                       root / f"f{k}.parquet")
+    args = [root, "--logits", "--chunk-rows", "10"]
+    local = run(["compute", *args])
+    remote = run(["compute", *args, "--engine", "dask", "--scheduler", scheduler])
+    assert local.exit_code == remote.exit_code == 2
+    assert "'0'" in local.stderr and "'0'" in remote.stderr
+
+    bad = z.copy()
+    bad[57, 2] = np.nan  # row 8 of the second file, row 58 of the dataset
+    for k in range(2):
+        pq.write_table(pa.table({"a": bad[50 * k:50 * k + 50, 0], "b": bad[50 * k:50 * k + 50, 1],
+                                 "c": bad[50 * k:50 * k + 50, 2],
+                                 "label": files[0]}), root / f"f{k}.parquet")
+    local = run(["compute", *args])
+    remote = run(["compute", *args, "--engine", "dask", "--scheduler", scheduler])
+    assert local.exit_code == remote.exit_code == 2
+    assert remote.stderr == local.stderr
+    assert f"{root}: row 58, column 'c'" in remote.stderr

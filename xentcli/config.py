@@ -91,9 +91,11 @@ class ReadConfig:
     input_format: InputFormat = InputFormat.auto
     chunk_rows: int | None = None  # None: auto_chunk_rows(number of score columns)
     group_by: tuple[str, ...] = ()
-    # One file of a hive-partitioned dataset (a distributed task), and Parquet row groups:
+    # One file of a hive-partitioned dataset (a distributed task), and Parquet row groups;
+    # errors then name the input the user gave, with its row numbers:
     partition_base: str | None = None
     row_groups: tuple[int, ...] | None = None
+    part_of: str | None = None
     threads: int = 0  # 0: every core
 
 

@@ -75,15 +75,19 @@ def _num_rows(path: str) -> int:
 
 
 def fold_fragment(frag: Fragment, *, read: ReadConfig, loss: LossConfig,
-                  metrics: MetricConfig, plan: TaskPlan) -> Folded | XentError:
-    """Runs on a worker: read one fragment and fold it (rows numbered from ``frag.row0``).
-    A problem with the input comes back as a value, for the client to report: raised, it
-    would also be logged with a traceback by the worker."""
+                  metrics: MetricConfig, plan: TaskPlan,
+                  labels_by_name: bool | None) -> Folded | XentError:
+    """Runs on a worker: read one fragment and fold it (rows numbered from ``frag.row0``, as
+    rows of the whole input), its text labels read as the client's first chunk decided (names
+    or indices). A problem with the input comes back as a value, for the client to report:
+    raised, it would also be logged with a traceback by the worker."""
     cfg = replace(read, predictions=frag.path, partition_base=frag.base,
-                  row_groups=None if frag.row_group is None else (frag.row_group,), threads=1)
+                  row_groups=None if frag.row_group is None else (frag.row_group,), threads=1,
+                  part_of=read.predictions)
     try:
         ds = open_dataset(cfg)
         scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
+        scorer.encoder.by_name = labels_by_name
         return fold(_shifted(ds.parts, frag.row0), scorer, ds.group_by)
     except XentError as exc:
         return exc
@@ -134,8 +138,13 @@ def evaluate_dask(read: ReadConfig, loss: LossConfig, metrics: MetricConfig | No
     plan = plan_task(ds, loss, first, read.class_names)
     if metrics.top_k is not None and plan.task is not Task.multiclass:
         raise UsageError("--top-k is for multiclass problems")
+    # The first chunk is scored here too: its problems are found before a cluster starts,
+    # and it decides for every task whether text labels are class names or indices.
+    first_scorer = ChunkScorer(ds, read, loss, plan, metrics)
+    first_scorer.score(first)
     frags = fragments(read)
-    task = functools.partial(fold_fragment, read=read, loss=loss, metrics=metrics, plan=plan)
+    task = functools.partial(fold_fragment, read=read, loss=loss, metrics=metrics, plan=plan,
+                             labels_by_name=first_scorer.encoder.by_name)
     client = _client(scheduler, workers or os.cpu_count() or 1)
     try:
         futures = client.map(task, frags, pure=False)

@@ -426,7 +426,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     if cfg.labels == STDIN and cfg.predictions == STDIN:
         raise UsageError("predictions and labels cannot both come from stdin")
     pred_kind, pred = _opened(cfg.predictions, cfg)
-    source = display_name(cfg.predictions)
+    source = display_name(cfg.part_of or cfg.predictions)
     if pred_kind == "dataset" and labels_elsewhere:
         raise UsageError(
             f"{source}: --labels works with a single predictions file; with a directory or "
