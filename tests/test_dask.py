@@ -193,3 +193,27 @@ def test_dask_reads_labels_and_names_rows_as_the_local_engine(scheduler: str,
     assert local.exit_code == remote.exit_code == 2
     assert remote.stderr == local.stderr
     assert f"{root}: row 58, column 'c'" in remote.stderr
+
+
+def test_partition_values_are_the_text_of_the_paths(scheduler: str, tmp_path: Path) -> None:
+    """shard=01, shard=1 and shard=eu are three groups named as written, locally and in every
+    Dask task (each task opens one file: a type guessed per file made 01 and 1 the same)."""
+    root = tmp_path / "ds"
+    z = RNG.normal(size=(30, 3))
+    y = RNG.integers(0, 3, 30)
+    shards = ["01", "1", "eu"]
+    for k, shard in enumerate(shards):
+        (root / f"shard={shard}").mkdir(parents=True)
+        sl = slice(10 * k, 10 * k + 10)
+        pq.write_table(pa.table({"p0": z[sl, 0], "p1": z[sl, 1], "p2": z[sl, 2],
+                                 "label": y[sl]}), root / f"shard={shard}" / "f.parquet")
+    local = compute(root, "--group-by", "shard")
+    remote = compute(root, "--group-by", "shard", "--engine", "dask", "--scheduler", scheduler)
+    for out in (local, remote):
+        assert sorted(g["group"]["shard"] for g in out["groups"]) == shards
+        for g in out["groups"]:
+            k = shards.index(g["group"]["shard"])
+            rows = [ref.ce_row_label(list(z[i]), int(y[i]), logits=True)
+                    for i in range(10 * k, 10 * k + 10)]
+            assert g["n"] == 10
+            assert g["loss"] == pytest.approx(math.fsum(rows) / 10, rel=1e-12)

@@ -89,14 +89,17 @@ class DatasetInput:
     @property
     def partition_columns(self) -> list[str]:
         """Hive keys of the files' directories (``day=...``): metadata, never scores."""
-        keys: list[str] = []
-        for f in self.files[:1000]:
+        return [k for k in self._hive_keys() if k in self.schema.names]
+
+    def _hive_keys(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for f in self.files:
             rel = os.path.relpath(os.path.dirname(f), self.base)
             for piece in rel.split(os.sep):
                 key, eq, _ = piece.partition("=")
-                if eq and key and key not in keys:
-                    keys.append(key)
-        return [k for k in keys if k in self.schema.names]
+                if eq and key:
+                    keys[key] = None
+        return list(keys)
 
     @property
     def columns(self) -> list[str]:
@@ -129,8 +132,11 @@ class DatasetInput:
         import pyarrow.dataset as pds
 
         try:
+            # Partition values are text, as they are written in the paths: "shard=007" is
+            # '007' (not 7, nor the same group as "shard=7"), in every file and task alike.
+            keys = pa.schema([(k, pa.string()) for k in self._hive_keys()])
             return pds.dataset(self.files, format=self._format(numeric, text),
-                               partitioning=pds.partitioning(flavor="hive"),
+                               partitioning=pds.partitioning(keys, flavor="hive"),
                                partition_base_dir=self.base)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{self.path}: cannot open the dataset: {exc}") from None
