@@ -175,3 +175,35 @@ def test_csv_directory_reads_cells_as_a_single_csv_does(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(-math.fsum(map(math.log, p_true)) / 4, rel=1e-12)
     assert out["worst"] == one["worst"]
     assert sorted(w["id"] for w in out["worst"]) == ["007", "010", "011", "x\ny"]
+
+
+def test_directory_of_gzipped_csv(tmp_path: Path) -> None:
+    import gzip
+
+    root = tmp_path / "gz"
+    root.mkdir()
+    (root / "p0.csv.gz").write_bytes(gzip.compress(b"a,b,label\n0.2,0.8,1\n0.6,0.4,0\n"))
+    (root / "p1.csv.gz").write_bytes(gzip.compress(b"a,b,label\n0.3,0.7,0\n"))
+    out = run_json(["compute", root])
+    assert out["n"] == 3
+    assert out["loss"] == pytest.approx(-(math.log(0.8) + math.log(0.6) + math.log(0.3)) / 3,
+                                        rel=1e-12)
+
+
+def test_csv_directory_cell_that_is_not_a_number(tmp_path: Path) -> None:
+    """Named by file, row (and the dataset's row) and column, as for a single CSV."""
+    root = tmp_path / "csvs"
+    root.mkdir()
+    (root / "f0.csv").write_text("a,b,label\n0.2,0.8,1\n")
+    (root / "f1.csv").write_text("a,b,label\n0.2,0.8,1\n0.6,zz,0\n")
+    res = run(["compute", root])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == (
+        f"xent: error: {root / 'f1.csv'}: row 2 (row 3 of {root}), column 'b': 'zz' is not a "
+        "number; score, target and weight columns must hold only numbers; if 'b' is not a "
+        "score column, mark it with --id-col or choose the score columns with --pred-cols\n")
+    (root / "f1.csv").write_text("a,b,label,grp\n0.2,0.8,1,x\n")
+    (root / "f0.csv").write_text("a,b,label,grp\n0.2,0.8,1,y\n")
+    res = run(["compute", root])
+    assert res.exit_code == 2 and "row 1, column 'grp': 'y' is not a number" in res.stderr
+    assert "--id-col" in res.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,14 +46,41 @@ def _files(path: str) -> tuple[list[str], str]:
     return found, base or "."
 
 
+_CSV_CELL = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to "
+                       r"\w+: invalid value '(.*)'$", re.S)
+
+
+def _not_a_number(message: str, path: str, kind: str) -> tuple[int, str, str] | None:
+    """(data row, column, value) of Arrow's error for a CSV cell that is not a number, the
+    column named from the file's header; None for any other error."""
+    found = _CSV_CELL.search(message.strip())
+    if found is None or kind not in ("csv", "tsv"):
+        return None
+    import csv
+    import gzip
+
+    col_no, line_no, value = int(found.group(1)), int(found.group(2)), found.group(3)
+    opener: Any = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            header = next(csv.reader(fh, delimiter="\t" if kind == "tsv" else ","), [])
+    except (OSError, EOFError):
+        return None
+    if col_no >= len(header) or line_no < 2:
+        return None
+    return line_no - 1, header[col_no], value  # line 1 is the header
+
+
+def _kind_of_file(path: str) -> str | None:
+    """A file's kind by its extension (a CSV or TSV may be gzipped), or None."""
+    lower = path.lower()
+    return _KINDS.get(os.path.splitext(lower.removesuffix(".gz"))[1])
+
+
 def _kind_of(files: list[str], path: str, forced: str | None) -> str:
     if forced:
         return forced
-    kinds = set()
-    for f in files:
-        ext = os.path.splitext(f[:-3] if f.endswith(".gz") else f)[1].lower()
-        if ext in _KINDS:
-            kinds.add(_KINDS[ext])
+    kinds = {k for k in map(_kind_of_file, files) if k is not None}
     if not kinds:
         raise UsageError(f"{path}: no Parquet, CSV or Arrow files found; "
                          "pass --input-format to say what the files are")
@@ -131,11 +159,19 @@ class DatasetInput:
     def _dataset(self, numeric: set[str] | None = None, text: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
 
+        schema = None
+        if self.kind in ("csv", "tsv") and (numeric or text):
+            # The columns typed as they will be read: no file is parsed to infer them, so a
+            # cell that is not a number is found while reading, in its file and row.
+            schema = pa.schema([
+                pa.field(f.name, pa.float64() if f.name in (numeric or ()) else
+                         pa.string() if f.name in (text or ()) else f.type)
+                for f in self.schema])
         try:
             # Partition values are text, as they are written in the paths: "shard=007" is
             # '007' (not 7, nor the same group as "shard=7"), in every file and task alike.
             keys = pa.schema([(k, pa.string()) for k in self._hive_keys()])
-            return pds.dataset(self.files, format=self._format(numeric, text),
+            return pds.dataset(self.files, schema=schema, format=self._format(numeric, text),
                                partitioning=pds.partitioning(keys, flavor="hive"),
                                partition_base_dir=self.base)
         except (pa.ArrowException, OSError) as exc:
@@ -157,6 +193,16 @@ class DatasetInput:
                     yield batch
                     in_file += batch.num_rows
             except (pa.ArrowException, OSError) as exc:
+                cell = _not_a_number(str(exc), fragment.path, self.kind)
+                if cell is not None:
+                    row, column, value = cell
+                    of = (f" (row {rows_before + row} of {self.path})"
+                          if rows_before and fragment.path != self.path else "")
+                    raise InputError(
+                        f"{fragment.path}: row {row}{of}, column '{column}': '{value}' is not a "
+                        "number; score, target and weight columns must hold only numbers; if "
+                        f"'{column}' is not a score column, mark it with --id-col or choose the "
+                        "score columns with --pred-cols") from None
                 at = f" after its row {in_file}" if in_file else ""
                 if rows_before and fragment.path != self.path:
                     of = f"row {rows_before + in_file} of {self.path}"
@@ -175,6 +221,5 @@ def open_dataset_input(path: str, forced_kind: str | None, threads: bool) -> Dat
         what = "is a directory with no files in it" if os.path.isdir(path) else "matches no file"
         raise InputError(f"{path}: {what}")
     kind = _kind_of(files, path, forced_kind)
-    keep = [f for f in files if forced_kind or
-            _KINDS.get(os.path.splitext(f)[1].lower()) == kind]
+    keep = [f for f in files if forced_kind or _kind_of_file(f) == kind]
     return DatasetInput(path, kind, keep, base, threads=threads)
