@@ -88,10 +88,20 @@ def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     fail([csv(tmp_path, "p,t\n0.8,1\n0.3,0.2\n"), "--target-cols", "t"],
          "row 2", "binary target 0.2", "--task multilabel")
     fail([csv(tmp_path, "p,label\n0.8,0.7\n"), "--task", "binary"],
-         "row 1", "column 'label'", "not a whole number", "--target-cols COL --task multilabel")
+         "row 1", "column 'label'", "not a whole number", "--target-cols label --task multilabel")
     out = run_json(["compute", tmp_path / "p.csv", "--target-cols", "label", "--task",
                     "multilabel"])  # the advice works: -(y log p + (1 - y) log(1 - p))
     assert out["loss"] == pytest.approx(-(0.7 * math.log(0.8) + 0.3 * math.log(0.2)), rel=1e-12)
+    np.save(tmp_path / "p.npy", np.array([0.8, 0.3]))
+    np.save(tmp_path / "y.npy", np.array([0.7, 0.2]))
+    fail([tmp_path / "p.npy", "--labels", tmp_path / "y.npy"], "y.npy", "row 1",
+         "save it as an (n, 1) array and pass --task multilabel")
+    np.save(tmp_path / "y.npy", np.array([[0.7], [0.2]]))  # the advice works
+    out = run_json(["compute", tmp_path / "p.npy", "--labels", tmp_path / "y.npy", "--task",
+                    "multilabel"])
+    ref = (-(0.7 * math.log(0.8) + 0.3 * math.log(0.2)) - (0.2 * math.log(0.3)
+                                                              + 0.8 * math.log(0.7))) / 2
+    assert out["loss"] == pytest.approx(ref, rel=1e-12)
 
 
 def test_logits_must_be_finite(tmp_path: Path) -> None:

@@ -229,12 +229,13 @@ class LabelEncoder:
                 bad = ~np.isfinite(raw) | (raw != np.round(raw))
             if bad.any():
                 r = int(np.flatnonzero(bad)[0])
+                col = self._source()[1]
+                soft = ("give one column per class with --target-cols" if not self.binary
+                        else f"pass --target-cols {col} --task multilabel" if col
+                        else "save it as an (n, 1) array and pass --task multilabel")
                 raise InputError(
                     f"{self._at(row0 + r)}: label {raw[r]:g} is not a whole number; "
-                    f"{self._hint()}. " + ("For a soft target (a probability), pass it with "
-                    "--target-cols COL --task multilabel" if self.binary else "For soft "
-                    "targets, give one column per class with --target-cols")
-                )
+                    f"{self._hint()}. For soft targets (probabilities), {soft}")
             huge = np.abs(raw) > 2.0**62  # would not survive the cast to int64
             if huge.any():
                 r = int(np.flatnonzero(huge)[0])
