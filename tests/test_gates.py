@@ -109,6 +109,7 @@ def test_unknown_name_is_exit_2_with_nothing_on_stdout(preds: Path) -> None:
     for check in ("metrics.nope<1", "per_class.cow.loss_mean<1", "classes<1"):
         res = run(["compute", preds, "--logits", "--check", check, "--format", "json"])
         assert res.exit_code == 2 and res.stdout == "", check
+        assert res.stderr.startswith(f"xent: error: --check '{check}': "), res.stderr
     res = run(["compute", preds, "--logits", "--check", "loss<<1"])
     assert res.exit_code == 2 and "NAME OP NUMBER" in res.stderr
 

@@ -55,14 +55,16 @@ def parse_check(text: str) -> Check:
     return Check(m["name"], m["op"], float(m["num"]), text.strip())
 
 
-def lookup(report: dict[str, Any], name: str) -> float | None:
-    """The number ``name`` names in a JSON report; UsageError when there is no such figure."""
+def lookup(report: dict[str, Any], name: str, check: str | None = None) -> float | None:
+    """The number ``name`` names in a JSON report; UsageError when there is no such figure
+    (naming the whole ``check`` expression it came from)."""
+    shown = check or name
     parts = name.split(".")
     if parts[0] == "per_class" and len(parts) >= 3:
         cls, field = ".".join(parts[1:-1]), parts[-1]
         rows = {r["class"]: r for r in report.get("per_class", [])}
         if cls not in rows:
-            raise UsageError(f"--check '{name}': no class '{cls}' (classes: "
+            raise UsageError(f"--check '{shown}': no class '{cls}' (classes: "
                              f"{', '.join(rows) or 'none'})")
         node: Any = rows[cls]
         parts = [field]
@@ -70,11 +72,11 @@ def lookup(report: dict[str, Any], name: str) -> float | None:
         node = report
     for p in parts:
         if not isinstance(node, dict) or p not in node:
-            raise UsageError(f"--check '{name}': the report has no figure '{name}'; "
+            raise UsageError(f"--check '{shown}': the report has no figure '{name}'; "
                              f"figures: {', '.join(figure_names(report))}")
         node = node[p]
     if node is not None and not isinstance(node, (int, float)):
-        raise UsageError(f"--check '{name}': '{name}' is not a number")
+        raise UsageError(f"--check '{shown}': '{name}' is not a number")
     return None if node is None else float(node)
 
 
@@ -88,7 +90,7 @@ def figure_names(report: dict[str, Any]) -> list[str]:
 
 def failures(report: dict[str, Any], checks: list[Check]) -> list[str]:
     """The failed checks, each as a line; every name is resolved (or refused) first."""
-    values = [(c, lookup(report, c.name)) for c in checks]
+    values = [(c, lookup(report, c.name, c.text)) for c in checks]
     out = []
     for c, v in values:
         if not c.passes(v):
