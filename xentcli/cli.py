@@ -402,6 +402,10 @@ def _err_gate(message: str) -> None:
 PIPE_WIDTH = 200
 
 
+def _rstrip_lines(text: str) -> str:
+    return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
+
 def _stdout_console() -> Any:
     from rich.console import Console
 
@@ -409,6 +413,12 @@ def _stdout_console() -> Any:
         def on_broken_pipe(self) -> None:
             # Rich would exit 1 (our "gate failed"); let handles_errors end quietly instead.
             raise BrokenPipeError
+
+        def _render_buffer(self, buffer: Any) -> str:
+            # Rich pads every line of a table to its width; in a file or a log, the trailing
+            # blanks only get in the way of diffs (and of the README's examples).
+            text: str = super()._render_buffer(buffer)
+            return text if self.is_terminal else _rstrip_lines(text)
 
     # Rich draws for 80 columns when stdout is not a terminal, folding numbers and commands
     # across lines in a file or a CI log; there, lines are only as long as they need.

@@ -292,7 +292,7 @@ def drawn(draw: Callable[[Any], None], width: int = 100) -> str:
     console = Console(file=buf, width=width, color_system=None, highlight=False,
                       markup=False, emoji=False)
     draw(console)
-    return buf.getvalue()
+    return "\n".join(line.rstrip(" ") for line in buf.getvalue().split("\n"))
 
 
 # -- xent explain ---------------------------------------------------------------------------
