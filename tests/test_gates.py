@@ -277,6 +277,30 @@ def test_closed_pipe_ends_quietly(tmp_path: Path, fmt: str) -> None:
     assert b"Traceback" not in err and b"BrokenPipe" not in err
 
 
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_closed_pipe_does_not_hide_a_failed_gate(tmp_path: Path, fmt: str) -> None:
+    """`xent ... --max-loss X | true` under `set -o pipefail` (GitHub Actions' bash): the
+    reader is gone before the report is written, the gate still fails (exit 1, said on
+    stderr)."""
+    z = RNG.normal(size=(50, 400))
+    path = write_table(tmp_path / "wide.parquet", wide_table(z, RNG.integers(0, 400, 50)))
+    proc = xent("compute", str(path), "--logits", "--format", fmt, "--max-loss", "0.01")
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| true`: nothing is read
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err.startswith("xent: gate failed: loss ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["compute", "--help"]])
+def test_help_into_a_closed_pipe_exits_0(args: list[str]) -> None:
+    proc = xent(*args)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and err == b""
+
+
 def test_ctrl_c_exits_130_with_one_line_and_no_partial_file(tmp_path: Path) -> None:
     target = tmp_path / "rows.parquet"
     proc = xent("compute", "-", "--per-sample", str(target), stdin=subprocess.PIPE)

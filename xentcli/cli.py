@@ -376,15 +376,25 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     if out.output:
         write_text_atomic(out.output, render_text(result, out.format, plot=out.plot))
     elif out.format is OutputFormat.table:
-        to_table(result, _stdout_console(), plot=out.plot)
+        _to_stdout(lambda: to_table(result, _stdout_console(), plot=out.plot))
     else:
-        sys.stdout.write(render_text(result, out.format, plot=out.plot))
-    sys.stdout.flush()
+        _to_stdout(lambda: sys.stdout.write(render_text(result, out.format, plot=out.plot)))
     if regression:
         failed.append(regression)
     for line in failed:
         _err_gate(line)
     return ExitCode.GATE_FAILED if failed else ExitCode.OK
+
+
+def _to_stdout(write: Callable[[], object]) -> None:
+    """Write the report to stdout. A reader that went away (`| head`, `| true`) ends the
+    report quietly but not the run: the gates are still judged, said on stderr and in the
+    exit code (under `set -o pipefail`, a closed pipe must not turn a failed gate green)."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
 
 
 def _progress() -> Any:
@@ -485,10 +495,9 @@ def compare_cmd(
 
         write_text_atomic(output, compare_text(result, format, **gate))
     elif format is OutputFormat.table:
-        compare_table(result, _stdout_console())
+        _to_stdout(lambda: compare_table(result, _stdout_console()))
     else:
-        sys.stdout.write(compare_text(result, format, **gate))
-    sys.stdout.flush()
+        _to_stdout(lambda: sys.stdout.write(compare_text(result, format, **gate)))
     if regressed:
         assert bound is not None
         _err_gate(f"B's loss {result.b.loss:.6g} is above A's {result.a.loss:.6g} by more than "
@@ -618,6 +627,8 @@ def main() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+        if code == 1 and isinstance(exc.__context__, BrokenPipeError):
+            code = 0  # click's answer to `xent --help | head`: 1, which reads as a failed gate
     except XentError as exc:  # outside a command: --version or --help to a closed stdout
         _err(str(exc))
         code = int(exc.exit_code)
