@@ -207,3 +207,27 @@ def test_csv_directory_cell_that_is_not_a_number(tmp_path: Path) -> None:
     res = run(["compute", root])
     assert res.exit_code == 2 and "row 1, column 'grp': 'y' is not a number" in res.stderr
     assert "--id-col" in res.stderr
+
+
+def test_group_by_unusual_values(tmp_path: Path) -> None:
+    """NaN is a missing value (one null slice across chunks, with the nulls), infinity is
+    written "inf" in strict JSON, bytes are read as text, a list column is refused."""
+    p = softmax(RNG.normal(size=(12, 2)))
+    y = RNG.integers(0, 2, 12)
+    g = [math.nan, 1.0, None, math.inf] * 3
+    path = tmp_path / "g.parquet"
+    pq.write_table(pa.table({"a": p[:, 0], "b": p[:, 1], "label": y, "g": g,
+                             "raw": [b"x", b"\xff", b"y"] * 4,
+                             "lst": [[1], [2], [1], [2]] * 3}), path)
+    out = run_json(["compute", path, "--pred-cols", "a,b", "--group-by", "g", "--chunk-rows",
+                    "5"])
+    rows = {json.dumps(s["group"]["g"]): s for s in out["groups"]}
+    assert sorted(rows) == ['"inf"', "1.0", "null"]
+    missing = [i for i in range(12) if g[i] is None or math.isnan(g[i])]
+    assert rows["null"]["n"] == len(missing) == 6
+    ref_loss = -sum(math.log(p[i, y[i]]) for i in missing) / len(missing)
+    assert rows["null"]["loss"] == pytest.approx(ref_loss, rel=1e-12)
+    out = run_json(["compute", path, "--pred-cols", "a,b", "--group-by", "raw"])
+    assert sorted(s["group"]["raw"] for s in out["groups"]) == ["\\xff", "x", "y"]
+    res = run(["compute", path, "--pred-cols", "a,b", "--group-by", "lst"])
+    assert res.exit_code == 2 and "--group-by lst: the column holds list" in res.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -556,9 +557,13 @@ class Grouper:
             arr = part.arrays[f"group:{c}"]
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
+            value_type = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+            if pa.types.is_nested(value_type):
+                raise UsageError(f"--group-by {c}: the column holds {arr.type} values; group "
+                                 "by a column of single values (text, numbers, dates)")
             enc = pc.dictionary_encode(arr, null_encoding="encode")
             local.append(np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64))
-            values.append(enc.dictionary.to_pylist())
+            values.append([_group_value(v) for v in enc.dictionary.to_pylist()])
         stacked = np.stack(local, axis=1)
         combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
         lut = np.empty(len(combos), dtype=np.int64)
@@ -571,7 +576,19 @@ class Grouper:
         return lut[inverse.reshape(-1)]
 
 
+def _group_value(v: Any) -> Any:
+    """A slice's value as a key: NaN is missing, like null (NaN != NaN would open a new slice
+    in every chunk); bytes are read as UTF-8 text."""
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    return v
+
+
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else "-inf"  # strict JSON has no infinity
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     return str(v)
