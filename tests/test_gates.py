@@ -315,6 +315,23 @@ def test_ctrl_c_exits_130_with_one_line_and_no_partial_file(tmp_path: Path) -> N
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_leave_no_partial_file(tmp_path: Path, sig: int) -> None:
+    """A cancelled CI job or `timeout` sends SIGTERM: the partial --per-sample file is
+    removed as on Ctrl-C, one line on stderr, exit 128 + the signal."""
+    target = tmp_path / "rows.parquet"
+    proc = xent("compute", "-", "--per-sample", str(target), stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b"a,b,label\n" + b"0.5,0.5,0\n" * 1000)
+    proc.stdin.flush()
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig
+    assert out == b"" and err == f"xent: error: terminated by signal {int(sig)}\n".encode()
+    assert os.listdir(tmp_path) == []
+
+
 def test_no_color_and_non_terminal_give_plain_text(preds: Path) -> None:
     proc = xent("compute", str(preds), "--logits", env={**os.environ, "NO_COLOR": "1"})
     out, err = proc.communicate(timeout=60)

@@ -28,7 +28,7 @@ from xentcli.config import (
     Reduction,
     Task,
 )
-from xentcli.errors import ExitCode, UsageError, XentError
+from xentcli.errors import ExitCode, Terminated, UsageError, XentError
 
 # Click's own usage errors (a bad option value, an unknown option, a missing argument) print
 # four lines (usage, hint, blank, "Error: ..."); xent's errors are one line. Click's classes
@@ -153,6 +153,10 @@ def handles_errors(command: F) -> F:
         except XentError as exc:
             _err(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
+        except Terminated as exc:
+            _err(f"terminated by signal {exc.signum}")
+            sys.stdout.flush()
+            os._exit(128 + exc.signum)  # as the shell reports a process the signal killed
         except KeyboardInterrupt:
             _err("interrupted")
             # Partial outputs were removed on the way up. Exit now: a reader thread may be
@@ -621,6 +625,7 @@ def main() -> None:
     ~60 ms to every run with nothing left to do.
     """
     _reuse_freed_memory()
+    _terminate_cleanly()
     sys.stdout = _Stdout(sys.stdout)
     try:
         app()
@@ -642,6 +647,20 @@ def main() -> None:
         except (OSError, XentError):  # a closed pipe, a full disk: already said, or moot
             pass
     os._exit(code if isinstance(code, int) else 0)
+
+
+def _terminate_cleanly() -> None:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does: partial output files are removed, one
+    line on stderr, exit 128 + the signal's number (they killed the process outright, leaving
+    a hidden temporary file behind)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
 
 
 def _reuse_freed_memory() -> None:

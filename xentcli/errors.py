@@ -41,3 +41,12 @@ def where(source: str, row: int | None = None, column: str | None = None) -> str
     if loc:
         parts.append(", ".join(loc))
     return ": ".join(parts)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP (a cancelled CI job, `timeout`, a closed terminal), raised in the main
+    thread like KeyboardInterrupt so that partial outputs are removed on the way up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
