@@ -332,6 +332,23 @@ def test_sigterm_and_sighup_leave_no_partial_file(tmp_path: Path, sig: int) -> N
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("option", ["--output", "--per-sample"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_reading(
+        tmp_path: Path, option: str) -> None:
+    """stdin stays open and unread: the run must not wait for it (nor consume it) to find
+    that the report has nowhere to go."""
+    proc = xent("compute", "-", option, str(tmp_path / "missing" / "out.csv"),
+                stdin=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        code = proc.wait(timeout=30)  # stdin still open: xent must not be waiting on it
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert code == 2 and proc.stdout.read() == b""
+    assert b"does not exist" in proc.stderr.read() and os.listdir(tmp_path) == []
+
+
 def test_no_color_and_non_terminal_give_plain_text(preds: Path) -> None:
     proc = xent("compute", str(preds), "--logits", env={**os.environ, "NO_COLOR": "1"})
     out, err = proc.communicate(timeout=60)

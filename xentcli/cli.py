@@ -330,7 +330,7 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     from xentcli import baseline as baselines
     from xentcli.evaluate import evaluate
     from xentcli.gates import MaxIncrease, failures, parse_check
-    from xentcli.outputs import PerSampleWriter, write_text_atomic
+    from xentcli.outputs import AtomicPath, PerSampleWriter, write_text_atomic
     from xentcli.render import render_text, to_table
 
     # Everything that can be refused is refused before any reading.
@@ -342,7 +342,15 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
         raise UsageError("--max-increase needs --baseline PREV.json to compare with")
     base = baselines.load(out.baseline) if out.baseline else None
 
-    sink = PerSampleWriter(out.per_sample, loss.base.log) if out.per_sample else None
+    # Both output files are made now: a path that cannot be written is refused before the
+    # input is read (and neither is left behind when the other cannot be made).
+    report_path = AtomicPath(out.output) if out.output else None
+    try:
+        sink = PerSampleWriter(out.per_sample, loss.base.log) if out.per_sample else None
+    except BaseException:
+        if report_path is not None:
+            report_path.abort()
+        raise
     progress = None if out.quiet else _progress()
     # The reader thread and the kernels trade the GIL between many short NumPy calls; a
     # shorter switch interval lets decoding of the next chunk overlap more of the math.
@@ -369,6 +377,8 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     except BaseException:
         if sink is not None:
             sink.abort()
+        if report_path is not None:
+            report_path.abort()
         raise
     finally:
         if progress is not None:
@@ -377,8 +387,13 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     if out.max_loss is not None and not (result.loss <= out.max_loss):
         failed.insert(0, f"loss {result.loss:.6g} {result.unit} is above --max-loss "
                          f"{out.max_loss:g}")
-    if out.output:
-        write_text_atomic(out.output, render_text(result, out.format, plot=out.plot))
+    if report_path is not None:
+        try:
+            text = render_text(result, out.format, plot=out.plot)
+        except BaseException:
+            report_path.abort()
+            raise
+        write_text_atomic(report_path, text)
     elif out.format is OutputFormat.table:
         _to_stdout(lambda: to_table(result, _stdout_console(), plot=out.plot))
     else:
@@ -478,6 +493,7 @@ def compare_cmd(
     """Compare two prediction sets on the same rows, with a bootstrap interval."""
     from xentcli.evaluate import compare
     from xentcli.gates import MaxIncrease
+    from xentcli.outputs import AtomicPath, write_text_atomic
     from xentcli.render import compare_table, compare_text
 
     bound = MaxIncrease.parse(max_increase) if max_increase is not None else None
@@ -491,13 +507,18 @@ def compare_cmd(
     loss = LossConfig(task=task, logits=logits, base=base, clip_eps=clip_eps,
                       renormalize=renormalize, sum_tol=sum_tol)
     metrics = MetricConfig(seed=seed, replicates=replicates)
-    result = compare(read(a), read(b), loss, metrics, level=ci)
-    regressed = bound.exceeded(result.b.loss, result.a.loss) if bound else None
-    gate = {"max_increase": bound.describe() if bound else None, "regressed": regressed}
-    if output:
-        from xentcli.outputs import write_text_atomic
-
-        write_text_atomic(output, compare_text(result, format, **gate))
+    report_path = AtomicPath(output) if output else None  # refused before any reading
+    try:
+        result = compare(read(a), read(b), loss, metrics, level=ci)
+        regressed = bound.exceeded(result.b.loss, result.a.loss) if bound else None
+        gate = {"max_increase": bound.describe() if bound else None, "regressed": regressed}
+        text = compare_text(result, format, **gate) if report_path is not None else ""
+    except BaseException:
+        if report_path is not None:
+            report_path.abort()
+        raise
+    if report_path is not None:
+        write_text_atomic(report_path, text)
     elif format is OutputFormat.table:
         _to_stdout(lambda: compare_table(result, _stdout_console()))
     else:

@@ -160,8 +160,11 @@ def _create_beside(real: str, mode: int | None) -> str:
     raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
 
 
-def write_text_atomic(target: str, text: str) -> None:
-    path = AtomicPath(target)
+def write_text_atomic(target: str | AtomicPath, text: str) -> None:
+    """Write ``text`` to ``target`` (an AtomicPath made before the work, so that a path that
+    cannot be written is refused before any reading) and commit it."""
+    path = target if isinstance(target, AtomicPath) else AtomicPath(target)
+    target = path.target
     try:
         with path.open() as fh:
             fh.write(text)
@@ -171,6 +174,9 @@ def write_text_atomic(target: str, text: str) -> None:
     except OSError as exc:
         path.abort()
         raise UsageError(f"{target}: cannot write: {exc.strerror}") from None
+    except BaseException:
+        path.abort()
+        raise
     path.commit()
 
 
@@ -190,7 +196,7 @@ class PerSampleWriter:
             raise UsageError(f"--per-sample {target}: name a .parquet or .csv file")
         self.target = target
         self.unit_log = unit_log
-        self.path: AtomicPath | None = None
+        self.path: AtomicPath | None = AtomicPath(target)  # now: refused before any reading
         self.writer: Any = None
         self.handle: IO[bytes] | None = None  # a target written in place (a FIFO, /dev/stdout)
         self.names: Any = None
@@ -205,7 +211,6 @@ class PerSampleWriter:
                 f"--per-sample writes the id column under its own name, and '{id_name}' is "
                 f"one of its columns ({', '.join(PER_SAMPLE_COLUMNS)}); rename the id column"
             )
-        self.path = AtomicPath(self.target)
         self.names = strings([str(c) for c in plan.classes])
         self.id_name = id_name
         self.multilabel = plan.task.value == "multilabel"
