@@ -91,6 +91,30 @@ def test_null_baseline_renders_in_every_format(tmp_path: Path, null_baseline: Pa
     assert res.stderr.count("\n") == 1 and res.stdout
 
 
+def test_quiet_keeps_the_note_off_stderr(tmp_path: Path, null_baseline: Path) -> None:
+    res = run(["compute", tmp_path / "zero.csv", "--baseline", null_baseline, "--quiet",
+               "--format", "json"])
+    assert res.exit_code == 0 and res.stderr == ""
+    assert json.loads(res.stdout)["baseline"]["note"]  # still in the report
+
+
+def test_a_gate_on_an_infinite_loss_says_why_it_is_null(tmp_path: Path) -> None:
+    res = run(["compute", csv(tmp_path, ZERO, "zero.csv"), "--clip-eps", "0", "--check",
+               "loss>1", "--format", "json"])
+    assert res.exit_code == 1
+    assert res.stderr == ("xent: gate failed: loss is null (infinite or undefined), "
+                          "wanted > 1\n")
+
+
+def test_output_dash_is_stdout_and_a_table_file_is_the_piped_table(tmp_path: Path) -> None:
+    path = csv(tmp_path, OK, "ok.csv")
+    piped = run(["compute", path])
+    assert run(["compute", path, "--output", "-"]).stdout == piped.stdout
+    out = tmp_path / "report.txt"
+    assert run(["compute", path, "--output", out]).exit_code == 0
+    assert out.read_text() == piped.stdout  # the same width and text as `> report.txt`
+
+
 def test_null_baseline_without_a_gate(tmp_path: Path, null_baseline: Path) -> None:
     out = run_json(["compute", tmp_path / "zero.csv", "--baseline", null_baseline])
     assert "regressed" not in out["baseline"] and out["baseline"]["note"]

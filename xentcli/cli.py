@@ -17,6 +17,7 @@ import typer
 from xentcli import __version__
 from xentcli.config import (
     DEFAULT_CHUNK_ROWS,
+    PLAIN_WIDTH,
     Base,
     InputFormat,
     LabelReduction,
@@ -304,7 +305,8 @@ def compute(
         renormalize=renormalize,
         sum_tol=sum_tol,
     )
-    out = OutputConfig(format=format, output=output, per_sample=per_sample, max_loss=max_loss,
+    out = OutputConfig(format=format, output=_file(output), per_sample=per_sample,
+                       max_loss=max_loss,
                        plot=plot, checks=tuple(check or ()), baseline=baseline,
                        max_increase=max_increase, quiet=quiet)
     metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci,
@@ -369,7 +371,7 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
             assert out.baseline is not None
             compared, regression = baselines.compare(report, base, out.baseline, bound)
             result = dataclasses.replace(result, baseline=compared)
-            if compared.get("note"):
+            if compared.get("note") and not out.quiet:
                 sys.stderr.write(f"xent: note: --baseline {out.baseline}: {compared['note']}\n")
         failed = failures(report, checks)  # unknown names are refused here, before any output
         if sink is not None:  # kept only once nothing left can refuse the run
@@ -405,6 +407,11 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     return ExitCode.GATE_FAILED if failed else ExitCode.OK
 
 
+def _file(output: str | None) -> str | None:
+    """--output's path; "-" is stdout, as for the input."""
+    return None if output == "-" else output
+
+
 def _to_stdout(write: Callable[[], object]) -> None:
     """Write the report to stdout. A reader that went away (`| head`, `| true`) ends the
     report quietly but not the run: the gates are still judged, said on stderr and in the
@@ -428,7 +435,6 @@ def _err_gate(message: str) -> None:
     sys.stderr.flush()
 
 
-PIPE_WIDTH = 200
 
 
 def _rstrip_lines(text: str) -> str:
@@ -451,7 +457,7 @@ def _stdout_console() -> Any:
 
     # Rich draws for 80 columns when stdout is not a terminal, folding numbers and commands
     # across lines in a file or a CI log; there, lines are only as long as they need.
-    width = None if os.environ.get("COLUMNS") or sys.stdout.isatty() else PIPE_WIDTH
+    width = None if os.environ.get("COLUMNS") or sys.stdout.isatty() else PLAIN_WIDTH
     return StdoutConsole(highlight=False, markup=False, emoji=False, width=width,
                          no_color=bool(os.environ.get("NO_COLOR")) or None)
 
@@ -507,6 +513,7 @@ def compare_cmd(
     loss = LossConfig(task=task, logits=logits, base=base, clip_eps=clip_eps,
                       renormalize=renormalize, sum_tol=sum_tol)
     metrics = MetricConfig(seed=seed, replicates=replicates)
+    output = _file(output)
     report_path = AtomicPath(output) if output else None  # refused before any reading
     try:
         result = compare(read(a), read(b), loss, metrics, level=ci)

@@ -94,7 +94,7 @@ def failures(report: dict[str, Any], checks: list[Check]) -> list[str]:
     out = []
     for c, v in values:
         if not c.passes(v):
-            shown = "null" if v is None else f"{v:.6g}"
+            shown = "null (infinite or undefined)" if v is None else f"{v:.6g}"
             out.append(f"{c.name} is {shown}, wanted {c.op} {c.threshold:g}")
     return out
 

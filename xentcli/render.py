@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from xentcli.config import Base, OutputFormat
+from xentcli.config import PLAIN_WIDTH, Base, OutputFormat
 from xentcli.result import Result
 
 TASK_TITLES = {
@@ -273,7 +273,8 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
         console.print(loss_histogram(r))
 
 
-def render_text(r: Result, fmt_: OutputFormat, *, width: int = 100, plot: bool = False) -> str:
+def render_text(r: Result, fmt_: OutputFormat, *, width: int = PLAIN_WIDTH,
+                plot: bool = False) -> str:
     """The report as text in any format (the table drawn without colour, for files)."""
     if fmt_ is OutputFormat.json:
         return to_json(r, plot=plot)
@@ -284,7 +285,7 @@ def render_text(r: Result, fmt_: OutputFormat, *, width: int = 100, plot: bool =
     return drawn(lambda console: to_table(r, console, plot=plot), width)
 
 
-def drawn(draw: Callable[[Any], None], width: int = 100) -> str:
+def drawn(draw: Callable[[Any], None], width: int = PLAIN_WIDTH) -> str:
     """What ``draw`` prints on a Rich console, as plain text (no colour): tables for files."""
     from rich.console import Console
 
