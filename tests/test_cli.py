@@ -533,3 +533,30 @@ def test_class_weights_that_drop_every_row_are_an_input_error(tmp_path: Path) ->
     assert res.exit_code == 2 and res.stdout == "" and "--class-weights" in res.stderr
     out = run_json(["compute", path, "--class-weights", "1,0"])
     assert out["loss"] == pytest.approx((-math.log(0.7) - math.log(0.4)) / 2, rel=1e-14)
+
+
+def test_markdown_cells_are_escaped(tmp_path: Path) -> None:
+    """Names with Markdown's punctuation render as themselves in $GITHUB_STEP_SUMMARY: every
+    row of a table has as many cells as its header (a raw | would add one, a line break end
+    the row), and nothing turns bold or into HTML."""
+    import re
+
+    names = ["a|b", "__bg__", "<b>x</b>"]
+    p = softmax(RNG.normal(size=(6, 3)))
+    path = write_table(tmp_path / "p.csv", wide_table(
+        p, [names[i % 3] for i in range(6)], names=names,
+        **{"seg|ment": ["x\ny", "z"] * 3, "row_id": [f"r{i}" for i in range(6)]}))
+    res = run(["compute", path, "--format", "markdown", "--group-by", "seg|ment", "--id-col",
+               "row_id", "--worst", "2"])
+    assert res.exit_code == 0, res.stderr
+    cells = [len(re.findall(r"(?<!\\)\|", line)) for line in res.stdout.splitlines()]
+    tables: list[list[int]] = [[]]
+    for count in cells:
+        if count:
+            tables[-1].append(count)
+        elif tables[-1]:
+            tables.append([])
+    tables = [t for t in tables if t]
+    assert len(tables) == 4 and all(len(set(t)) == 1 for t in tables), res.stdout
+    assert r"a\|b" in res.stdout and r"\_\_bg\_\_" in res.stdout
+    assert r"\<b\>x\</b\>" in res.stdout and "x y" in res.stdout

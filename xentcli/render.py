@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -199,14 +200,23 @@ def to_csv(r: Result) -> str:
     return buf.getvalue()
 
 
+# Markdown's punctuation; an underscore only where it could open or close emphasis (at a
+# word's edge: GitHub never reads one inside a word, as in loss_sum, as emphasis).
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
+
+
 def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|")
+    """A table cell's text as itself in GitHub's Markdown: its punctuation escaped (a class
+    named __background__ or <b>x</b> is not bold), a line break a space (it would end the
+    row)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(s.splitlines()))
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    out += ["| " + " | ".join(_md_escape(c) for c in cells) + " |" for cells in rows]
-    return out
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(_md_escape(c) for c in cells) + " |"
+
+    return [line(header), "|---|" + "---:|" * (len(header) - 1), *map(line, rows)]
 
 
 def to_markdown(r: Result) -> str:
@@ -219,7 +229,7 @@ def to_markdown(r: Result) -> str:
         lines += ["", f"Worst {len(r.worst)} rows:", ""]
         lines += _md_table(worst_header(r), worst_cells(r))
     if r.groups:
-        lines += ["", f"By {', '.join(r.groups[0][0])}:", ""]
+        lines += ["", f"By {', '.join(map(_md_escape, r.groups[0][0]))}:", ""]
         lines += _md_table(group_header(r), group_cells(r))
     return "\n".join(lines) + "\n"
 
