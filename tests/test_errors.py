@@ -203,6 +203,32 @@ def test_stdin_problems() -> None:
          "save it to a file to get the row number", stdin="a,b,label\n0.5,0.5,0\n0.2,x,1\n")
 
 
+def test_binary_data_read_as_csv_says_what_it_looks_like(tmp_path: Path) -> None:
+    table = wide_table(np.full((3, 2), 0.5), [0, 1, 0])
+    parquet = write_table(tmp_path / "p.parquet", table)
+    stream = write_table(tmp_path / "p.arrows", table)
+    named_csv = tmp_path / "p.csv"
+    named_csv.write_bytes(parquet.read_bytes())
+    fail([named_csv], "p.csv", "not UTF-8", "looks like Parquet data", "--input-format parquet")
+    fail(["-"], "<stdin>", "looks like an Arrow IPC stream", "--input-format arrow",
+         stdin=stream.read_bytes())
+
+
+def test_an_arrow_file_on_stdin_asks_for_its_path(tmp_path: Path) -> None:
+    """Through a real pipe (the runner's stdin cannot be peeked at)."""
+    import subprocess
+    import sys
+
+    feather = write_table(tmp_path / "p.feather", wide_table(np.full((3, 2), 0.5), [0, 1, 0]))
+    for data, needle in ((feather.read_bytes(), "pass its path instead"), (b"", "no input")):
+        proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", "-",
+                               "--input-format", "arrow"], input=data, capture_output=True,
+                              timeout=60)
+        assert proc.returncode == 2 and proc.stdout == b""
+        assert proc.stderr.decode().startswith("xent: error: <stdin>: ") and needle.encode() \
+            in proc.stderr
+
+
 def test_weights_must_be_finite_and_non_negative(tmp_path: Path) -> None:
     path = csv(tmp_path, "a,b,label,w\n0.5,0.5,0,1\n0.5,0.5,1,-2\n")
     fail([path, "--weight-col", "w"], "row 2", "column 'w'", "-2")

@@ -342,10 +342,34 @@ def _between(s: str, start: str, end: str) -> str | None:
     return s[i + len(start) : j] if j >= 0 else None
 
 
+ARROW_FILE_MAGIC = b"ARROW1"
+
+
+def _binary_format(head: bytes) -> tuple[str, str] | None:
+    """(what, --input-format value) of data read as CSV that is really Parquet or Arrow IPC,
+    by the bytes it starts with; None for anything else."""
+    if head.startswith(b"PAR1"):
+        return "Parquet data", "parquet"
+    if head.startswith(ARROW_FILE_MAGIC):
+        return "an Arrow IPC file (Feather v2)", "arrow"
+    if head.startswith(b"\xff\xff\xff\xff"):  # a stream message's continuation marker
+        return "an Arrow IPC stream", "arrow"
+    return None
+
+
 def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | None]:
     """An IPC file (Feather v2) or stream, from a path or stdin."""
     if path == STDIN:
-        reader = pa.ipc.open_stream(sys.stdin.buffer)
+        stdin = sys.stdin.buffer
+        head = stdin.peek(8)[:8] if hasattr(stdin, "peek") else b""
+        if hasattr(stdin, "peek") and not head:
+            raise InputError("<stdin>: no input; expected an Arrow IPC stream")
+        if head.startswith(ARROW_FILE_MAGIC):
+            raise InputError(
+                "<stdin>: this is an Arrow IPC file (Feather v2: .arrow, .feather), which is "
+                "read by seeking; pass its path instead, or write a stream to stdin "
+                "(pyarrow.ipc.new_stream)")
+        reader = pa.ipc.open_stream(stdin)
         return reader.schema, iter(reader), None
     source = pa.memory_map(path)
     try:
@@ -417,8 +441,11 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
     try:
         header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
-        raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; save the "
-                         "file as UTF-8") from None
+        binary = _binary_format(header)
+        hint = (f"it looks like {binary[0]}: pass --input-format {binary[1]}" if binary
+                else "save the file as UTF-8")
+        raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; {hint}"
+                         ) from None
     reader = pcsv.open_csv(
         head_source,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
