@@ -349,6 +349,32 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_reading(
     assert b"does not exist" in proc.stderr.read() and os.listdir(tmp_path) == []
 
 
+def test_ctrl_c_while_importing_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The console script's first ~80 ms import typer and numpy: a Ctrl-C there ends as one
+    later does (the entry point catches it), not with a traceback."""
+    import builtins
+
+    from xentcli import entry
+
+    real_import = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kw: object) -> object:
+        if name == "xentcli.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kw)  # type: ignore[arg-type]
+
+    def exit_(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    monkeypatch.setattr(entry.os, "_exit", exit_)
+    with pytest.raises(SystemExit) as stop:
+        entry.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "xent: error: interrupted\n"
+
+
 def test_no_color_and_non_terminal_give_plain_text(preds: Path) -> None:
     proc = xent("compute", str(preds), "--logits", env={**os.environ, "NO_COLOR": "1"})
     out, err = proc.communicate(timeout=60)

@@ -1,3 +1,3 @@
-from xentcli.cli import main
+from xentcli.entry import main
 
 main()
