@@ -60,6 +60,8 @@ CSV_CASES = {
     "duplicate_columns": ("a,a,label\n0.5,0.5,0\n", ["column 'a' appears twice"]),
     "wrong_delimiter": ("a;b;label\n0.5;0.5;0\n", ["no label column"]),
     "inf_logit": ("a,b,label\ninf,0.5,0\n", ["row 1", "column 'a'", "value inf"]),
+    "header_line_break": ('"line\nbreak",b,label\n0.5,0.5,0\n', ["header row",
+                                                                   "line break", "rename"]),
 }
 
 

@@ -446,6 +446,9 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
                 else "save the file as UTF-8")
         raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; {hint}"
                          ) from None
+    if _header_row(header).count(b'"') % 2:
+        raise InputError(f"{display_name(path)}: a column name in the header row holds a line "
+                         "break (inside quotes); xent reads the header as one line: rename it")
     reader = pcsv.open_csv(
         head_source,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
