@@ -231,6 +231,13 @@ def test_an_arrow_file_on_stdin_asks_for_its_path(tmp_path: Path) -> None:
             in proc.stderr
 
 
+def test_a_class_name_after_rows_of_indices_is_a_mixture(tmp_path: Path) -> None:
+    path = csv(tmp_path, "a,b,c,label\n0.2,0.3,0.5,0\n0.2,0.3,0.5,1\n0.2,0.3,0.5,a\n")
+    fail([path, "--chunk-rows", "2"], "row 3", "'a' is a class name", "earlier rows give "
+         "class indices")
+    fail([path], "labels mix class indices ('0', row 1) and class names ('a', row 3)")
+
+
 def test_weights_must_be_finite_and_non_negative(tmp_path: Path) -> None:
     path = csv(tmp_path, "a,b,label,w\n0.5,0.5,0,1\n0.5,0.5,1,-2\n")
     fail([path, "--weight-col", "w"], "row 2", "column 'w'", "-2")

@@ -334,8 +334,14 @@ class LabelEncoder:
                 as_num = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
             except pa.ArrowInvalid:
                 r = _first_non_numeric(arr)
+                label = arr[r].as_py()
+                if label in self._index:  # a name, where earlier rows held indices
+                    raise InputError(
+                        f"{self._at(row0 + r)}: label '{label}' is a class name, but earlier "
+                        "rows give class indices; labels mix indices and names, use one or "
+                        "the other") from None
                 raise InputError(
-                    f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is neither a class index "
+                    f"{self._at(row0 + r)}: label '{label}' is neither a class index "
                     f"nor a class name; {self._hint()}"
                 ) from None
         return self._from_numbers(self._numeric(as_num, row0), row0)
