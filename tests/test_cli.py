@@ -541,7 +541,7 @@ def test_markdown_cells_are_escaped(tmp_path: Path) -> None:
     the row), and nothing turns bold or into HTML."""
     import re
 
-    names = ["a|b", "__bg__", "<b>x</b>"]
+    names = ["a|b", "__bg__", "<b>x</b>$"]
     p = softmax(RNG.normal(size=(6, 3)))
     path = write_table(tmp_path / "p.csv", wide_table(
         p, [names[i % 3] for i in range(6)], names=names,
@@ -559,4 +559,4 @@ def test_markdown_cells_are_escaped(tmp_path: Path) -> None:
     tables = [t for t in tables if t]
     assert len(tables) == 4 and all(len(set(t)) == 1 for t in tables), res.stdout
     assert r"a\|b" in res.stdout and r"\_\_bg\_\_" in res.stdout
-    assert r"\<b\>x\</b\>" in res.stdout and "x y" in res.stdout
+    assert r"\<b\>x\</b\>\$" in res.stdout and "x y" in res.stdout

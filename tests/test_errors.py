@@ -214,6 +214,8 @@ def test_binary_data_read_as_csv_says_what_it_looks_like(tmp_path: Path) -> None
     fail([named_csv], "p.csv", "not UTF-8", "looks like Parquet data", "--input-format parquet")
     fail(["-"], "<stdin>", "looks like an Arrow IPC stream", "--input-format arrow",
          stdin=stream.read_bytes())
+    fail(["-"], "<stdin>", "looks like Parquet data", "pass its path instead",
+         stdin=parquet.read_bytes())  # not --input-format parquet: stdin cannot be Parquet
 
 
 def test_an_arrow_file_on_stdin_asks_for_its_path(tmp_path: Path) -> None:
@@ -229,6 +231,13 @@ def test_an_arrow_file_on_stdin_asks_for_its_path(tmp_path: Path) -> None:
         assert proc.returncode == 2 and proc.stdout == b""
         assert proc.stderr.decode().startswith("xent: error: <stdin>: ") and needle.encode() \
             in proc.stderr
+
+
+def test_a_quote_inside_a_column_name_is_text(tmp_path: Path) -> None:
+    """Only a quote that opens a field quotes; `size 5"` is a name (Arrow reads it so)."""
+    out = run_json(["compute", csv(tmp_path, 'a,b,size 5",label\n0.2,0.8,1,1\n'),
+                    "--pred-cols", "a,b"])
+    assert out["loss"] == pytest.approx(-math.log(0.8), rel=1e-12)
 
 
 def test_a_class_name_after_rows_of_indices_is_a_mixture(tmp_path: Path) -> None:

@@ -375,6 +375,46 @@ def test_ctrl_c_while_importing_is_one_line(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().err == "xent: error: interrupted\n"
 
 
+@pytest.mark.parametrize(("args", "code"), [
+    (["compute", "missing.csv"], 2),
+    (["compute", "{preds}", "--logits", "--check", "bogus<1"], 2),
+    (["compute", "{preds}", "--logits", "--max-loss", "0.001"], 1),
+])
+def test_closed_stderr_keeps_the_exit_code(preds: Path, args: list[str], code: int) -> None:
+    """`xent ... 2>&1 | head`: the reader of stderr is gone before the error or gate line is
+    written; the exit code must still say what happened."""
+    proc = subprocess.Popen([sys.executable, "-m", "xentcli",
+                             *(a.format(preds=preds) for a in args)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == code
+
+
+def test_nohup_keeps_sighup_ignored(tmp_path: Path) -> None:
+    """Started with SIGHUP ignored (nohup), xent keeps ignoring it and finishes the run."""
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xentcli", "compute", "-", "--format", "json", "--output",
+         str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert proc.stdin is not None
+    proc.stdin.write(b"a,b,label\n0.5,0.5,0\n")
+    proc.stdin.flush()
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(input=None, timeout=30)
+    assert proc.returncode == 0, err
+    assert json.loads(out.read_text())["n"] == 1
+
+
+def test_output_and_per_sample_must_differ(tmp_path: Path, preds: Path) -> None:
+    res = run(["compute", preds, "--logits", "--output", tmp_path / "r.csv", "--per-sample",
+               tmp_path / "r.csv"])
+    assert res.exit_code == 2 and "both name" in res.stderr
+    assert os.listdir(tmp_path) == ["z.parquet"]
+
+
 def test_no_color_and_non_terminal_give_plain_text(preds: Path) -> None:
     proc = xent("compute", str(preds), "--logits", env={**os.environ, "NO_COLOR": "1"})
     out, err = proc.communicate(timeout=60)

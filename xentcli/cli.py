@@ -40,7 +40,7 @@ _ClickUsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__
 class _OneLineUsageError(_ClickUsageError):  # type: ignore[misc]
     def show(self, file: Any = None) -> None:
         where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
-        sys.stderr.write(f"xent: error: {self.format_message()}{where}\n")
+        _to_stderr(f"xent: error: {self.format_message()}{where}\n")
 
 
 def _one_line(parse: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,8 +86,21 @@ class Engine(str, Enum):
 
 def _err(message: str) -> None:
     # One line, whatever a library put in the message.
-    sys.stderr.write(f"xent: error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
+    _to_stderr(f"xent: error: {' '.join(message.split())}\n")
+
+
+def _to_stderr(line: str) -> None:
+    """Write a line to stderr; a reader of stderr that went away (`2>&1 | head`) must not
+    change what the run exits with."""
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stderr.fileno())
+        except OSError:
+            pass
 
 
 def _numbers(option: str, text: str | None) -> tuple[float, ...] | None:
@@ -141,11 +154,16 @@ InputFormatOpt = Annotated[InputFormat, typer.Option(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_command_ran = False  # a command, not --help or --version, was run
+
+
 def handles_errors(command: F) -> F:
     """Turn expected errors into one line on stderr and an exit code (never a traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _command_ran
+        _command_ran = True
         try:
             try:
                 return command(*args, **kwargs)
@@ -344,6 +362,10 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
         raise UsageError("--max-increase needs --baseline PREV.json to compare with")
     base = baselines.load(out.baseline) if out.baseline else None
 
+    if (out.output and out.per_sample
+            and os.path.realpath(out.output) == os.path.realpath(out.per_sample)):
+        raise UsageError(f"--output and --per-sample both name {out.output}; give each its own "
+                         "file")
     # Both output files are made now: a path that cannot be written is refused before the
     # input is read (and neither is left behind when the other cannot be made).
     report_path = AtomicPath(out.output) if out.output else None
@@ -372,7 +394,7 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
             compared, regression = baselines.compare(report, base, out.baseline, bound)
             result = dataclasses.replace(result, baseline=compared)
             if compared.get("note") and not out.quiet:
-                sys.stderr.write(f"xent: note: --baseline {out.baseline}: {compared['note']}\n")
+                _to_stderr(f"xent: note: --baseline {out.baseline}: {compared['note']}\n")
         failed = failures(report, checks)  # unknown names are refused here, before any output
         if sink is not None:  # kept only once nothing left can refuse the run
             sink.finish()
@@ -431,8 +453,7 @@ def _progress() -> Any:
 
 
 def _err_gate(message: str) -> None:
-    sys.stderr.write(f"xent: gate failed: {message}\n")
-    sys.stderr.flush()
+    _to_stderr(f"xent: gate failed: {message}\n")
 
 
 
@@ -652,16 +673,22 @@ def main() -> None:
     once: Python's finalization (module teardown, Arrow's thread pools and memory) would add
     ~60 ms to every run with nothing left to do.
     """
-    _reuse_freed_memory()
     _terminate_cleanly()
+    _reuse_freed_memory()
     sys.stdout = _Stdout(sys.stdout)
     try:
         app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-        if code == 1 and isinstance(exc.__context__, BrokenPipeError):
+        if code == 1 and isinstance(exc.__context__, BrokenPipeError) and not _command_ran:
             code = 0  # click's answer to `xent --help | head`: 1, which reads as a failed gate
+    except KeyboardInterrupt:  # before a command's own handling (typer builds the command)
+        _err("interrupted")
+        code = int(ExitCode.INTERRUPTED)
+    except Terminated as exc:
+        _err(f"terminated by signal {exc.signum}")
+        code = 128 + exc.signum
     except XentError as exc:  # outside a command: --version or --help to a closed stdout
         _err(str(exc))
         code = int(exc.exit_code)
@@ -687,8 +714,9 @@ def _terminate_cleanly() -> None:
         raise Terminated(signum)
 
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), stop)
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: ignored
+            signal.signal(sig, stop)
 
 
 def _reuse_freed_memory() -> None:

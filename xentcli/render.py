@@ -200,9 +200,9 @@ def to_csv(r: Result) -> str:
     return buf.getvalue()
 
 
-# Markdown's punctuation; an underscore only where it could open or close emphasis (at a
-# word's edge: GitHub never reads one inside a word, as in loss_sum, as emphasis).
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
+# Markdown's punctuation ($ opens GitHub's math); an underscore only where it could open or
+# close emphasis (at a word's edge: GitHub never reads one inside a word, as in loss_sum).
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&$]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
 
 
 def _md_escape(s: str) -> str:

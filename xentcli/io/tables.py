@@ -342,18 +342,32 @@ def _between(s: str, start: str, end: str) -> str | None:
     return s[i + len(start) : j] if j >= 0 else None
 
 
+def _unclosed_quote(row: bytes, delimiter: str) -> bool:
+    """Whether a field of the row opens a quote that the line does not close (a quote inside
+    a field, as in `size 5"`, opens nothing: Arrow reads it as text too)."""
+    import csv
+
+    text = row.decode("utf-8", "replace").rstrip("\r\n")
+    try:
+        next(csv.reader([text], delimiter=delimiter, strict=True), None)
+    except csv.Error:
+        return True
+    return False
+
+
 ARROW_FILE_MAGIC = b"ARROW1"
 
 
-def _binary_format(head: bytes) -> tuple[str, str] | None:
-    """(what, --input-format value) of data read as CSV that is really Parquet or Arrow IPC,
-    by the bytes it starts with; None for anything else."""
+def _binary_format(head: bytes) -> tuple[str, str, str] | None:
+    """(what, kind, --input-format value) of data read as CSV or as an Arrow stream that is
+    really Parquet or Arrow IPC, by the bytes it starts with (kind: "file" needs a path,
+    "stream" can be piped); None for anything else."""
     if head.startswith(b"PAR1"):
-        return "Parquet data", "parquet"
+        return "Parquet data", "file", "parquet"
     if head.startswith(ARROW_FILE_MAGIC):
-        return "an Arrow IPC file (Feather v2)", "arrow"
+        return "an Arrow IPC file (Feather v2)", "file", "arrow"
     if head.startswith(b"\xff\xff\xff\xff"):  # a stream message's continuation marker
-        return "an Arrow IPC stream", "arrow"
+        return "an Arrow IPC stream", "stream", "arrow"
     return None
 
 
@@ -364,11 +378,11 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
         head = stdin.peek(8)[:8] if hasattr(stdin, "peek") else b""
         if hasattr(stdin, "peek") and not head:
             raise InputError("<stdin>: no input; expected an Arrow IPC stream")
-        if head.startswith(ARROW_FILE_MAGIC):
+        binary = _binary_format(head)
+        if binary is not None and binary[1] == "file":
             raise InputError(
-                "<stdin>: this is an Arrow IPC file (Feather v2: .arrow, .feather), which is "
-                "read by seeking; pass its path instead, or write a stream to stdin "
-                "(pyarrow.ipc.new_stream)")
+                f"<stdin>: this is {binary[0]}, which is read by seeking; pass its path "
+                "instead, or write an Arrow IPC stream to stdin (pyarrow.ipc.new_stream)")
         reader = pa.ipc.open_stream(stdin)
         return reader.schema, iter(reader), None
     source = pa.memory_map(path)
@@ -442,11 +456,14 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
         binary = _binary_format(header)
-        hint = (f"it looks like {binary[0]}: pass --input-format {binary[1]}" if binary
-                else "save the file as UTF-8")
+        hint = ("save the file as UTF-8" if not binary
+                else f"it looks like {binary[0]}: pass its path instead (stdin takes CSV or an "
+                "Arrow IPC stream)" if path == STDIN and binary[1] != "stream"
+                else f"it looks like {binary[0]}: pass --input-format arrow" if path == STDIN
+                else f"it looks like {binary[0]}: pass --input-format {binary[2]}")
         raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; {hint}"
                          ) from None
-    if _header_row(header).count(b'"') % 2:
+    if _unclosed_quote(_header_row(header), delimiter):
         raise InputError(f"{display_name(path)}: a column name in the header row holds a line "
                          "break (inside quotes); xent reads the header as one line: rename it")
     reader = pcsv.open_csv(
