@@ -231,3 +231,12 @@ def test_group_by_unusual_values(tmp_path: Path) -> None:
     assert sorted(s["group"]["raw"] for s in out["groups"]) == ["\\xff", "x", "y"]
     res = run(["compute", path, "--pred-cols", "a,b", "--group-by", "lst"])
     assert res.exit_code == 2 and "--group-by lst: the column holds list" in res.stderr
+
+
+def test_slices_in_order_of_their_values(tmp_path: Path) -> None:
+    """Numbers by value (2 before 10, -1 first), missing values last."""
+    path = tmp_path / "g.parquet"
+    pq.write_table(pa.table({"a": [0.5] * 6, "b": [0.5] * 6, "label": [0, 1] * 3,
+                             "g": [10, 2, -1, 10, 2, None]}), path)
+    out = run_json(["compute", path, "--pred-cols", "a,b", "--group-by", "g"])
+    assert [s["group"]["g"] for s in out["groups"]] == [-1, 2, 10, None]

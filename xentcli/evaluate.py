@@ -535,7 +535,7 @@ def finish_all(folded: Folded, *, plan: TaskPlan, loss: LossConfig, ds: Dataset)
     groups = tuple(
         ({c: _jsonable(v) for c, v in zip(ds.group_by, key, strict=True)},
          finish(folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name))
-        for key in sorted(folded.slices, key=lambda k: tuple((v is None, str(v)) for v in k))
+        for key in sorted(folded.slices, key=_slice_order)
     )
     return dataclasses.replace(result, groups=groups)
 
@@ -574,6 +574,19 @@ class Grouper:
                 self.keys.append(key)
             lut[i] = self.index[key]
         return lut[inverse.reshape(-1)]
+
+
+def _slice_order(key: tuple[Any, ...]) -> tuple[tuple[int, float, str], ...]:
+    """Slices in order of their values: numbers by value (2 before 10), then text, then
+    missing values last."""
+    def one(v: Any) -> tuple[int, float, str]:
+        if v is None:
+            return (2, 0.0, "")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return (0, float(v), "")
+        return (1, 0.0, str(v))
+
+    return tuple(one(v) for v in key)
 
 
 def _group_value(v: Any) -> Any:
