@@ -246,6 +246,7 @@ def test_inspect_helps_before_the_flags_are_known(tmp_path: Path) -> None:
     assert res.exit_code == 0
     out = json.loads(res.stdout)
     assert [c["name"] for c in out["columns"]] == ["a", "b"] and out["command"] == ""
+    assert out["rows"] is None  # a CSV's rows are not known without reading it
     assert "no label column" in out["notes"][0]
     table = run(["inspect", bare])
     assert "cannot score it as it is" in table.stdout
@@ -293,3 +294,11 @@ def test_inspect_title_is_one_line(tmp_path: Path) -> None:
     write_table(long, wide_table(softmax(RNG.normal(size=(4, 2))), [0, 1, 1, 0]))
     first = run(["inspect", long]).stdout.splitlines()[0]
     assert first == f"xent inspect: {long}"
+
+
+def test_inspect_counts_rows_it_cannot_score_when_the_file_says(tmp_path: Path) -> None:
+    np.save(tmp_path / "s.npy", np.full((9, 3), 1 / 3))
+    out = json.loads(run(["inspect", tmp_path / "s.npy", "--format", "json"]).stdout)
+    assert out["rows"] == 9 and out["command"] == "" and "--labels" in out["notes"][0]
+    path = write_table(tmp_path / "p.parquet", pa.table({"a": [0.5] * 7, "b": [0.5] * 7}))
+    assert json.loads(run(["inspect", path, "--format", "json"]).stdout)["rows"] == 7

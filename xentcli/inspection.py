@@ -108,7 +108,7 @@ def _target_guess(read: ReadConfig) -> str | None:
     if read.target_cols or read.labels or read.pred_cols:
         return None
     try:
-        _, columns = describe_columns(read)
+        _, columns, _ = describe_columns(read)
     except XentError:
         return None
     others = {read.id_col, read.weight_col}
@@ -119,8 +119,9 @@ def _partial(read: ReadConfig, exc: XentError) -> Inspection:
     """What can be said of a file that cannot be scored as it is: its columns and why."""
     from xentcli.io import describe_columns
 
-    kind, columns = describe_columns(read)
-    return Inspection(path=read.predictions, format=kind, rows=-1, columns=columns,
+    kind, columns, rows = describe_columns(read)
+    return Inspection(path=read.predictions, format=kind,
+                      rows=-1 if rows is None else rows, columns=columns,
                       task="unknown", input="unknown", classes=(), score_columns=[],
                       notes=[str(exc)], command="")
 

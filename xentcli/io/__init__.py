@@ -567,13 +567,16 @@ def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
     return np.dtype(np.float64)
 
 
-def describe_columns(cfg: ReadConfig) -> tuple[str, list[tuple[str, str]]]:
-    """(format, [(column, type)]) of the predictions, without deciding any roles."""
+def describe_columns(cfg: ReadConfig) -> tuple[str, list[tuple[str, str]], int | None]:
+    """(format, [(column, type)], rows when the file says without being read) of the
+    predictions, without deciding any roles."""
     kind, opened = _opened(cfg.predictions, cfg)
     if kind in ("npy", "npz"):
         arrays = ({"(array)": open_npy(cfg.predictions)} if kind == "npy"
                   else open_npz(cfg.predictions))
-        return kind, [(name, f"{a.dtype} {a.shape}") for name, a in arrays.items()]
+        rows = {a.shape[0] for a in arrays.values() if a.shape}
+        return (kind, [(name, f"{a.dtype} {a.shape}") for name, a in arrays.items()],
+                rows.pop() if len(rows) == 1 else None)
     text = getattr(opened, "kind", "") in ("csv", "tsv")
     return kind, [(f.name, "text (typed when read)" if text else str(f.type))
-                  for f in opened.schema]
+                  for f in opened.schema], getattr(opened, "num_rows", None)
