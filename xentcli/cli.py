@@ -96,11 +96,7 @@ def _to_stderr(line: str) -> None:
         sys.stderr.write(line)
         sys.stderr.flush()
     except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stderr.fileno())
-        except OSError:
-            pass
+        _to_devnull(sys.stderr)
 
 
 def _numbers(option: str, text: str | None) -> tuple[float, ...] | None:
@@ -172,11 +168,7 @@ def handles_errors(command: F) -> F:
         except XentError as exc:
             _err(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
-        except Terminated as exc:
-            _err(f"terminated by signal {exc.signum}")
-            sys.stdout.flush()
-            os._exit(128 + exc.signum)  # as the shell reports a process the signal killed
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # (click would turn it into "Aborted!" and exit 1)
             _err("interrupted")
             # Partial outputs were removed on the way up. Exit now: a reader thread may be
             # blocked inside Arrow on stdin, and interpreter teardown would abort on it.
@@ -192,9 +184,15 @@ def handles_errors(command: F) -> F:
 
 def _quiet_broken_pipe() -> None:
     # The reader of our stdout went away (e.g. `| head`): exit quietly like other Unix tools.
+    _to_devnull(sys.stdout)
+
+
+def _to_devnull(stream: Any) -> None:
+    """Point a stream whose reader went away at /dev/null: what is still written (and the
+    flush at exit) goes nowhere instead of failing again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
     except OSError:
         pass
 
@@ -458,10 +456,6 @@ def _err_gate(message: str) -> None:
 
 
 
-def _rstrip_lines(text: str) -> str:
-    return "\n".join(line.rstrip(" ") for line in text.split("\n"))
-
-
 def _stdout_console() -> Any:
     from rich.console import Console
 
@@ -471,10 +465,13 @@ def _stdout_console() -> Any:
             raise BrokenPipeError
 
         def _render_buffer(self, buffer: Any) -> str:
-            # Rich pads every line of a table to its width; in a file or a log, the trailing
-            # blanks only get in the way of diffs (and of the README's examples).
+            # off a terminal, tables without trailing blanks (as in files and the README)
             text: str = super()._render_buffer(buffer)
-            return text if self.is_terminal else _rstrip_lines(text)
+            if self.is_terminal:
+                return text
+            from xentcli.render import rstrip_lines
+
+            return rstrip_lines(text)
 
     # Rich draws for 80 columns when stdout is not a terminal, folding numbers and commands
     # across lines in a file or a CI log; there, lines are only as long as they need.
@@ -686,9 +683,9 @@ def main() -> None:
     except KeyboardInterrupt:  # before a command's own handling (typer builds the command)
         _err("interrupted")
         code = int(ExitCode.INTERRUPTED)
-    except Terminated as exc:
+    except Terminated as exc:  # partial outputs were removed on the way up
         _err(f"terminated by signal {exc.signum}")
-        code = 128 + exc.signum
+        code = 128 + exc.signum  # as the shell reports a process the signal killed
     except XentError as exc:  # outside a command: --version or --help to a closed stdout
         _err(str(exc))
         code = int(exc.exit_code)

@@ -303,7 +303,13 @@ def drawn(draw: Callable[[Any], None], width: int = PLAIN_WIDTH) -> str:
     console = Console(file=buf, width=width, color_system=None, highlight=False,
                       markup=False, emoji=False)
     draw(console)
-    return "\n".join(line.rstrip(" ") for line in buf.getvalue().split("\n"))
+    return rstrip_lines(buf.getvalue())
+
+
+def rstrip_lines(text: str) -> str:
+    """Rich pads every line of a table to its width; in a file or a pipe the trailing blanks
+    only get in the way of diffs."""
+    return "\n".join(line.rstrip(" ") for line in text.split("\n"))
 
 
 # -- xent explain ---------------------------------------------------------------------------

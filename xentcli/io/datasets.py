@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from xentcli.errors import InputError, UsageError
+from xentcli.io.tables import not_a_number
 
 _GLOB_CHARS = "*?["
 _KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
@@ -50,7 +51,7 @@ _CSV_CELL = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error 
                        r"\w+: invalid value '(.*)'$", re.S)
 
 
-def _not_a_number(message: str, path: str, kind: str) -> tuple[int, str, str] | None:
+def _bad_cell(message: str, path: str, kind: str) -> tuple[int, str, str] | None:
     """(data row, column, value) of Arrow's error for a CSV cell that is not a number, the
     column named from the file's header; None for any other error."""
     found = _CSV_CELL.search(message.strip())
@@ -193,16 +194,13 @@ class DatasetInput:
                     yield batch
                     in_file += batch.num_rows
             except (pa.ArrowException, OSError) as exc:
-                cell = _not_a_number(str(exc), fragment.path, self.kind)
+                cell = _bad_cell(str(exc), fragment.path, self.kind)
                 if cell is not None:
                     row, column, value = cell
                     of = (f" (row {rows_before + row} of {self.path})"
                           if rows_before and fragment.path != self.path else "")
-                    raise InputError(
-                        f"{fragment.path}: row {row}{of}, column '{column}': '{value}' is not a "
-                        "number; score, target and weight columns must hold only numbers; if "
-                        f"'{column}' is not a score column, mark it with --id-col or choose the "
-                        "score columns with --pred-cols") from None
+                    raise not_a_number(f"{fragment.path}: row {row}{of}", column,
+                                       value) from None
                 at = f" after its row {in_file}" if in_file else ""
                 if rows_before and fragment.path != self.path:
                     of = f"row {rows_before + in_file} of {self.path}"

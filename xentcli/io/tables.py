@@ -190,12 +190,7 @@ class TableInput:
             if "\ufffd" in value:
                 return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the "
                                   "file as UTF-8 (and check that the column holds numbers)")
-            hint = (f"; if '{column}' is not a score column, mark it with --id-col or choose "
-                    "the score columns with --pred-cols") if column else ""
-            return InputError(
-                f"{self.name}: {at}{col}: '{value}' is not a number; "
-                f"score, target and weight columns must hold only numbers{hint}"
-            )
+            return not_a_number(f"{self.name}: {at}", column, value)
         if "UTF8" in msg and "invalid" in msg:
             col_no = _between(msg, "column #", ":")
             column = None
@@ -342,6 +337,16 @@ def _between(s: str, start: str, end: str) -> str | None:
     return s[i + len(start) : j] if j >= 0 else None
 
 
+def not_a_number(at: str, column: str | None, value: str) -> InputError:
+    """A CSV cell that is not a number, ``at`` its file and row (a single file's or a
+    dataset's), with what to do when the column is not meant to be a score."""
+    col = f", column '{column}'" if column else ""
+    hint = (f"; if '{column}' is not a score column, mark it with --id-col or choose the "
+            "score columns with --pred-cols") if column else ""
+    return InputError(f"{at}{col}: '{value}' is not a number; score, target and weight "
+                      f"columns must hold only numbers{hint}")
+
+
 def _unclosed_quote(row: bytes, delimiter: str) -> bool:
     """Whether a field of the row opens a quote that the line does not close (a quote inside
     a field, as in `size 5"`, opens nothing: Arrow reads it as text too)."""
@@ -456,11 +461,13 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
         binary = _binary_format(header)
-        hint = ("save the file as UTF-8" if not binary
-                else f"it looks like {binary[0]}: pass its path instead (stdin takes CSV or an "
-                "Arrow IPC stream)" if path == STDIN and binary[1] != "stream"
-                else f"it looks like {binary[0]}: pass --input-format arrow" if path == STDIN
-                else f"it looks like {binary[0]}: pass --input-format {binary[2]}")
+        if binary is None:
+            hint = "save the file as UTF-8"
+        elif path == STDIN and binary[1] == "file":  # stdin is not seekable
+            hint = (f"it looks like {binary[0]}: pass its path instead (stdin takes CSV or an "
+                    "Arrow IPC stream)")
+        else:
+            hint = f"it looks like {binary[0]}: pass --input-format {binary[2]}"
         raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; {hint}"
                          ) from None
     if _unclosed_quote(_header_row(header), delimiter):
