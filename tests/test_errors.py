@@ -240,6 +240,16 @@ def test_a_quote_inside_a_column_name_is_text(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(-math.log(0.8), rel=1e-12)
 
 
+def test_no_line_break_in_the_first_16_mb_is_not_a_header(tmp_path: Path) -> None:
+    """Memory stays bounded: the header is not read on until the end of the input."""
+    from xentcli.io.tables import CSV_HEADER_MAX_BYTES
+
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"a," * (CSV_HEADER_MAX_BYTES // 2 + 10))
+    fail([path], "p.csv", "no line break in the first 16 MB")
+    fail(["-"], "<stdin>", "no line break", stdin=path.read_bytes())
+
+
 def test_a_class_name_after_rows_of_indices_is_a_mixture(tmp_path: Path) -> None:
     path = csv(tmp_path, "a,b,c,label\n0.2,0.3,0.5,0\n0.2,0.3,0.5,1\n0.2,0.3,0.5,a\n")
     fail([path, "--chunk-rows", "2"], "row 3", "'a' is a class name", "earlier rows give "

@@ -30,6 +30,7 @@ PARQUET_BUFFER_BYTES = 256 << 10
 CSV_PIECE_BYTES = 16 << 20
 CSV_PIECE_BLOCK_BYTES = 1 << 20  # read_csv's blocks within a piece, parsed in parallel
 CSV_LINE_MAX_BYTES = 1 << 20  # a row longer than this (or one without '\n') is streamed
+CSV_HEADER_MAX_BYTES = 1 << 24  # a header row longer than this (16 MB) is refused, not read on
 BOM = b"\xef\xbb\xbf"
 T = TypeVar("T")
 
@@ -445,7 +446,8 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
     rest: Any = None
     if path == STDIN:
         stdin = sys.stdin.buffer
-        header = stdin.readline()
+        header = stdin.readline(CSV_HEADER_MAX_BYTES + 1)
+        _check_header_length(header, path)
         if not header.strip():
             raise InputError("<stdin>: no input; expected CSV with a header row")
         rest = _Chained(header, stdin)
@@ -454,6 +456,7 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         # Only the header line: errors in data rows are reported, with their row, while streaming.
         with pa.input_stream(path, compression=compression) as raw:
             header = _first_line(raw)
+        _check_header_length(header, path)
         if not header.strip():
             raise InputError(f"{path}: the file is empty; expected a header row and data")
         head_source = io.BytesIO(_header_row(header))
@@ -587,9 +590,10 @@ def _header_row(line: bytes) -> bytes:
 
 
 def _first_line(raw: Any, block: int = 1 << 16) -> bytes:
-    """The first line of a stream, newline included (pyarrow streams have no readline)."""
+    """The first line of a stream, newline included (pyarrow streams have no readline); at
+    most CSV_HEADER_MAX_BYTES + 1 bytes of it."""
     buf = b""
-    while True:
+    while len(buf) <= CSV_HEADER_MAX_BYTES:
         data = raw.read(block)
         buf += data
         cut = buf.find(b"\n")
@@ -597,6 +601,14 @@ def _first_line(raw: Any, block: int = 1 << 16) -> bytes:
             return buf[: cut + 1]
         if not data:
             return buf
+    return buf[: CSV_HEADER_MAX_BYTES + 1]
+
+
+def _check_header_length(header: bytes, path: str) -> None:
+    """Memory stays bounded on input with no line break (a binary file, /dev/zero)."""
+    if len(header) > CSV_HEADER_MAX_BYTES and not header.endswith(b"\n"):
+        raise InputError(f"{display_name(path)}: no line break in the first "
+                         f"{CSV_HEADER_MAX_BYTES >> 20} MB: that is not a CSV header row")
 
 
 class _Chained(io.RawIOBase):
