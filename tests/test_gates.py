@@ -375,6 +375,38 @@ def test_ctrl_c_while_importing_is_one_line(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().err == "xent: error: interrupted\n"
 
 
+@pytest.mark.parametrize(("user", "expected"), [(None, "1"), ("4", "4")])
+def test_entry_keeps_openblas_to_one_thread_unless_told(
+        monkeypatch: pytest.MonkeyPatch, user: str | None, expected: str) -> None:
+    """OpenBLAS's extra thread spins on the reader's core after ``import numpy``; the entry
+    point asks for one thread before anything imports numpy, and a user's setting wins."""
+    import builtins
+
+    from xentcli import entry
+
+    real_import = builtins.__import__
+    seen: list[str | None] = []
+
+    def stop_at_cli(name: str, *args: object, **kw: object) -> object:
+        if name == "xentcli.cli":
+            seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kw)  # type: ignore[arg-type]
+
+    def exit_(code: int) -> None:
+        raise SystemExit(code)
+
+    if user is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", user)
+    monkeypatch.setattr(builtins, "__import__", stop_at_cli)
+    monkeypatch.setattr(entry.os, "_exit", exit_)
+    with pytest.raises(SystemExit):
+        entry.main()
+    assert seen == [expected]
+
+
 @pytest.mark.parametrize(("args", "code"), [
     (["compute", "missing.csv"], 2),
     (["compute", "{preds}", "--logits", "--check", "bogus<1"], 2),
