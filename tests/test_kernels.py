@@ -290,6 +290,7 @@ def test_blocked_logit_kernel_across_blocks(monkeypatch, c: int, layout: str) ->
     """Many small blocks (and a shorter last one) give the row-by-row results, on every
     first-max branch: few classes by column, many by column, row-major; ties included."""
     monkeypatch.setattr(kernels, "KERNEL_BLOCK_VALUES", 997)
+    monkeypatch.setattr(kernels, "KERNEL_BLOCK_MIN_ROWS", 1)
     n = 1_001
     z = RNG.normal(size=(n, c)) * 3
     z[::5, : min(3, c)] = z[::5, :1] + 0.0  # ties for the max in every fifth row
