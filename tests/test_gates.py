@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -157,22 +158,55 @@ def test_baseline_errors(tmp_path: Path, preds: Path) -> None:
 # -- the bootstrap ----------------------------------------------------------------------------
 
 
+def poisson_by_inversion(u: float) -> int:
+    """The textbook inversion: the smallest k with P(K <= k) > u, K ~ Poisson(1), the CDF
+    summed term by term in exact fractions of e^-1 (a float only at the comparison)."""
+    k, term, cdf = 0, Fraction(1), Fraction(1)  # in units of e^-1: 1/k!, sum_{j<=k} 1/j!
+    while u >= float(cdf) * math.exp(-1.0) and k < 40:
+        k += 1
+        term /= k
+        cdf += term
+    return k
+
+
+def test_poisson_draws_follow_poisson_1() -> None:
+    """A million draws against the Poisson(1) probabilities: each frequency within 5 standard
+    errors (a chi-square-style check), mean and variance 1."""
+    from xentcli.bootstrap import poisson1
+
+    draws = poisson1(np.random.default_rng(123), (1000, 1000)).reshape(-1)
+    n = draws.size
+    counts = np.bincount(draws, minlength=12)
+    for k in range(8):
+        p = math.exp(-1.0) / math.factorial(k)
+        assert abs(counts[k] - n * p) <= 5 * math.sqrt(n * p * (1 - p)) + 1, k
+    p_tail = 1 - math.fsum(math.exp(-1.0) / math.factorial(k) for k in range(8))
+    assert abs(counts[8:].sum() - n * p_tail) <= 5 * math.sqrt(n * p_tail) + 1
+    assert draws.mean() == pytest.approx(1.0, abs=5e-3)
+    assert draws.var() == pytest.approx(1.0, abs=1e-2)
+    rng = np.random.default_rng(5)  # the same uniforms inverted one at a time
+    u = rng.random((50, 400))
+    expected = [[poisson_by_inversion(float(x)) for x in row] for row in u]
+    assert poisson1(np.random.default_rng(5), (50, 400)).tolist() == expected
+
+
 def slow_bootstrap(values: list[float], denom: list[float], chunk: int, seed: int,
                    replicates: int, level: float) -> tuple[float, float]:
     """The scheme the README states, written out with loops: chunks of ``chunk`` rows, each cut
     into at most 1024 blocks; per replicate, each block gets a Poisson(1) weight drawn from
-    default_rng([seed, first row of the chunk])."""
+    default_rng([seed, first row of the chunk]) by inversion of a uniform draw."""
     num = [0.0] * replicates
     den = [0.0] * replicates
     for start in range(0, len(values), chunk):
         v, d = values[start:start + chunk], denom[start:start + chunk]
         size = math.ceil(len(v) / 1024)
         blocks = math.ceil(len(v) / size)
-        draws = np.random.default_rng([seed, start]).poisson(1.0, (replicates, blocks))
+        uniform = np.random.default_rng([seed, start]).random((replicates, blocks))
+        draws = [[poisson_by_inversion(float(u)) for u in row] for row in uniform]
         for r in range(replicates):
             for i in range(len(v)):
-                num[r] += draws[r, i // size] * v[i]
-                den[r] += draws[r, i // size] * d[i]
+                num[r] += draws[r][i // size] * v[i]
+                den[r] += draws[r][i // size] * d[i]
     means = sorted(a / b for a, b in zip(num, den, strict=True))
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
