@@ -99,6 +99,68 @@ def test_binary_vs_reference(logits, pw, smoothing) -> None:
     np.testing.assert_allclose(out.loss, expected, rtol=1e-12, atol=1e-300)
 
 
+def _binary_scores(logits: bool, dtype) -> np.ndarray:
+    z = RNG.normal(size=400) * 6
+    z[:6] = [40.0, -40.0, 0.0, 800.0, -800.0, 1e-12]
+    z[14:18] = [30.0, -30.0, 25.0, -25.0]  # confident rows
+    with np.errstate(over="ignore"):
+        scores = z if logits else 1 / (1 + np.exp(-z))
+    if not logits:  # the edges: 0, 1, 1/2, tiny, next to 1, around the clipping bounds
+        scores[6:14] = [0.0, 1.0, 0.5, 1e-300, 1 - 2**-52, 1e-7, 1e-3, 1 - 1e-3]
+    return scores.astype(dtype)
+
+
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pw", [None, 2.5])
+@pytest.mark.parametrize("eps", [0.0, 1e-3, float(np.finfo(np.float64).eps)])
+def test_binary_fused_equals_binary_and_bernoulli_stats(logits, dtype, pw, eps) -> None:
+    """The fused binary kernel gives the values of the general ones bit for bit."""
+    scores = _binary_scores(logits, dtype)
+    y = RNG.integers(0, 2, len(scores))
+    y[6:14] = [0, 1, 1, 0, 1, 0, 1, 0]
+    lo, st, pred = kernels.binary_fused(scores, y, logits=logits, eps=eps, pos_weight=pw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_lo = kernels.binary(scores, y.astype(np.float64), logits=logits, eps=eps,
+                                pos_weight=pw)
+        ref_st = kernels.bernoulli_stats(scores[:, None], y.astype(np.float64)[:, None],
+                                         logits=logits)
+    np.testing.assert_array_equal(pred, kernels.positive(scores, logits=logits))
+    np.testing.assert_array_equal(lo.loss, ref_lo.loss)
+    np.testing.assert_array_equal(lo.clipped, ref_lo.clipped)
+    for name in ("confidence", "hit", "brier", "entropy", "p_true"):
+        np.testing.assert_array_equal(getattr(st, name), getattr(ref_st, name), err_msg=name)
+
+
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("pw", [None, 2.5])
+def test_binary_fused_vs_reference(logits, pw) -> None:
+    """Loss, entropy, Brier and confidence row by row in Python floats with math.log."""
+    scores = _binary_scores(logits, np.float64)
+    y = RNG.integers(0, 2, len(scores))
+    eps = float(np.finfo(np.float64).eps)
+    lo, st, pred = kernels.binary_fused(scores, y, logits=logits, eps=eps, pos_weight=pw)
+    for i, (s, yi) in enumerate(zip(scores.tolist(), y.tolist(), strict=True)):
+        want = ref.bce(s, float(yi), logits=logits, eps=eps, pw=1.0 if pw is None else pw)
+        assert math.isclose(lo.loss[i], want, rel_tol=1e-12, abs_tol=1e-300), i
+        if logits:  # p = sigma(z), 1 - p = sigma(-z) and their logs, without cancellation
+            p, q = (1 / (1 + math.exp(-x)) if x > -700 else math.exp(x) for x in (s, -s))
+            log_p, log_q = (-math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+                            for x in (s, -s))
+        else:
+            p, q = s, 1 - s
+            log_p = math.log(p) if p > 0 else 0.0
+            log_q = math.log1p(-p) if p < 1 else 0.0
+        h = -(p * log_p + q * log_q)
+        assert math.isclose(st.entropy[i], h, rel_tol=1e-12, abs_tol=1e-300), i
+        assert math.isclose(st.brier[i], (q if yi == 1 else p) ** 2, rel_tol=1e-12,
+                            abs_tol=1e-300), i
+        assert math.isclose(st.confidence[i], max(p, q), rel_tol=1e-12), i
+        assert math.isclose(st.p_true[i], p if yi == 1 else q, rel_tol=1e-12), i
+        assert bool(pred[i]) == (s > (0.0 if logits else 0.5))
+        assert bool(st.hit[i]) == (bool(pred[i]) == (yi == 1))
+
+
 @pytest.mark.parametrize("label_mean", [False, True])
 def test_multilabel_vs_reference(label_mean) -> None:
     n, c = 25, 6

@@ -269,6 +269,13 @@ class ChunkScorer:
                 top_k=self.metrics.top_k)
             rows = RowValues(lo, w, y, None, stats.hit, stats=stats)
             pred_all: np.ndarray | None = pred_cls  # every row counts here
+        elif (task is Task.binary and y is not None and keep is None
+              and loss.label_smoothing == 0.0):
+            pw = None if plan.pos_weight is None else float(plan.pos_weight[0])
+            lo, stats, decision = kernels.binary_fused(s[:, 0], y, logits=loss.logits,
+                                                       eps=plan.eps, pos_weight=pw)
+            rows = RowValues(lo, w, y, None, stats.hit, stats=stats)
+            pred_all = decision.astype(np.int64)
         else:
             pred_all = kernels.argmax_rows(scores) if task is Task.multiclass else None
             pred_cls = sel(pred_all)
@@ -286,7 +293,8 @@ class ChunkScorer:
         elif task is Task.binary:
             assert labels is not None
             y_true = labels.copy()
-            y_pred = kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64)
+            y_pred = (pred_all if pred_all is not None
+                      else kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64))
         else:
             assert pred_all is not None
             y_true = (kernels.argmax_rows(targets) if targets is not None
