@@ -107,18 +107,21 @@ def _binary_scores(logits: bool, dtype) -> np.ndarray:
         scores = z if logits else 1 / (1 + np.exp(-z))
     if not logits:  # the edges: 0, 1, 1/2, tiny, next to 1, around the clipping bounds
         scores[6:14] = [0.0, 1.0, 0.5, 1e-300, 1 - 2**-52, 1e-7, 1e-3, 1 - 1e-3]
+        scores[18:20] = [0.0, 1.0]  # sure and wrong (labels 1 and 0 below)
     return scores.astype(dtype)
 
 
 @pytest.mark.parametrize("logits", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("pw", [None, 2.5])
-@pytest.mark.parametrize("eps", [0.0, 1e-3, float(np.finfo(np.float64).eps)])
+@pytest.mark.parametrize("pw", [None, 2.5, 0.0])
+@pytest.mark.parametrize("eps", [0.0, 1e-3, float(np.finfo(np.float64).eps),
+                                 float(np.finfo(np.float32).eps)])
 def test_binary_fused_equals_binary_and_bernoulli_stats(logits, dtype, pw, eps) -> None:
     """The fused binary kernel gives the values of the general ones bit for bit."""
     scores = _binary_scores(logits, dtype)
     y = RNG.integers(0, 2, len(scores))
     y[6:14] = [0, 1, 1, 0, 1, 0, 1, 0]
+    y[18:20] = [1, 0]
     lo, st, pred = kernels.binary_fused(scores, y, logits=logits, eps=eps, pos_weight=pw)
     with np.errstate(divide="ignore", invalid="ignore"):
         ref_lo = kernels.binary(scores, y.astype(np.float64), logits=logits, eps=eps,
@@ -126,6 +129,7 @@ def test_binary_fused_equals_binary_and_bernoulli_stats(logits, dtype, pw, eps) 
         ref_st = kernels.bernoulli_stats(scores[:, None], y.astype(np.float64)[:, None],
                                          logits=logits)
     np.testing.assert_array_equal(pred, kernels.positive(scores, logits=logits))
+    assert not np.isnan(lo.loss).any()  # --pos-weight 0: 0 x inf counts as 0
     np.testing.assert_array_equal(lo.loss, ref_lo.loss)
     np.testing.assert_array_equal(lo.clipped, ref_lo.clipped)
     for name in ("confidence", "hit", "brier", "entropy", "p_true"):
@@ -159,6 +163,31 @@ def test_binary_fused_vs_reference(logits, pw) -> None:
         assert math.isclose(st.p_true[i], p if yi == 1 else q, rel_tol=1e-12), i
         assert bool(pred[i]) == (s > (0.0 if logits else 0.5))
         assert bool(st.hit[i]) == (bool(pred[i]) == (yi == 1))
+
+
+@pytest.mark.parametrize("logits", [True, False])
+def test_bernoulli_stats_soft_targets_vs_exact_fractions(logits) -> None:
+    """Multi-label Brier and confidence with soft targets, against exact rational arithmetic
+    on the same p (for logits, p = 1 / (1 + e^-z) with e^-z from math.exp)."""
+    from fractions import Fraction
+
+    z = np.array([30.0, -30.0, 25.0, 0.3, -4.0, 37.59, 1e-3, 0.0])
+    t = np.array([1.0, 0.0, 0.7, 0.2, 0.5, 1.0, 0.5, 0.5])
+    s = z if logits else 1 / (1 + np.exp(-z))
+    if not logits:
+        s[6] = 0.49999999999999994  # p - t tiny: one rounding, not two
+    st = kernels.bernoulli_stats(s[None, :], t[None, :], logits=logits)
+    want = Fraction(0)
+    for x, ti in zip(s.tolist(), t.tolist(), strict=True):
+        p = 1 / (1 + Fraction(math.exp(-x))) if logits else Fraction(x)
+        want += (p - Fraction(ti)) ** 2
+    assert math.isclose(st.brier[0], float(want / len(z)), rel_tol=1e-12)
+    for i, x in enumerate(s.tolist()):  # each label's own squared error too
+        p = 1 / (1 + Fraction(math.exp(-x))) if logits else Fraction(x)
+        one = kernels.bernoulli_stats(s[None, i:i + 1], t[None, i:i + 1], logits=logits)
+        exact = float((p - Fraction(float(t[i]))) ** 2)
+        assert math.isclose(one.brier[0], exact, rel_tol=1e-9, abs_tol=1e-300), i
+        assert math.isclose(one.confidence[0], float(max(p, 1 - p)), rel_tol=1e-12), i
 
 
 @pytest.mark.parametrize("label_mean", [False, True])

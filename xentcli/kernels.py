@@ -253,10 +253,10 @@ def binary_fused(
 ) -> tuple[RowLosses, RowStats, np.ndarray]:
     """Loss, metric terms and decision (p > 0.5, z > 0) of one binary score column against
     0/1 labels, each computed once: the values of :func:`binary` and :func:`bernoulli_stats`,
-    bit for bit. With hard labels the loss from probabilities is one log of the true side's
-    (clipped) probability rather than a log of each side weighted by y and 1 - y. Choices by
-    label are arithmetic, y a + (1 - y) b (exact): np.where on a mask that follows the labels
-    costs ~4x as much, its branches mispredicted half the time."""
+    up to the sign of a zero. With hard labels the loss from probabilities is one log of the
+    true side's (clipped) probability rather than a log of each side weighted by y and 1 - y.
+    Choices by label are arithmetic, y a + (1 - y) b with a and b finite (exact): np.where on a
+    mask that follows the labels costs ~4x as much, its branches mispredicted half the time."""
     s = np.asarray(scores, dtype=np.float64)
     y = labels.astype(np.float64)
     off = np.subtract(1.0, y)
@@ -284,8 +284,8 @@ def binary_fused(
         with np.errstate(divide="ignore"):
             nll = np.log(p_clipped)
         np.negative(nll, out=nll)
-        if pos_weight is not None:
-            nll *= pos_weight * y + off
+        if pos_weight is not None:  # 0 x inf = 0: --pos-weight 0 ignores a p = 0 positive
+            nll = _mul(pos_weight * y + off, nll)
         entropy = _bernoulli_entropy(p, q)
         pred = p > 0.5
     if logits:  # |p - y| as q or p: 1 - q would lose a confident row's digits
@@ -478,8 +478,10 @@ def bernoulli_stats(
         ent = _bernoulli_entropy(p, q)
         pred = p > 0.5
     entropy = ent.sum(axis=1) / (c if label_mean else 1)
-    # p - y as (1 - y) - q where y >= 1/2 (1 - y is exact there): -q, not p - 1, for y = 1
-    diff = np.where(truth, (1.0 - targets) - q, p - targets)
+    if logits:  # p - y as (1 - y) - q where y >= 1/2 (1 - y is exact there): -q for y = 1
+        diff = np.where(truth, (1.0 - targets) - q, p - targets)
+    else:  # p is the input: p - y has one rounding, 1 - p another
+        diff = p - targets
     brier = (diff ** 2).mean(axis=1)
     confidence = np.maximum(p, q).reshape(-1)
     hit = (pred == truth).astype(np.float64).reshape(-1)
