@@ -191,10 +191,9 @@ def binary_elementwise(
     if logits:
         # pw y' softplus(-z) + (1 - y') softplus(z): the same value as torch's
         # (1 - y') z + (pw y' + 1 - y') softplus(-z), without its cancellation for z << 0.
-        z = scores
-        tail = np.log1p(np.exp(-np.abs(z)))
-        loss = (pw * y) * (np.maximum(-z, 0.0) + tail) + (1.0 - y) * (np.maximum(z, 0.0) + tail)
-        return loss, np.zeros(z.shape, dtype=bool)
+        sp_pos, sp_neg = softplus_sides(scores)
+        loss = (pw * y) * sp_neg + (1.0 - y) * sp_pos
+        return loss, np.zeros(scores.shape, dtype=bool)
     p, moved_p = clip(scores, eps)
     q, moved_q = clip(1.0 - scores, eps)
     with np.errstate(divide="ignore"):
@@ -261,20 +260,16 @@ def binary_fused(
     y = labels.astype(np.float64)
     off = np.subtract(1.0, y)
     if logits:
-        tail = np.log1p(np.exp(-np.abs(s)))
-        sp_pos = np.maximum(s, 0.0)
-        sp_pos += tail  # softplus(z) = -log(1 - p)
-        sp_neg = np.maximum(-s, 0.0)
-        sp_neg += tail  # softplus(-z) = -log p
+        sp_pos, sp_neg = softplus_sides(s)
         nll = np.multiply(y if pos_weight is None else pos_weight * y, sp_neg)
-        nll += np.multiply(off, sp_pos, out=tail)
-        p, q = np.exp(-sp_neg), np.exp(-sp_pos)
-        entropy = np.multiply(p, sp_neg, out=sp_neg)
-        entropy += np.multiply(q, sp_pos, out=sp_pos)
+        nll += off * sp_pos
+        p, q, entropy = _bernoulli_from_softplus(sp_pos, sp_neg)
         moved = np.zeros(len(s), dtype=bool)
         pred = s > 0.0
         p_true = np.multiply(y, p)
         p_true += np.multiply(off, q)
+        brier = np.multiply(y, q)  # |p - y| as q or p: 1 - q would lose a confident row's digits
+        brier += np.multiply(off, p, out=off)
     else:
         p = s
         q = np.subtract(1.0, p)
@@ -288,14 +283,31 @@ def binary_fused(
             nll = _mul(pos_weight * y + off, nll)
         entropy = _bernoulli_entropy(p, q)
         pred = p > 0.5
-    if logits:  # |p - y| as q or p: 1 - q would lose a confident row's digits
-        brier = np.multiply(y, q)
-        brier += np.multiply(off, p, out=off)
-    else:
         brier = np.subtract(p, y, out=y)
     np.multiply(brier, brier, out=brier)
     stats = RowStats(np.maximum(p, q), pred == (labels == 1), brier, entropy, 1, p_true)
     return RowLosses(nll, None, None, moved), stats, pred
+
+
+def softplus_sides(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(softplus(z), softplus(-z)) = (-log(1 - p), -log p) for p = sigma(z), both from the
+    stable max(x, 0) + log1p(exp(-|z|)), never exp of a large logit."""
+    tail = np.log1p(np.exp(-np.abs(z)))
+    sp_pos = np.maximum(z, 0.0)
+    sp_pos += tail
+    sp_neg = np.maximum(-z, 0.0)
+    sp_neg += tail
+    return sp_pos, sp_neg
+
+
+def _bernoulli_from_softplus(sp_pos: FloatArray, sp_neg: FloatArray
+                             ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """p, 1 - p and H(p) of a logit's Bernoulli: 1 - p as e^-softplus(z), not by subtraction,
+    so a confident row keeps its digits; H = p softplus(-z) + (1 - p) softplus(z)."""
+    p, q = np.exp(-sp_neg), np.exp(-sp_pos)
+    ent = np.multiply(p, sp_neg)
+    ent += q * sp_pos
+    return p, q, ent
 
 
 def _bernoulli_entropy(p: FloatArray, q: FloatArray) -> FloatArray:
@@ -465,12 +477,7 @@ def bernoulli_stats(
     c = s.shape[1]
     truth = targets >= 0.5
     if logits:
-        tail = np.log1p(np.exp(-np.abs(s)))
-        sp_pos = np.maximum(s, 0.0) + tail  # softplus(z) = -log(1 - p)
-        sp_neg = np.maximum(-s, 0.0) + tail  # softplus(-z) = -log p
-        # 1 - p as e^-softplus(z), not by subtraction: a confident row keeps its digits
-        p, q = np.exp(-sp_neg), np.exp(-sp_pos)
-        ent = p * sp_neg + q * sp_pos
+        p, q, ent = _bernoulli_from_softplus(*softplus_sides(s))
         pred = s > 0.0
     else:
         p = s
