@@ -98,10 +98,8 @@ class TableInput:
         types = {c: (pa.float64() if c in numeric else
                      pa.dictionary(pa.int32(), text) if c in categorical else text)
                  for c in columns}
-        # read_csv cuts a piece into blocks at line breaks, quoted or not (a quote-aware cut
-        # costs as much again as the parse); a piece whose rows are fewer than its lines had a
-        # line break in a quoted value, or a blank line, and is streamed again from its first
-        # row, as is the rest, keeping a value's line breaks inside it.
+        # Pieces hold no quoted newline (checked), so read_csv may split them at any newline;
+        # the streaming reader must keep a value's newlines inside it (same speed).
         parse = pcsv.ParseOptions(delimiter=self.delimiter)
         stream_parse = pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
         convert = pcsv.ConvertOptions(
@@ -120,18 +118,12 @@ class TableInput:
                 piece_options = pcsv.ReadOptions(
                     column_names=self.columns, block_size=CSV_PIECE_BLOCK_BYTES, use_threads=True,
                 )
-                for offset, piece, lines in _one_ahead(
-                        _csv_pieces(self.path, start, self.delimiter)):
-                    table = None
-                    if piece is not None:  # None: no cut known to end a row
-                        try:
-                            table = pcsv.read_csv(piece, read_options=piece_options,
-                                                  parse_options=parse, convert_options=convert)
-                        except pa.ArrowInvalid:
-                            pass  # streamed again below, which names the row
-                    if table is None or table.num_rows != lines:
-                        rest = offset  # stream from this piece's first row on
+                for offset, piece in _one_ahead(_csv_pieces(self.path, start, self.delimiter)):
+                    if piece is None:  # no safe cut: stream from this row on
+                        rest = offset
                         break
+                    table = pcsv.read_csv(piece, read_options=piece_options,
+                                          parse_options=parse, convert_options=convert)
                     yield from table.to_batches()
                     rows_before += table.num_rows
                 else:
@@ -497,14 +489,12 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
 
 
 def _csv_pieces(path: str, offset: int, delimiter: str = ","
-                ) -> Iterator[tuple[int, pa.Buffer | None, int]]:
-    """(offset, bytes, lines) for the runs of whole lines, ~CSV_PIECE_BYTES each, of a plain
-    CSV file from the row starting at ``offset``, each cut after a newline. A newline may be
-    inside a quoted value: the caller checks that the rows read are as many as the lines
-    (:func:`_lines`), and the line that ends a piece is lexed here (:func:`_last_row_ended`).
-    A piece whose last line break may be inside quotes ends them with (offset, None, 0): the
-    rest must be streamed. So does a line with no newline within CSV_LINE_MAX_BYTES after
-    the piece (rows ended by CR alone)."""
+                ) -> Iterator[tuple[int, pa.Buffer | None]]:
+    """(offset, bytes) for the runs of whole rows, ~CSV_PIECE_BYTES each, of a plain CSV file
+    from the row starting at ``offset``. A newline splits rows only outside quoted fields, so a
+    run whose quotes are not all plainly paired within its rows (:func:`_quotes_within_rows`)
+    ends it with (offset, None): the rest must be streamed. So does a row that has no newline
+    within CSV_LINE_MAX_BYTES after the piece (rows ended by CR alone)."""
     with open(path, "rb") as fh:
         while True:
             fh.seek(offset)
@@ -518,14 +508,14 @@ def _csv_pieces(path: str, offset: int, delimiter: str = ","
                     longer = fh.read(CSV_LINE_MAX_BYTES)
                     cut = longer.find(b"\n")
                     if cut < 0 and len(longer) == CSV_LINE_MAX_BYTES:
-                        yield offset, None, 0
+                        yield offset, None
                         return
                     data += longer[: cut + 1] if cut >= 0 else longer
                     end = len(data)
-            if not _last_row_ended(data, end, delimiter):
-                yield offset, None, 0
+            if data.find(b'"', 0, end) >= 0 and not _quotes_within_rows(data, end, delimiter):
+                yield offset, None
                 return
-            yield offset, pa.py_buffer(data).slice(0, end), _lines(data, end)
+            yield offset, pa.py_buffer(data).slice(0, end)
             offset += end
 
 
@@ -564,46 +554,34 @@ class _Failed:
     exc: BaseException
 
 
-def _lines(data: bytes, end: int) -> int:
-    """The lines of ``data[:end]`` as Arrow's CSV reader ends them (LF, CR LF or a bare CR),
-    the last one with or without its line break. Read with quoted line breaks allowed, rows
-    start only at line starts: a run of whole lines that starts outside quotes gives as many
-    rows as lines exactly when no line break is inside a quoted value (each one ends a row)
-    and no line is blank (Arrow skips those); it then also ends outside quotes."""
-    n = data.count(b"\n", 0, end)
+def _quotes_within_rows(data: bytes, end: int, delimiter: str) -> bool:
+    """Whether no line break (LF or CR) of ``data[:end]`` (whole rows) can be inside a quoted
+    field: in each row the quotes pair up as an opening quote at the start of a field (after
+    a delimiter or a line break) and the next quote, on the same line, as its closing one
+    (not followed by another quote). Arrow's lexer (quoting on, "" as an escaped quote, no
+    escape character) then reads each pair as one quoted field and is outside quotes at every
+    line break: the quote after a closing one has nothing but unquoted text, delimiters
+    included, before it, so it opens a field again. Anything else ("" inside a field, a quote
+    in mid-field, a quoted line break, a lone quote) is False, and the caller streams."""
+    import numpy as np
+
+    b = np.frombuffer(data, dtype=np.uint8, count=end)
+    marks = b == ord('"')  # quotes and line breaks, found in one pass
+    marks |= b == ord("\n")
     if data.find(b"\r", 0, end) >= 0:
-        n += data.count(b"\r", 0, end) - data.count(b"\r\n", 0, end)
-    return n + (0 < end and data[end - 1] not in b"\r\n")
-
-
-def _last_row_ended(data: bytes, end: int, delimiter: str) -> bool:
-    """Whether the line break that ends ``data[:end]`` ends a row: its last line, lexed as
-    Arrow's parser lexes a row from its start (a quote opens a quoted value only at a field's
-    start, "" inside one is a quote, text after its closing quote is plain), is outside
-    quotes at its end. When a piece gives as many rows as lines (:func:`_lines`), at most
-    that line break can be inside a quoted value, and the last line then starts a row."""
-    if end == 0 or data[end - 1] not in b"\r\n":
-        return True  # the end of the file ends the last row
-    stop = end - 2 if data[end - 2:end] == b"\r\n" else end - 1
-    line = data[max(data.rfind(b"\n", 0, stop), data.rfind(b"\r", 0, stop)) + 1:stop]
-    if b'"' not in line:
-        return True
-    quote, delim = ord('"'), ord(delimiter)
-    start, quoted, i = True, False, 0
-    while i < len(line):
-        c = line[i]
-        if quoted:
-            if c == quote:
-                if line[i + 1:i + 2] == b'"':
-                    i += 1  # "" inside quotes: a quote
-                else:
-                    quoted = False
-        elif c == delim:
-            start = True
-        else:
-            quoted, start = start and c == quote, False
-        i += 1
-    return not quoted
+        marks |= b == ord("\r")
+    at = np.flatnonzero(marks)
+    is_quote = b[at] == ord('"')
+    quotes = at[is_quote]
+    # a pair of quotes spans a line break when an odd number of quotes comes before it
+    if len(quotes) % 2 or (np.cumsum(is_quote)[~is_quote] % 2).any():
+        return False
+    opens, closes = quotes[0::2], quotes[1::2]
+    before = b[np.maximum(opens - 1, 0)]
+    at_start = ((before == ord(delimiter)) | (before == ord("\n")) | (before == ord("\r"))
+                | (opens == 0))
+    after = closes[closes + 1 < end] + 1
+    return bool(at_start.all() and not (b[after] == ord('"')).any())
 
 
 def _header_row(line: bytes) -> bytes:
