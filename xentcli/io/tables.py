@@ -122,8 +122,7 @@ class TableInput:
                     if piece is None:  # no safe cut: stream from this row on
                         rest = offset
                         break
-                    table = pcsv.read_csv(piece, read_options=piece_options,
-                                          parse_options=parse, convert_options=convert)
+                    table = _read_piece(piece, piece_options, parse, convert)
                     yield from table.to_batches()
                     rows_before += table.num_rows
                 else:
@@ -517,6 +516,24 @@ def _csv_pieces(path: str, offset: int, delimiter: str = ","
                 return
             yield offset, pa.py_buffer(data).slice(0, end)
             offset += end
+
+
+def _read_piece(piece: pa.Buffer, options: Any, parse: Any, convert: Any) -> pa.Table:
+    """A CSV piece parsed on every Arrow thread. Those parse its blocks at once, and a bad value
+    found in several blocks is reported from whichever fails first in time: an error is raised
+    again from a parse on one thread, which meets the blocks, and a block's columns, in order:
+    the same input always names the same row (the first bad value of the first bad block)."""
+    import pyarrow.csv as pcsv
+
+    try:
+        return pcsv.read_csv(piece, read_options=options, parse_options=parse,
+                             convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raised = exc
+    serial = pcsv.ReadOptions(column_names=options.column_names, block_size=options.block_size,
+                              use_threads=False)
+    pcsv.read_csv(piece, read_options=serial, parse_options=parse, convert_options=convert)
+    raise raised  # pragma: no cover - the one-thread parse raises too
 
 
 def _one_ahead(items: Iterator[T]) -> Iterator[T]:
