@@ -153,6 +153,24 @@ def test_object_npy_is_refused(tmp_path: Path) -> None:
     fail([tmp_path / "s.npy", "--labels", tmp_path / "obj.npy"], "obj.npy", "never unpickles")
 
 
+@pytest.mark.parametrize("scores, labels, needles", [
+    (np.full((4, 2, 1), 0.5), np.array([0, 1, 0, 1]), ["s.npy", "1-D or 2-D", "(4, 2, 1)"]),
+    (np.full((4, 2), 0.5).astype(str), np.array([0, 1, 0, 1]), ["s.npy", "<U32 is not numeric"]),
+    (np.array([0.2, 0.7, 0.3, 0.9]) + 5j, np.array([0, 1, 0, 1]), ["s.npy", "complex128"]),
+    (np.array([1, 2, 3, 4], dtype="m8[s]"), np.array([0, 1, 0, 1]), ["s.npy", "timedelta64"]),
+    (np.array([0.2, 0.7, 0.3, 0.9]), np.array([0, 1, 0, 1]) + 0.7j, ["y.npy", "complex128"]),
+    (np.array([0.2, 0.7, 0.3, 0.9]), np.zeros((4, 1, 1), dtype=int),
+     ["y.npy", "1-D array of labels", "(4, 1, 1)"]),
+])
+def test_npy_shapes_and_dtypes_checked_like_npz(tmp_path: Path, scores: np.ndarray,
+                                               labels: np.ndarray, needles: list[str]) -> None:
+    """A bare .npy gets the checks an .npz member gets: shape and numeric dtype (a complex
+    array was read as its real part, a 3-D one raised a traceback)."""
+    np.save(tmp_path / "s.npy", scores)
+    np.save(tmp_path / "y.npy", labels)
+    fail([tmp_path / "s.npy", "--labels", tmp_path / "y.npy"], *needles)
+
+
 def test_truncated_npy(tmp_path: Path) -> None:
     np.save(tmp_path / "s.npy", np.full((100, 2), 0.5))
     data = (tmp_path / "s.npy").read_bytes()

@@ -344,26 +344,25 @@ def _same_length(arrays: dict[str, ArrayInput]) -> None:
 
 def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayInput]:
     """Roles -> arrays of a .npy/.npz input."""
+    roles: dict[str, ArrayInput] = {}
     if kind == "npy":
         a = open_npy(path)
-        if predictions:
-            return {"scores": a}
-        return {"targets" if len(a.shape) == 2 else "labels": a}
-    members = open_npz(path)
-    roles: dict[str, ArrayInput] = {}
-    if predictions:
-        roles["scores"] = pick_scores(members, path)
-        if "labels" in members:
-            lab = members["labels"]
-            roles["targets" if len(lab.shape) == 2 else "labels"] = lab
+        roles["scores" if predictions else "targets" if len(a.shape) == 2 else "labels"] = a
     else:
-        lab_m = members.get("labels") or (next(iter(members.values())) if len(members) == 1
-                                          else None)
-        if lab_m is None:
-            raise InputError(f"{path}: no 'labels' array among {_list(sorted(members))}")
-        roles["targets" if len(lab_m.shape) == 2 else "labels"] = lab_m
-    if "weights" in members:
-        roles["weights"] = members["weights"]
+        members = open_npz(path)
+        if predictions:
+            roles["scores"] = pick_scores(members, path)
+            if "labels" in members:
+                lab = members["labels"]
+                roles["targets" if len(lab.shape) == 2 else "labels"] = lab
+        else:
+            lab_m = members.get("labels") or (next(iter(members.values())) if len(members) == 1
+                                              else None)
+            if lab_m is None:
+                raise InputError(f"{path}: no 'labels' array among {_list(sorted(members))}")
+            roles["targets" if len(lab_m.shape) == 2 else "labels"] = lab_m
+        if "weights" in members:
+            roles["weights"] = members["weights"]
     for role, a in roles.items():
         if role in ("scores", "targets") and len(a.shape) not in (1, 2):
             raise InputError(f"{a.name}: expected a 1-D or 2-D array, got shape {a.shape}")
