@@ -73,6 +73,27 @@ def test_list_column(tmp_path: Path, list_type: str, chunk: int) -> None:
     np.testing.assert_array_equal(got["labels"], LABELS)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("wide", [False, True])
+def test_an_empty_first_batch(tmp_path: Path, stream: bool, wide: bool) -> None:
+    """An empty record batch first (an empty shard's) is no row: list scores take their width
+    from the first row there is (it set a width of 0, and a valid row was refused)."""
+    import pyarrow.ipc as ipc
+
+    flat = pa.array(SCORES.reshape(-1))
+    col = pa.ListArray.from_arrays(pa.array(np.arange(0, N * C + 1, C, dtype=np.int32)), flat)
+    t = (wide_table(SCORES, LABELS) if wide else pa.table({"scores": col, "label": LABELS}))
+    path = tmp_path / ("p.arrows" if stream else "p.arrow")
+    write = ipc.new_stream if stream else ipc.new_file
+    with write(path, t.schema) as w:
+        batches = t.to_batches(max_chunksize=7)
+        for batch in [batches[0].slice(0, 0), *batches]:
+            w.write_batch(batch)
+    got = collect(ReadConfig(str(path), chunk_rows=5))
+    np.testing.assert_array_equal(got["scores"], SCORES)
+    np.testing.assert_array_equal(got["labels"], LABELS)
+
+
 @pytest.mark.parametrize("kind", ["npy", "npz", "npz_compressed"])
 @pytest.mark.parametrize("chunk", [1, 7, 10_000])
 def test_numpy_inputs(tmp_path: Path, kind: str, chunk: int) -> None:

@@ -292,6 +292,8 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
     targets_fast = one_float_type([types[c] for c in plan.targets])
     labels = frozenset([plan.label] if plan.label else [])
     for batch in t.batches(plan.columns, rows, plan.numeric, labels):
+        if not batch.num_rows:  # an empty batch (a shard's) would set the lists' width to 0
+            continue
         arrays: dict[str, Any] = {}
         if plan.scores:
             if plan.scores_list:
