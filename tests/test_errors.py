@@ -106,6 +106,64 @@ def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(ref, rel=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["labels_file", "same_file", "npz", "npy_labels"])
+@pytest.mark.parametrize("bad, task, needles", [
+    ([1.5, -0.5, 0.0], "auto", ["row 4", "target 1.5 is not in [0, 1]"]),
+    ([0.5, 0.6, 0.0], "multiclass", ["row 4", "target row sums to 1.1"]),
+])
+def test_target_errors_name_the_targets_file_and_column(tmp_path: Path, layout: str,
+                                                         bad: list, task: str,
+                                                         needles: list[str]) -> None:
+    """A bad target names the file and the column that hold it (they named the predictions
+    file and 'target <class>', also when the targets came from --labels). NumPy columns are
+    named like score columns: 'FILE[member][:, j]'."""
+    p = np.full((5, 3), 1 / 3)
+    t = np.eye(3)[[0, 1, 2, 0, 1]]
+    t[3] = bad
+    preds = {f"s{j}": p[:, j] for j in range(3)}
+    targs = {f"t{j}": t[:, j] for j in range(3)}
+    if layout == "labels_file":
+        write_table(tmp_path / "p.parquet", pa.table(preds))
+        write_table(tmp_path / "y.parquet", pa.table(targs))
+        args = ["p.parquet", "--labels", "y.parquet", "--target-cols", "t*"]
+        file, column = "y.parquet", "t0"
+    elif layout == "same_file":
+        write_table(tmp_path / "p.parquet", pa.table({**preds, **targs}))
+        args = ["p.parquet", "--pred-cols", "s*", "--target-cols", "t*"]
+        file, column = "p.parquet", "t0"
+    elif layout == "npz":
+        np.savez(tmp_path / "p.npz", scores=p, labels=t)
+        args = ["p.npz"]
+        file, column = "p.npz", f"{tmp_path / 'p.npz'}[labels][:, 0]"
+    else:
+        np.save(tmp_path / "p.npy", p)
+        np.save(tmp_path / "y.npy", t)
+        args = ["p.npy", "--labels", "y.npy"]
+        file, column = "y.npy", f"{tmp_path / 'y.npy'}[:, 0]"
+    args = [str(tmp_path / a) if "." in a else a for a in args]
+    err = fail([*args, "--task", task], *needles)
+    assert err.startswith(f"xent: error: {tmp_path / file}: row 4"), err
+    if "in [0, 1]" in needles[1]:
+        assert f"row 4, column '{column}'" in err, err
+
+
+@pytest.mark.parametrize("kind", ["parquet", "npy"])
+def test_uint64_labels_beyond_int64(tmp_path: Path, kind: str) -> None:
+    """A uint64 label above 2**63 - 1 wrapped to -1 when cast: reported as label -1, or
+    silently skipped under --ignore-index -1. It is out of range as it stands."""
+    y = np.array([0, np.iinfo(np.uint64).max, 2], dtype=np.uint64)
+    p = np.full((3, 3), 1 / 3)
+    if kind == "parquet":
+        write_table(tmp_path / "p.parquet", wide_table(p, y))
+        args = [tmp_path / "p.parquet"]
+    else:
+        np.save(tmp_path / "p.npy", p)
+        np.save(tmp_path / "y.npy", y)
+        args = [tmp_path / "p.npy", "--labels", tmp_path / "y.npy"]
+    for extra in ([], ["--ignore-index", "-1"]):
+        fail([*args, *extra], "row 2", "label 18446744073709551615 is out of range")
+
+
 def test_logits_must_be_finite(tmp_path: Path) -> None:
     path = write_table(tmp_path / "z.parquet",
                        pa.table({"a": [0.0, 1.0], "b": [np.inf, 0.0], "label": [0, 1]}))

@@ -30,7 +30,7 @@ from xentcli.config import (
     Task,
     TaskPlan,
 )
-from xentcli.errors import InputError, UsageError
+from xentcli.errors import InputError, UsageError, where
 from xentcli.io import Dataset, Part, open_dataset
 from xentcli.result import Result, finish
 from xentcli.validate import LabelEncoder, check_scores, check_targets, check_weights
@@ -202,8 +202,13 @@ class ChunkScorer:
             return names[j] if len(names) > 1 else f"{names[0]}[{j}]"
         return names[j]
 
+    @property
+    def _target_source(self) -> str:
+        return self.ds.target_source or self.ds.source
+
     def _target_column(self, j: int) -> str:
-        return f"target {self.plan.classes[j]}"
+        names = self.ds.target_names
+        return names[j] if j < len(names) else f"target {self.plan.classes[j]}"
 
     def score(self, part: Part) -> tuple[RowValues, ScoredRows]:
         plan, loss, ds = self.plan, self.loss, self.ds
@@ -226,7 +231,7 @@ class ChunkScorer:
         targets: np.ndarray | None = None
         keep: np.ndarray | None = None
         if plan.uses_targets:
-            targets = check_targets(part.arrays["targets"], source=ds.source,
+            targets = check_targets(part.arrays["targets"], source=self._target_source,
                                     column=self._target_column, row0=row0)
             if task is Task.binary:
                 labels = self._binary_labels(targets[:, 0], row0)
@@ -236,7 +241,7 @@ class ChunkScorer:
                 if off.any():
                     r = int(np.flatnonzero(off)[0])
                     raise InputError(
-                        f"{ds.source}: row {row0 + r + 1}: target row sums to "
+                        f"{where(self._target_source, row0 + r)}: target row sums to "
                         f"{targets[r].sum():.6g}, not 1, so it is not a multiclass target; "
                         "pass --task multilabel if each column is its own yes/no label"
                     )
@@ -329,9 +334,9 @@ class ChunkScorer:
         if not hard.all():
             r = int(np.flatnonzero(~hard)[0])
             raise InputError(
-                f"{self.ds.source}: row {row0 + r + 1}: binary target {values[r]:.6g} is not "
-                "0 or 1; for a soft target (a probability) pass --task multilabel: the same BCE, "
-                "reported per label column"
+                f"{where(self._target_source, row0 + r, self._target_column(0))}: binary target "
+                f"{values[r]:.6g} is not 0 or 1; for a soft target (a probability) pass --task "
+                "multilabel: the same BCE, reported per label column"
             )
         return values.astype(np.int64)
 

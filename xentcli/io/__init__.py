@@ -48,6 +48,8 @@ class Dataset:
     score_dtype: np.dtype[Any]
     label_where: str = ""  # "y.csv, column 'label'"
     weight_source: str = ""  # the file holding the sample weights
+    target_source: str = ""  # the file holding the target columns
+    target_names: list[str] = field(default_factory=list)  # one per target column, for messages
     has_labels: bool = False
     has_targets: bool = False
     has_weights: bool = False
@@ -462,6 +464,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             ds.label_where = f"{source}, column '{plan.label}'"
         if plan.weight:
             ds.weight_source = source
+        if plan.targets:
+            ds.target_source, ds.target_names = source, list(plan.targets)
         pred_parts = _table_parts(pred, plan, rows)
         pred_roles = {r for r, on in [("labels", plan.label), ("targets", plan.targets),
                                      ("weights", plan.weight), ("ids", plan.ident)] if on}
@@ -488,6 +492,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         ds.columns = [(a.name, f"{a.dtype} {a.shape}") for a in arrays.values()]
         if "labels" in arrays:
             ds.label_where = arrays["labels"].name
+        if "targets" in arrays:
+            ds.target_source, ds.target_names = _array_targets(arrays["targets"])
         pred_parts = _array_parts(arrays, rows)
         pred_roles = set(arrays) - {"scores"}
         if not labels_elsewhere and not ({"labels", "targets"} & pred_roles):
@@ -512,6 +518,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 ds.label_where = f"{lab_source}, column '{lplan.label}'"
             if lplan.weight:
                 ds.weight_source = lab_source
+            if lplan.targets:
+                ds.target_source, ds.target_names = lab_source, list(lplan.targets)
             lab_rows = lab.num_rows
             lab_parts = _table_parts(lab, lplan, rows)
             lab_roles = {r for r, on in [("labels", lplan.label), ("targets", lplan.targets),
@@ -522,6 +530,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 larrays.pop("weights", None)
             if "labels" in larrays:
                 ds.label_where = larrays["labels"].name
+            if "targets" in larrays:
+                ds.target_source, ds.target_names = _array_targets(larrays["targets"])
             lab_rows = next(iter(larrays.values())).num_rows
             lab_parts = _array_parts(larrays, rows)
             lab_roles = set(larrays)
@@ -551,6 +561,12 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     ds.has_targets = "targets" in roles
     ds.has_weights = "weights" in roles
     return ds
+
+
+def _array_targets(a: ArrayInput) -> tuple[str, list[str]]:
+    """(file, a name per column) of a 2-D NumPy array of targets, for messages."""
+    src = a.name.partition("[")[0] if a.name.endswith("]") else a.name
+    return src, [f"{a.name}[:, {j}]" for j in range(a.shape[1])]
 
 
 def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
