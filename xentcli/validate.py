@@ -241,6 +241,12 @@ class LabelEncoder:
                 r = int(np.flatnonzero(huge)[0])
                 raise InputError(f"{self._at(row0 + r)}: label {raw[r]:g} is out of range; "
                                  f"{self._hint()}")
+        elif raw.dtype == np.uint64:  # above 2**63 - 1 the cast would wrap to a negative label
+            huge = raw > np.uint64(2**62)
+            if huge.any():
+                r = int(np.flatnonzero(huge)[0])
+                raise InputError(f"{self._at(row0 + r)}: label {raw[r]} is out of range; "
+                                 f"{self._hint()}")
         return raw.astype(np.int64)
 
     def _encode_arrow(self, raw: Any, row0: int) -> np.ndarray:
