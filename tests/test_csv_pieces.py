@@ -418,3 +418,43 @@ def test_quotes_and_breaks_across_stretches(monkeypatch: pytest.MonkeyPatch,
         kinds = [ord('"'), ord("\n"), *([ord("\r")] if cr else [])]
         expected = np.flatnonzero(np.isin(b, kinds))
         assert np.array_equal(tables._quotes_and_breaks(b, cr=cr), expected)
+
+
+@pytest.mark.parametrize("threads", ["2", "1"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_rows_longer_than_arrows_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        threads: str, gz: bool) -> None:
+    """Arrow cannot parse a row longer than its block ("straddling object"): a piece is then
+    parsed as one block, a stream again with larger blocks (a valid file was refused). Here
+    blocks of 64 bytes (256 streamed) and fields of 150 and 3,000 bytes."""
+    monkeypatch.setattr(tables, "CSV_PIECE_BYTES", 4096)
+    monkeypatch.setattr(tables, "CSV_PIECE_BLOCK_BYTES", 64)
+    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 256)
+    monkeypatch.setattr(tables, "CSV_BLOCK_MAX_BYTES", 256 * 64)
+    rng = np.random.default_rng(5)
+    rows, losses = [], []
+    for i in range(400):
+        p = rng.dirichlet([1, 1, 1])
+        y = int(rng.integers(3))
+        ident = "x" * (3000 if i == 250 else 150 if i % 37 == 0 else 3)
+        rows.append(f"{ident},{float(p[0])!r},{float(p[1])!r},{float(p[2])!r},{y}\n")
+        losses.append(-math.log(p[y]))
+    text = "id,a,b,c,label\n" + "".join(rows)
+    path = tmp_path / ("p.csv.gz" if gz else "p.csv")
+    if gz:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    cpus, ios = pa.cpu_count(), pa.io_thread_count()
+    try:
+        out = run_json(["compute", path, "--id-col", "id", "--threads", threads])
+    finally:
+        pa.set_cpu_count(cpus)
+        pa.set_io_thread_count(ios)
+    assert out["n"] == 400
+    assert out["loss"] == pytest.approx(math.fsum(losses) / 400, rel=1e-12)
+    # stdin is read once: too long a row there is reported, with what to do
+    res = run(["compute", "-", "--id-col", "id", "--threads", threads], stdin=text)
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "a row after row 250: a quoted field opens and never closes" in res.stderr
+    assert "or a row is longer than" in res.stderr and "save it to a file" in res.stderr

@@ -31,6 +31,9 @@ CSV_PIECE_BYTES = 16 << 20
 CSV_PIECE_BLOCK_BYTES = 1 << 20  # read_csv's blocks within a piece, parsed in parallel
 CSV_LINE_MAX_BYTES = 1 << 20  # a row longer than this (or one without '\n') is streamed
 CSV_HEADER_MAX_BYTES = 1 << 24  # a header row longer than this (16 MB) is refused, not read on
+# Arrow cannot parse a row longer than its block: a file streamed again with blocks 8x larger,
+# up to this size (and Arrow's memory a few times it), before a row is called too long
+CSV_BLOCK_MAX_BYTES = 1 << 26
 BOM = b"\xef\xbb\xbf"
 T = TypeVar("T")
 
@@ -127,18 +130,33 @@ class TableInput:
                     rows_before += table.num_rows
                 else:
                     return
-            reader = pcsv.open_csv(
-                self._csv_source(rest),
-                read_options=pcsv.ReadOptions(
-                    block_size=CSV_BLOCK_BYTES, use_threads=self.threads,
-                    column_names=None if rest is None else self.columns,
-                ),
-                parse_options=stream_parse, convert_options=convert,
-            )
-            for batch in reader:
-                yield batch
-                rows_before += batch.num_rows
+            streamed_from, block = rows_before, CSV_BLOCK_BYTES
+            while True:
+                skip = rows_before - streamed_from  # rows yielded before a retry
+                try:
+                    reader = pcsv.open_csv(  # parses the first block already
+                        self._csv_source(rest),
+                        read_options=pcsv.ReadOptions(
+                            block_size=block, use_threads=self.threads,
+                            column_names=None if rest is None else self.columns,
+                        ),
+                        parse_options=stream_parse, convert_options=convert,
+                    )
+                    for batch in reader:
+                        if skip >= batch.num_rows:
+                            skip -= batch.num_rows
+                            continue
+                        batch, skip = batch.slice(skip), 0
+                        yield batch
+                        rows_before += batch.num_rows
+                    return
+                except pa.ArrowInvalid as exc:
+                    if not (_too_long(exc) and self.path != STDIN and block < CSV_BLOCK_MAX_BYTES):
+                        raise
+                    block *= 8  # a row longer than the blocks: read again with larger ones
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
+            if "Empty CSV file" in str(exc) and not rows_before:
+                return  # a header row without a line break after it: no data rows
             raise self._csv_error(exc, rows_before) from None
 
     def _data_offset(self) -> int | None:
@@ -160,7 +178,7 @@ class TableInput:
     def _csv_error(self, exc: Exception, rows_before: int) -> InputError:
         err = self._csv_problem(exc, rows_before)
         unlocated = self._unlocated(rows_before)
-        if self.path == STDIN and f": {unlocated}" in str(err):
+        if self.path == STDIN and f": {unlocated}" in str(err) and "save it" not in str(err):
             return InputError(f"{err}; stdin is read once: save it to a file to get the row "
                               "number")
         return err
@@ -170,11 +188,14 @@ class TableInput:
         ragged = re.search(r"Expected (\d+) columns, got (\d+): (.*)$", msg, re.S)
         if ragged:
             expected, actual, text = ragged.groups()
-            line = self._find_line(text.rstrip("\r\n"), rows_before)
+            line = self._find_line(text.rstrip("\r\n"), int(actual), rows_before)
             at = f"row {line}" if line else self._unlocated(rows_before)
+            spans = "\n" in text  # a quote that does not close takes the rows after it in
             return InputError(
                 f"{self.name}: {at}: has {actual} fields but the header has "
                 f"{expected}; check the delimiter and quoting of that line"
+                + (" (a quoted field in it spans line breaks: is a quote never closed?)"
+                   if spans else "")
             )
         if "conversion error" in msg and "invalid value" in msg:
             col_no = _between(msg, "column #", ":")
@@ -201,6 +222,14 @@ class TableInput:
             at = f"row {row_no}" if row_no else self._unlocated(rows_before)
             return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the file "
                               "as UTF-8")
+        if _too_long(exc):
+            stdin = self.path == STDIN
+            limit = (CSV_BLOCK_BYTES if stdin else CSV_BLOCK_MAX_BYTES) >> 20
+            return InputError(
+                f"{self.name}: {self._unlocated(rows_before)}: a quoted field opens and never "
+                f"closes (a stray '\"'?), or a row is longer than {limit} MB"
+                + ("; stdin is read once: save it to a file to read longer rows" if stdin else "")
+            )
         if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(
                 f"{self.name}: cannot decompress after row {rows_before}: {msg} "
@@ -215,22 +244,42 @@ class TableInput:
         """Where a bad row is when the scan below could not find it (stdin is not re-read)."""
         return f"a row after row {rows_before}" if rows_before else "a data row"
 
-    def _find_line(self, text: str, rows_before: int) -> int | None:
+    def _find_line(self, text: str, fields: int, rows_before: int) -> int | None:
         """The 1-based data row whose text is ``text`` (a slow scan, only on the error path)."""
         if self.path == STDIN:
             return None
         try:
-            return self._scan_lines(text, rows_before)
+            return self._scan_lines(text, fields, rows_before)
         except (pa.ArrowException, OSError, UnicodeError):
             return None  # the message then says "a row after row N"
 
-    def _scan_lines(self, text: str, rows_before: int) -> int | None:
+    def _scan_lines(self, text: str, fields: int, rows_before: int) -> int | None:
+        """The first row after ``rows_before`` with ``fields`` fields whose text is ``text``
+        (Arrow cuts a long one short with " ..."). Rows are read as Python's csv module reads
+        them, which quotes as Arrow does (a quote opens a field only at its start; "" inside
+        one; line breaks inside quotes), so a row that spans lines counts once."""
+        import csv
+
+        csv.field_size_limit(2**31 - 1)  # the default 128 kB would stop at a long field
+        cut = text.endswith(" ...")
+        want = next(csv.reader(io.StringIO(text[:-4] if cut else text, newline=""),
+                               delimiter=self.delimiter), [""])
+        head, last = want[:-1], want[-1]
+        k = len(head)
         with pa.input_stream(self.path, compression=self.compression) as raw:
-            stream = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
-            stream.readline()
-            for i, line in enumerate(stream, start=1):
-                if i > rows_before and line.rstrip("\r\n") == text:
-                    return i
+            stream = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace",
+                                      newline="")
+            rows = csv.reader(stream, delimiter=self.delimiter)
+            next(rows, None)  # the header
+            row = 0
+            for got in rows:
+                if not got:  # a blank line is no row, for Arrow either
+                    continue
+                row += 1
+                if (row > rows_before and len(got) == fields and got[:k] == head
+                        and (got[k].startswith(last) if cut
+                             else got[k].rstrip("\r\n") == last)):  # the text's end is stripped
+                    return row
         return None
 
     def _find_value(self, column: str, value: str, rows_before: int) -> int | None:
@@ -256,16 +305,16 @@ class TableInput:
             ),
         )
         seen = 0
-        needle = pa.scalar(value.encode("utf-8", "surrogateescape"), type=pa.binary())
+        # Arrow reports a number's text without the spaces and tabs around it (and a field of
+        # only those as ''; an empty field is missing, not a bad number)
+        pattern = rf"^[ \t]*{re.escape(value)}[ \t]*$" if value else r"^[ \t]+$"
         for batch in reader:
             col = batch.column(0)
             if "\ufffd" in value:  # Arrow shows bytes that are not UTF-8 as U+FFFD
                 hit = next((i for i, b in enumerate(col.to_pylist())
                             if b is not None and not _is_utf8(b)), -1)
-            elif value.strip():
-                hit = pc.index(col, needle).as_py()
-            else:  # Arrow reports a blank field as '': find the first all-blank one
-                hit = pc.index(pc.match_substring_regex(col, r"^\s*$"), True).as_py()
+            else:
+                hit = pc.index(pc.match_substring_regex(col, pattern), True).as_py()
             if hit is not None and hit >= 0 and seen + hit >= rows_before:
                 return seen + int(hit) + 1
             seen += batch.num_rows
@@ -343,7 +392,8 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
     col = f", column '{column}'" if column else ""
     hint = (f"; if '{column}' is not a score column, mark it with --id-col or choose the "
             "score columns with --pred-cols") if column else ""
-    return InputError(f"{at}{col}: '{value}' is not a number; score, target and weight "
+    what = f"'{value}'" if value else "a value of only spaces"
+    return InputError(f"{at}{col}: {what} is not a number; score, target and weight "
                       f"columns must hold only numbers{hint}")
 
 
@@ -533,11 +583,21 @@ def _read_piece(piece: pa.Buffer, options: Any, parse: Any, convert: Any) -> pa.
         return pcsv.read_csv(piece, read_options=options, parse_options=parse,
                              convert_options=convert)
     except pa.ArrowInvalid as exc:
+        if _too_long(exc):  # a row longer than the blocks: the piece as one block
+            whole = pcsv.ReadOptions(column_names=options.column_names,
+                                     block_size=piece.size + 1, use_threads=True)
+            return pcsv.read_csv(piece, read_options=whole, parse_options=parse,
+                                 convert_options=convert)
         raised = exc
     serial = pcsv.ReadOptions(column_names=options.column_names, block_size=options.block_size,
                               use_threads=False)
     pcsv.read_csv(piece, read_options=serial, parse_options=parse, convert_options=convert)
     raise raised  # pragma: no cover - the one-thread parse raises too
+
+
+def _too_long(exc: Exception) -> bool:
+    """Arrow's error for a row (or a quoted field never closed) longer than its blocks."""
+    return "straddl" in str(exc)
 
 
 def _one_ahead(items: Iterator[T]) -> Iterator[T]:
