@@ -84,6 +84,30 @@ def test_ragged_row_in_a_later_block(tmp_path: Path) -> None:
     fail([path], "row 300001", "1 fields")
 
 
+@pytest.mark.parametrize("text, needles", [
+    # rows are counted as rows, not lines: a quoted line break or a blank line is no row
+    ('id,a,b,label\n"x\ny",0.5,0.5,0\n\nr2,0.5,1\n', ["row 2", "has 3 fields"]),
+    # a quote that never closes takes the rest of the file into its row
+    ('id,a,b,label\nr1,0.5,0.5,1\n"r2,0.5,0.5,1\nr3,0.5,0.5,1\n',
+     ["row 2", "has 1 fields", "is a quote never closed?"]),
+    # Arrow quotes a bad number without the spaces or tab around it
+    ("a,b,label\n0.5,0.5,0\n0.5,abc ,1\n", ["row 2", "column 'b'", "'abc' is not a number"]),
+    ("a,b,label\n0.5,0.5,0\n0.5,\tabc,1\n", ["row 2", "column 'b'", "'abc'"]),
+    ('a,b,label\n0.5,0.5,0\n0.5,"abc ",1\n', ["row 2", "column 'b'", "'abc'"]),
+    # a field of spaces, after an empty (missing) one in the same column
+    ("a,b,label\n0.5,0.5,0\n0.5,,1\n0.5, ,1\n",
+     ["row 3", "column 'b'", "a value of only spaces is not a number"]),
+    # a header with no line break after it holds no rows; it is not an empty file
+    ("a,b,label", ["no data rows"]),
+    # a name with a space in front is shown quoted
+    ("a,b, label\n0.2,0.8,1\n", ["no label column 'label' (columns: a, b, ' label')"]),
+])
+def test_csv_messages_name_the_row(tmp_path: Path, text: str, needles: list[str]) -> None:
+    for _ in range(3):  # the same message every time
+        fail([csv(tmp_path, text), "--id-col", "id"] if text.startswith("id")
+             else [csv(tmp_path, text)], *needles)
+
+
 def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     """A probability as a binary target: refused (the binary table splits rows by their
     label), naming the option that scores it with the same BCE."""

@@ -140,7 +140,10 @@ def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
 
 
 def _list(names: list[str], most: int = 12) -> str:
-    shown = ", ".join(names[:most])
+    """Names for a message; one with spaces around it, a comma or nothing is quoted, so
+    that ' label' does not read as 'label'."""
+    shown = ", ".join(n if n and n.strip() == n and "," not in n else f"'{n}'"
+                      for n in names[:most])
     return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
