@@ -108,6 +108,26 @@ def test_csv_messages_name_the_row(tmp_path: Path, text: str, needles: list[str]
              else [csv(tmp_path, text)], *needles)
 
 
+@pytest.mark.parametrize("option", ["--output", "--per-sample"])
+@pytest.mark.parametrize("which", ["predictions", "labels", "link"])
+def test_an_output_that_is_an_input_is_refused(tmp_path: Path, option: str, which: str) -> None:
+    """An output path naming one of the run's inputs (a typo) would replace that input at the
+    end of the run: refused before anything is read, the input left as it was."""
+    p, y = tmp_path / "p.parquet", tmp_path / "y.parquet"
+    write_table(p, wide_table(np.full((4, 2), 0.5)))
+    write_table(y, pa.table({"label": [0, 1, 0, 1]}))
+    target = {"predictions": p, "labels": y, "link": tmp_path / "link.parquet"}[which]
+    if which == "link":
+        target.symlink_to(p)
+    before = p.read_bytes(), y.read_bytes()
+    fail([p, "--labels", y, option, target], f"{option} {target}", "is an input",
+         "give another path")
+    assert (p.read_bytes(), y.read_bytes()) == before
+    res = run(["compare", p, p, "--labels", y, "--output", y])
+    assert res.exit_code == 2 and "is an input" in res.stderr
+    assert y.read_bytes() == before[1]
+
+
 def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     """A probability as a binary target: refused (the binary table splits rows by their
     label), naming the option that scores it with the same BCE."""

@@ -348,7 +348,12 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
     from xentcli import baseline as baselines
     from xentcli.evaluate import evaluate
     from xentcli.gates import MaxIncrease, failures, parse_check
-    from xentcli.outputs import AtomicPath, PerSampleWriter, write_text_atomic
+    from xentcli.outputs import (
+        AtomicPath,
+        PerSampleWriter,
+        refuse_replacing_inputs,
+        write_text_atomic,
+    )
     from xentcli.render import render_text, to_table
 
     # Everything that can be refused is refused before any reading.
@@ -364,6 +369,8 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
             and os.path.realpath(out.output) == os.path.realpath(out.per_sample)):
         raise UsageError(f"--output and --per-sample both name {out.output}; give each its own "
                          "file")
+    refuse_replacing_inputs({"--output": out.output, "--per-sample": out.per_sample},
+                            [read.predictions, read.labels])
     # Both output files are made now: a path that cannot be written is refused before the
     # input is read (and neither is left behind when the other cannot be made).
     report_path = AtomicPath(out.output) if out.output else None
@@ -517,7 +524,7 @@ def compare_cmd(
     """Compare two prediction sets on the same rows, with a bootstrap interval."""
     from xentcli.evaluate import compare
     from xentcli.gates import MaxIncrease
-    from xentcli.outputs import AtomicPath, write_text_atomic
+    from xentcli.outputs import AtomicPath, refuse_replacing_inputs, write_text_atomic
     from xentcli.render import compare_table, compare_text
 
     bound = MaxIncrease.parse(max_increase) if max_increase is not None else None
@@ -532,6 +539,7 @@ def compare_cmd(
                       renormalize=renormalize, sum_tol=sum_tol)
     metrics = MetricConfig(seed=seed, replicates=replicates)
     output = _file(output)
+    refuse_replacing_inputs({"--output": output}, [a, b, labels])
     report_path = AtomicPath(output) if output else None  # refused before any reading
     try:
         result = compare(read(a), read(b), loss, metrics, level=ci)

@@ -18,6 +18,19 @@ from xentcli.errors import UsageError
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
 
 
+def refuse_replacing_inputs(outputs: dict[str, str | None], inputs: list[str | None]) -> None:
+    """An output file that is one of the run's input files would replace it at the end (a
+    typo such as ``--per-sample preds.parquet`` destroyed the predictions): refused first."""
+    for option, path in outputs.items():
+        if not path or not os.path.exists(path):
+            continue
+        for source in inputs:
+            if source and source != "-" and os.path.isfile(source) \
+                    and os.path.samefile(path, source):
+                raise UsageError(f"{option} {path}: is an input of this run ({source}); "
+                                 "writing it would replace that file: give another path")
+
+
 def _own_descriptor(link: str) -> int | None:
     """N when ``link`` is this process's ``/proc/self/fd/N`` (what ``/dev/stdout`` and
     ``/dev/fd/N`` lead to), else None."""
