@@ -94,6 +94,22 @@ def test_an_empty_first_batch(tmp_path: Path, stream: bool, wide: bool) -> None:
     np.testing.assert_array_equal(got["labels"], LABELS)
 
 
+def test_feather_v1(tmp_path: Path) -> None:
+    """The old Feather format (before Arrow IPC files) reads like its v2 copy; it was refused
+    with Arrow's 'Expected to read N metadata bytes'."""
+    import warnings
+
+    import pyarrow.feather as feather
+
+    t = wide_table(SCORES, LABELS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # writing v1 is deprecated
+        feather.write_feather(t, tmp_path / "v1.feather", version=1)
+    got = collect(ReadConfig(str(tmp_path / "v1.feather"), chunk_rows=7))
+    np.testing.assert_array_equal(got["scores"], SCORES)
+    np.testing.assert_array_equal(got["labels"], LABELS)
+
+
 @pytest.mark.parametrize("kind", ["npy", "npz", "npz_compressed"])
 @pytest.mark.parametrize("chunk", [1, 7, 10_000])
 def test_numpy_inputs(tmp_path: Path, kind: str, chunk: int) -> None:

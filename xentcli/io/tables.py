@@ -411,6 +411,7 @@ def _unclosed_quote(row: bytes, delimiter: str) -> bool:
 
 
 ARROW_FILE_MAGIC = b"ARROW1"
+FEATHER_V1_MAGIC = b"FEA1"
 
 
 def _binary_format(head: bytes) -> tuple[str, str, str] | None:
@@ -421,13 +422,16 @@ def _binary_format(head: bytes) -> tuple[str, str, str] | None:
         return "Parquet data", "file", "parquet"
     if head.startswith(ARROW_FILE_MAGIC):
         return "an Arrow IPC file (Feather v2)", "file", "arrow"
+    if head.startswith(FEATHER_V1_MAGIC):
+        return "a Feather v1 file", "file", "arrow"
     if head.startswith(b"\xff\xff\xff\xff"):  # a stream message's continuation marker
         return "an Arrow IPC stream", "stream", "arrow"
     return None
 
 
 def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | None]:
-    """An IPC file (Feather v2) or stream, from a path or stdin."""
+    """An IPC file (Feather v2) or stream, from a path or stdin; or a Feather v1 file, whose
+    columns are memory-mapped whole (the format has no record batches to stream)."""
     if path == STDIN:
         stdin = sys.stdin.buffer
         head = stdin.peek(8)[:8] if hasattr(stdin, "peek") else b""
@@ -440,6 +444,21 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
                 "instead, or write an Arrow IPC stream to stdin (pyarrow.ipc.new_stream)")
         reader = pa.ipc.open_stream(stdin)
         return reader.schema, iter(reader), None
+    with open(path, "rb") as fh:
+        if fh.read(4) == FEATHER_V1_MAGIC:  # the old format, before IPC files: no batches
+            import warnings
+
+            import pyarrow.feather as feather
+
+            try:
+                with warnings.catch_warnings():  # deprecated by Arrow 25, still read
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    table = feather.read_table(path, memory_map=True)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{display_name(path)}: cannot read this Feather v1 file "
+                                 f"({exc}); rewrite it as Feather v2 (an Arrow IPC file)"
+                                 ) from None
+            return table.schema, iter(table.to_batches()), None
     source = pa.memory_map(path)
     try:
         freader = pa.ipc.open_file(source)
