@@ -94,6 +94,22 @@ def test_an_empty_first_batch(tmp_path: Path, stream: bool, wide: bool) -> None:
     np.testing.assert_array_equal(got["labels"], LABELS)
 
 
+def test_dictionary_encoded_scores(tmp_path: Path) -> None:
+    """Score columns stored dictionary-encoded in an Arrow file read as their values, as
+    Parquet's dictionary pages do (they were refused as 'not numbers'), float32 kept."""
+    s32 = SCORES.astype(np.float32)
+    cols = {f"c{j}": pa.array(s32[:, j]).dictionary_encode() for j in range(C)}
+    path = tmp_path / "d.arrow"
+    with pa.ipc.new_file(path, pa.schema([(k, v.type) for k, v in cols.items()]
+                                         + [("label", pa.int64())])) as w:
+        w.write_table(pa.table({**cols, "label": LABELS}))
+    ds = open_dataset(ReadConfig(str(path), chunk_rows=7))
+    assert ds.score_dtype == np.float32
+    got = collect(ReadConfig(str(path), chunk_rows=7))
+    np.testing.assert_array_equal(got["scores"], s32)
+    np.testing.assert_array_equal(got["labels"], LABELS)
+
+
 def test_feather_v1(tmp_path: Path) -> None:
     """The old Feather format (before Arrow IPC files) reads like its v2 copy; it was refused
     with Arrow's 'Expected to read N metadata bytes'."""

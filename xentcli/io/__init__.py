@@ -581,6 +581,7 @@ def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
     types = [t.schema.field(c).type for c in plan.scores]
     if plan.scores_list:
         types = [types[0].value_type]
+    types = [ty.value_type if pa.types.is_dictionary(ty) else ty for ty in types]
     floats = [np.dtype(ty.to_pandas_dtype()) for ty in types if pa.types.is_floating(ty)]
     if len(floats) == len(types) and floats:
         return np.result_type(*floats)

@@ -15,6 +15,8 @@ from xentcli.errors import InputError, where
 
 
 def is_numeric(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):  # numbers stored once each, indexed: decoded when read
+        return is_numeric(t.value_type)
     return bool(
         pa.types.is_floating(t)
         or pa.types.is_integer(t)
@@ -40,6 +42,8 @@ def numeric(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int
     """A null-free numeric Arrow array as a NumPy array (a zero-copy view when possible)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
     t = arr.type
     if arr.null_count:
         if pa.types.is_null(t):
