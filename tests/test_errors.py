@@ -128,6 +128,21 @@ def test_an_output_that_is_an_input_is_refused(tmp_path: Path, option: str, whic
     assert y.read_bytes() == before[1]
 
 
+def test_an_unnamed_column_is_not_a_score(tmp_path: Path) -> None:
+    """pandas' to_csv writes its index as a column with no name; as a logit it would change
+    the loss silently. Refused, naming --pred-cols, which then works."""
+    path = csv(tmp_path, ",a,b,c,label\n0,0.2,0.3,0.5,1\n1,1.0,2.0,0.1,2\n")
+    fail([path, "--logits"], "the first column has no name", "--pred-cols 'a,b,c'")
+
+    def ce(z: list[float], y: int) -> float:
+        top = max(z)
+        return top + math.log(math.fsum(math.exp(v - top) for v in z)) - z[y]
+
+    out = run_json(["compute", path, "--logits", "--pred-cols", "a,b,c"])
+    assert out["loss"] == pytest.approx((ce([0.2, 0.3, 0.5], 1) + ce([1.0, 2.0, 0.1], 2)) / 2,
+                                        rel=1e-12)
+
+
 def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     """A probability as a binary target: refused (the binary table splits rows by their
     label), naming the option that scores it with the same BCE."""

@@ -468,6 +468,9 @@ def csv_reference(data: bytes, file: str, *, logits: bool) -> Ref:
     if len(header) < 2:
         ref.bad("no score columns", file)
         return ref
+    if header[0] == "":  # a pandas index (to_csv): refused as a score column
+        ref.bad("the first column has no name", file)
+        return ref
     names = [h for h in header if h != "label"]
     li = header.index("label")
     scores: list[list[float]] = []

@@ -239,6 +239,13 @@ def _plan_roles(
                 # targets are the truth here; the (unused) label column is not a score either
                 taken.add(cfg.label_col)
             plan.scores = [n for n in names if n not in taken and n not in metadata]
+            if plan.scores[0] == "" == names[0]:  # pandas' to_csv writes its index so
+                others = ",".join(n for n in plan.scores if n)
+                raise UsageError(
+                    f"{source}: the first column has no name (a pandas index written by "
+                    "to_csv?), so it is not taken as a score column; choose the scores with "
+                    f"--pred-cols (here perhaps --pred-cols '{others}')"
+                )
         if not plan.scores:
             raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
         if target_here and not plan.label and not plan.targets:
