@@ -138,6 +138,31 @@ def test_dataset_errors(tmp_path: Path, dataset) -> None:
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_a_column_only_later_files_hold(tmp_path: Path, kind: str) -> None:
+    """The first file's columns are the dataset's: a score column that only a later file
+    holds was never read (a wrong loss, exit 0). Refused when the scores are every column
+    (no --pred-cols), naming the file and the column; --pred-cols reads on without it."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    first = pa.table({"a": [2.0, 0.0], "b": [0.0, 1.0], "label": [0, 1]})
+    later = pa.table({"a": [2.0, 0.0], "b": [0.0, 1.0], "c": [5.0, 5.0], "label": [0, 1]})
+    for name, t in (("part-0", first), ("part-1", later)):
+        if kind == "parquet":
+            pq.write_table(t, root / f"{name}.parquet")
+        else:
+            pcsv.write_csv(t, root / f"{name}.csv")
+    res = run(["compute", root, "--logits"])
+    assert res.exit_code == 2 and res.stdout == "", res.stdout
+    assert f"part-1.{kind}: column 'c' is in no earlier file" in res.stderr
+    assert "--pred-cols" in res.stderr and res.stderr.count("\n") == 1
+    out = run_json(["compute", root, "--logits", "--pred-cols", "a,b"])
+    z = np.array([[2.0, 0.0], [0.0, 1.0]] * 2)
+    y = np.array([0, 1] * 2)
+    expected = float(np.mean(-np.log(softmax(z)[np.arange(4), y])))
+    assert out["n"] == 4 and out["loss"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_dataset_of_csv_files(tmp_path: Path) -> None:
     root = tmp_path / "csvs"
     root.mkdir()

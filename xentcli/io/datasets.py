@@ -102,6 +102,9 @@ class DatasetInput:
     threads: bool = True
     schema: pa.Schema = field(init=False)
     num_rows: int | None = None
+    # Scores are every column not taken otherwise (no --pred-cols): a column that only later
+    # files hold would be a score the first file's schema leaves out, so it is refused.
+    every_column_counts: bool = False
 
     def __post_init__(self) -> None:
         self.schema = self._dataset().schema
@@ -187,6 +190,8 @@ class DatasetInput:
         rows_before = 0
         for fragment in dataset.get_fragments():
             in_file = 0
+            if self.every_column_counts:
+                self._same_columns(fragment)
             try:
                 scanner = fragment.scanner(schema=dataset.schema, columns=columns,
                                            batch_size=batch_rows, use_threads=self.threads)
@@ -208,6 +213,19 @@ class DatasetInput:
                 raise InputError(
                     f"{fragment.path}: cannot read it{at}: {str(exc).strip()}") from None
             rows_before += in_file
+
+    def _same_columns(self, fragment: Any) -> None:
+        try:
+            names = fragment.physical_schema.names
+        except (pa.ArrowException, OSError):
+            return  # the file's own read reports it, with its row
+        extra = [n for n in names if n not in self.schema.names]
+        if extra:
+            raise InputError(
+                f"{fragment.path}: column '{extra[0]}' is in no earlier file of {self.path} "
+                f"(their columns: {', '.join(self.schema.names)}); the files of a dataset "
+                "share their columns: choose the scores with --pred-cols to read on without it"
+            )
 
     def fragments(self) -> list[str]:
         return list(self.files)
