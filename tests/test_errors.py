@@ -143,6 +143,36 @@ def test_an_unnamed_column_is_not_a_score(tmp_path: Path) -> None:
                                         rel=1e-12)
 
 
+def test_no_score_column_at_all(tmp_path: Path) -> None:
+    """Only a label (and an id, or an unnamed index) leaves no scores: a one-line error (the
+    unnamed-column check raised an IndexError here)."""
+    fail([csv(tmp_path, "label\n0\n1\n")], "no score columns left (columns: label)")
+    fail([csv(tmp_path, "id,label\na,0\nb,1\n"), "--id-col", "id"], "no score columns left")
+    fail([csv(tmp_path, ",label\n0,1\n")], "the first column has no name",
+         "no other column is left")
+    res = run(["inspect", csv(tmp_path, "label\n0\n1\n")])
+    assert res.exit_code in (0, 2) and "Traceback" not in res.stderr + res.stdout
+
+
+def test_rows_named_around_a_row_longer_than_the_blocks(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scans that find an error's row read with blocks grown as the reader's are (a bad
+    value after a long row was 'a row after row 10'); a ragged row whose text Arrow cuts
+    inside a character is still found; a row longer than the largest block is refused."""
+    from xentcli.io import tables
+
+    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 256)
+    monkeypatch.setattr(tables, "CSV_BLOCK_MAX_BYTES", 2048)
+    ok = "".join(f"r{i},0.5,1\n" for i in range(10))
+    fail([csv(tmp_path, "id,p,label\n" + ok + "x" * 1500 + ",0.5,1\nr11,abc,1\n"),
+          "--id-col", "id"], "row 12, column 'p'", "'abc' is not a number")
+    fail([csv(tmp_path, "id,p,label\n" + ok + "a" + "\u00e9" * 60 + ",0.4,0.6,1\n"),
+          "--id-col", "id"], "row 11: has 4 fields but the header has 3")
+    long = csv(tmp_path, "id,p,label\n" + ok + "x" * 5000 + ",0.5,1\n")  # streamed: --threads 1
+    fail([long, "--id-col", "id", "--threads", "1"],
+         "a row after row 10", "a quoted field opens and never closes", "or a row is longer")
+
+
 def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     """A probability as a binary target: refused (the binary table splits rows by their
     label), naming the option that scores it with the same BCE."""

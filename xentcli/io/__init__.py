@@ -239,12 +239,13 @@ def _plan_roles(
                 # targets are the truth here; the (unused) label column is not a score either
                 taken.add(cfg.label_col)
             plan.scores = [n for n in names if n not in taken and n not in metadata]
-            if plan.scores[0] == "" == names[0]:  # pandas' to_csv writes its index so
+            if plan.scores[:1] == [""] == names[:1]:  # pandas' to_csv writes its index so
                 others = ",".join(n for n in plan.scores if n)
+                choose = (f"choose the scores with --pred-cols (here perhaps --pred-cols "
+                          f"'{others}')" if others else "and no other column is left for them")
                 raise UsageError(
                     f"{source}: the first column has no name (a pandas index written by "
-                    "to_csv?), so it is not taken as a score column; choose the scores with "
-                    f"--pred-cols (here perhaps --pred-cols '{others}')"
+                    f"to_csv?), so it is not taken as a score column; {choose}"
                 )
         if not plan.scores:
             raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
@@ -454,6 +455,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                            labels_elsewhere=labels_elsewhere,
                            metadata=tuple(getattr(pred, "partition_columns", ())))
         plan.scores_list = _check_types(pred, plan)
+        if not cfg.pred_cols and hasattr(pred, "every_column_counts"):
+            pred.every_column_counts = True  # a dataset: later files may hold more columns
         dtype = _table_dtype(pred, plan)
         width: int | None = len(plan.scores)
         if plan.scores_list:

@@ -153,7 +153,8 @@ class TableInput:
                 except pa.ArrowInvalid as exc:
                     if not (_too_long(exc) and self.path != STDIN and block < CSV_BLOCK_MAX_BYTES):
                         raise
-                    block *= 8  # a row longer than the blocks: read again with larger ones
+                    # a row longer than the blocks: read again with larger ones
+                    block = min(8 * block, CSV_BLOCK_MAX_BYTES)
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
             if "Empty CSV file" in str(exc) and not rows_before:
                 return  # a header row without a line break after it: no data rows
@@ -265,6 +266,8 @@ class TableInput:
         want = next(csv.reader(io.StringIO(text[:-4] if cut else text, newline=""),
                                delimiter=self.delimiter), [""])
         head, last = want[:-1], want[-1]
+        if cut:  # the cut may split a character, which Arrow shows as U+FFFD
+            last = last.rstrip("\ufffd")
         k = len(head)
         with pa.input_stream(self.path, compression=self.compression) as raw:
             stream = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace",
@@ -292,12 +295,23 @@ class TableInput:
             return None  # the message then says "a row after row N"
 
     def _scan_values(self, column: str, value: str, rows_before: int) -> int | None:
+        block = CSV_BLOCK_BYTES
+        while True:
+            try:
+                return self._scan_values_in(column, value, rows_before, block)
+            except pa.ArrowInvalid as exc:  # a row longer than the blocks: larger ones
+                if not _too_long(exc) or block >= CSV_BLOCK_MAX_BYTES:
+                    raise
+                block = min(8 * block, CSV_BLOCK_MAX_BYTES)
+
+    def _scan_values_in(self, column: str, value: str, rows_before: int,
+                        block: int) -> int | None:
         import pyarrow.compute as pc
         import pyarrow.csv as pcsv
 
         reader = pcsv.open_csv(
             pa.input_stream(self.path, compression=self.compression),
-            read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            read_options=pcsv.ReadOptions(block_size=block),
             parse_options=pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(  # bytes: no UTF-8 check on this path
                 column_types={column: pa.binary()}, include_columns=[column],
