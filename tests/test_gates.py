@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from tests import reference as ref
@@ -269,6 +270,33 @@ def test_compare_refuses_different_labels_and_lengths(tmp_path: Path, preds: Pat
                         wide_table(Z[:-1], Y[:-1], names=["cat", "dog", "fish"]))
     res = run(["compare", preds, short, "--logits"])
     assert res.exit_code == 2 and "rows" in res.stderr
+
+
+def test_compare_refuses_weights_that_differ(tmp_path: Path) -> None:
+    """The paired difference weighs each row once, so both files must weigh it alike (B's
+    weights were ignored by it while B's own loss used them: two B - A figures in one
+    report). Equal weights: the paired mean is the weighted mean of the row differences."""
+    p_a, p_b = [0.9, 0.2, 0.6, 0.3], [0.6, 0.4, 0.6, 0.3]
+    y, w = [1, 0, 1, 1], [1.0, 2.0, 0.5, 3.0]
+
+    def save(name: str, p: list[float], weights: list[float] | None) -> Path:
+        cols = {"p": p, "label": y, **({"w": weights} if weights else {})}
+        return write_table(tmp_path / name, pa.table(cols))
+
+    a = save("a.parquet", p_a, w)
+    res = run(["compare", a, save("b.parquet", p_b, [0.0, 0.0, 1.0, 5.0]), "--weight-col", "w"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "disagree on the sample weight of row 1 (1 and 0)" in res.stderr
+    res = run(["compare", a, save("n.parquet", p_b, None), "--weight-col", "w"])
+    assert res.exit_code == 2 and "--weight-col 'w'" in res.stderr
+    out = run_json(["compare", a, save("c.parquet", p_b, w), "--weight-col", "w"])
+
+    def nll(p: float, t: int) -> float:
+        return -math.log(p if t == 1 else 1 - p)
+
+    d = [wi * (nll(pb, t) - nll(pa_, t)) for pa_, pb, t, wi in zip(p_a, p_b, y, w, strict=True)]
+    assert out["difference"]["loss_mean"] == pytest.approx(math.fsum(d) / sum(w), rel=1e-12)
+    assert out["b"]["loss"] - out["a"]["loss"] == pytest.approx(math.fsum(d) / sum(w), rel=1e-9)
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])

@@ -695,9 +695,10 @@ def compare(read_a: ReadConfig, read_b: ReadConfig, loss: LossConfig,
                 f"{ds_a.source} and {ds_b.source} disagree on the label of row "
                 f"{pa_.row0 + int(bad[0]) + 1}; compare needs both scored against the same labels"
             )
+        _same_weights(pa_, pb_, ds_a.source, ds_b.source)
         sum_a.update(rows_a, key=pa_.row0)
         sum_b.update(rows_b, key=pb_.row0)
-        sw = rows_a.sample_weight
+        sw = rows_a.sample_weight  # the same as B's (checked)
         with np.errstate(invalid="ignore"):  # inf - inf: the difference is not defined
             d = rows_b.losses.loss - rows_a.losses.loss
         den = np.ones(len(d)) if rows_a.losses.denom is None else rows_a.losses.denom
@@ -714,6 +715,25 @@ def compare(read_a: ReadConfig, read_b: ReadConfig, loss: LossConfig,
     lo, hi = boot.interval(level)
     return Comparison(res_a, res_b, sum_a.n, diff_num / diff_den / unit, level, lo / unit,
                       hi / unit)
+
+
+def _same_weights(part_a: Part, part_b: Part, source_a: str, source_b: str) -> None:
+    """The paired difference weighs each row once: both files must weigh it alike (B's
+    weights were ignored there while B's own loss used them)."""
+    wa, wb = part_a.arrays.get("weights"), part_b.arrays.get("weights")
+    if wa is None and wb is None:
+        return
+    if wa is None or wb is None:
+        has, lacks = (source_a, source_b) if wb is None else (source_b, source_a)
+        raise InputError(f"{has} has sample weights but {lacks} has none; compare needs both "
+                         "weighted alike (--weight-col names a column of both)")
+    wa, wb = np.asarray(wa, dtype=np.float64), np.asarray(wb, dtype=np.float64)
+    differs = np.flatnonzero(wa != wb)
+    if differs.size:
+        r = int(differs[0])
+        raise InputError(
+            f"{source_a} and {source_b} disagree on the sample weight of row "
+            f"{part_a.row0 + r + 1} ({wa[r]:g} and {wb[r]:g}); compare needs both weighted alike")
 
 
 def _tag(parts: Iterator[Part], tag: str) -> Iterator[Part]:
