@@ -227,6 +227,13 @@ def test_ci_matches_a_slow_reference_bootstrap(preds: Path, chunk: int) -> None:
     other = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "43",
                       "--replicates", "200", "--chunk-rows", str(chunk)])
     assert other["ci"] != out["ci"]
+    as_csv = run(["compute", preds, "--logits", "--ci", "0.9", "--seed", "42", "--replicates",
+                  "200", "--chunk-rows", str(chunk), "--format", "csv"]).stdout.splitlines()
+    header, total = as_csv[0].split(","), next(r for r in as_csv if r.startswith("total,"))
+    row = dict(zip(header, total.split(","), strict=True))  # the interval was left out of CSV
+    assert float(row["ci_level"]) == 0.9
+    assert [float(row["loss_mean_ci_low"]), float(row["loss_mean_ci_high"])] == pytest.approx(
+        [lo, hi], rel=1e-12)
 
 
 def test_compare_matches_a_slow_reference(tmp_path: Path, preds: Path) -> None:

@@ -180,8 +180,10 @@ def to_csv(r: Result) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     metric_names = list(r.metrics)
-    w.writerow(BASE_CSV_COLUMNS + metric_names)
-    blank = [""] * (len(BASE_CSV_COLUMNS) - 6 + len(metric_names))
+    # --ci: the interval of loss_mean, in columns of the total (and group) rows
+    ci_columns = ["ci_level", "loss_mean_ci_low", "loss_mean_ci_high"] if r.ci else []
+    w.writerow(BASE_CSV_COLUMNS + metric_names + ci_columns)
+    blank = [""] * (len(BASE_CSV_COLUMNS) - 6 + len(metric_names) + len(ci_columns))
     for c in r.per_class:
         w.writerow(["class", c.name, _raw(c.support), _raw(c.loss_sum), _raw(c.loss_mean),
                     _raw(c.share), *blank])
@@ -191,6 +193,8 @@ def to_csv(r: Result) -> str:
             _raw(t.n), _raw(t.weight_sum), _raw(t.loss), _raw(t.perplexity), _raw(t.clipped),
             t.unit, t.task, t.input, t.reduction,
             *(_raw(t.metrics.get(k, math.nan)) for k in metric_names),
+            *((_raw(t.ci[0]), _raw(t.ci[1]), _raw(t.ci[2])) if ci_columns and t.ci
+              else [""] * len(ci_columns)),
         ]
 
     w.writerow(total("total", "", r))
