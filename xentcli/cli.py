@@ -284,7 +284,8 @@ def compute(
         "--quiet", "-q", help="No progress bar or notes on stderr (errors still show).")
     ] = False,
     group_by: Annotated[list[str] | None, typer.Option(
-        help="Also report each slice of this column's values (repeatable).")] = None,
+        help="Also report each slice of this column's values (repeatable); the column is "
+             "never read as scores.")] = None,
     engine: Annotated[Engine, typer.Option(
         help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]').")
     ] = Engine.local,
