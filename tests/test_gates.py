@@ -236,6 +236,25 @@ def test_ci_matches_a_slow_reference_bootstrap(preds: Path, chunk: int) -> None:
         [lo, hi], rel=1e-12)
 
 
+def test_ci_with_an_infinite_row_loss(tmp_path: Path) -> None:
+    """Under --clip-eps 0 a probability of 0 for the truth is an infinite loss: it counts only
+    in the replicates that draw its row (0 x inf made every replicate NaN: 'nan .. nan'). The
+    low end is then the reference's with a huge finite loss in its place; the high end is
+    infinite (null in JSON)."""
+    p = [0.9, 0.2, 0.5, 0.7, 0.4, 0.8, 0.3] * 5  # 35 rows: every replicate draws some row
+    y = [1, 0, 1, 1, 0, 1, 0] * 5
+    p[2] = 0.0  # and 37% of them not this one
+    path = write_table(tmp_path / "inf.parquet", pa.table({"p": p, "label": y}))
+    out = run_json(["compute", path, "--clip-eps", "0", "--ci", "0.9", "--seed", "5",
+                    "--replicates", "300"])
+    rows = [-math.log(pi if yi else 1 - pi) if (pi if yi else 1 - pi) > 0 else 1e300
+            for pi, yi in zip(p, y, strict=True)]
+    lo, _ = slow_bootstrap(rows, [1.0] * len(rows), len(rows), 5, 300, 0.9)
+    assert out["loss"] is None
+    assert out["ci"]["loss_mean"][0] == pytest.approx(lo, rel=1e-12)
+    assert out["ci"]["loss_mean"][1] is None
+
+
 def test_compare_matches_a_slow_reference(tmp_path: Path, preds: Path) -> None:
     z_b = Z.copy()
     z_b[np.arange(N), Y] += 0.3  # B is more confident in the truth: lower loss

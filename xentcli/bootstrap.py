@@ -57,8 +57,13 @@ class PoissonBootstrap:
         num = np.bincount(block, weights=values, minlength=blocks)
         den = np.bincount(block, weights=denom, minlength=blocks)
         draws = poisson1(np.random.default_rng([self.seed, key]), (self.replicates, blocks))
-        with np.errstate(invalid="ignore"):
+        finite = np.isfinite(num)
+        if finite.all():
             self.num += draws @ num
+        else:  # an infinite loss counts only where it is drawn (0 x inf would be NaN)
+            self.num += draws[:, finite] @ num[finite]
+            with np.errstate(invalid="ignore"):  # +inf and -inf (a compare): undefined
+                self.num += np.where(draws[:, ~finite] > 0, num[~finite], 0.0).sum(axis=1)
         self.den += draws @ den
 
     def merge(self, other: PoissonBootstrap) -> None:
@@ -76,6 +81,19 @@ class PoissonBootstrap:
         if means.size == 0:
             return math.nan, math.nan
         tail = (1.0 - level) / 2.0
-        with np.errstate(invalid="ignore"):  # infinite means (a row's loss is inf): nan
+        if np.isfinite(means).all():
             lo, hi = np.quantile(means, [tail, 1.0 - tail])
-        return float(lo), float(hi)
+            return float(lo), float(hi)
+        return _quantile(np.sort(means), tail), _quantile(np.sort(means), 1.0 - tail)
+
+
+def _quantile(ordered: np.ndarray, q: float) -> float:
+    """np.quantile's linear rule on sorted values, where two infinite neighbours are that
+    infinity (np.quantile makes inf - inf of them: NaN)."""
+    pos = q * (len(ordered) - 1)
+    i = math.floor(pos)
+    a, b = float(ordered[i]), float(ordered[min(i + 1, len(ordered) - 1)])
+    t = pos - i
+    if t == 0.0 or a == b:
+        return a
+    return a + (b - a) * t
