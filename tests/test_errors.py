@@ -173,6 +173,18 @@ def test_rows_named_around_a_row_longer_than_the_blocks(tmp_path: Path,
          "a row after row 10", "a quoted field opens and never closes", "or a row is longer")
 
 
+def test_tab_separated_text_read_as_csv(tmp_path: Path) -> None:
+    """A .txt of TSV is read as CSV (the extension does not tell): one column whose name holds
+    tabs. Said so, with the option that reads it; a name with a tab is shown escaped."""
+    text = "a\tb\tlabel\n0.3\t0.7\t1\n0.6\t0.4\t0\n"
+    path = tmp_path / "p.txt"
+    path.write_text(text)
+    fail([path], "one column holding tabs", "--input-format tsv")
+    out = run_json(["compute", path, "--input-format", "tsv"])
+    assert out["loss"] == pytest.approx(-(math.log(0.7) + math.log(0.6)) / 2, rel=1e-12)
+    fail([csv(tmp_path, "a\tx,b,lbl\n0.5,0.5,1\n")], "(columns: 'a\\tx', b, lbl)")
+
+
 def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     """A probability as a binary target: refused (the binary table splits rows by their
     label), naming the option that scores it with the same BCE."""

@@ -219,7 +219,8 @@ def compute(
     predictions: Annotated[
         str, typer.Argument(metavar="PREDICTIONS",
                             help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
-                            ".npy, .npz), or - for stdin.", show_default=False)
+                            ".npy, .npz), a directory or glob of such files, or - for stdin.",
+                            show_default=False)
     ],
     labels: LabelsOpt = None,
     label_col: LabelColOpt = "label",

@@ -140,10 +140,14 @@ def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
 
 
 def _list(names: list[str], most: int = 12) -> str:
-    """Names for a message; one with spaces around it, a comma or nothing is quoted, so
-    that ' label' does not read as 'label'."""
-    shown = ", ".join(n if n and n.strip() == n and "," not in n else f"'{n}'"
-                      for n in names[:most])
+    """Names for a message; one with spaces around it, a comma, a tab or line break (shown
+    escaped) or nothing is quoted, so that ' label' does not read as 'label'."""
+    def shown_name(n: str) -> str:
+        if n and n.strip() == n and not set(n) & set(",\t\r\n"):
+            return n
+        return "'" + n.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n") + "'"
+
+    shown = ", ".join(shown_name(n) for n in names[:most])
     return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
@@ -189,6 +193,9 @@ def _plan_roles(
 ) -> _Plan:
     """Assign roles to a table's columns. ``predictions``: this table holds the scores."""
     _check_duplicates(names, source)
+    if len(names) == 1 and "\t" in names[0]:  # a .txt (or stdin) of TSV, read as CSV
+        raise UsageError(f"{source}: the header row is one column holding tabs: if the file is "
+                         "tab-separated, pass --input-format tsv (or name it .tsv)")
     plan = _Plan()
     if cfg.weight_col and cfg.weight_col in names:
         plan.weight = cfg.weight_col
