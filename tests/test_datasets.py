@@ -258,6 +258,23 @@ def test_group_by_unusual_values(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--group-by lst: the column holds list" in res.stderr
 
 
+def test_a_null_slice_and_the_text_null_print_apart(tmp_path: Path) -> None:
+    """A missing --group-by value prints as null and the text "null" quoted, in CSV, Markdown
+    and the table (they printed alike; JSON keeps null and "null" apart)."""
+    t = pa.table({"a": [0.3, 0.6] * 3, "b": [0.7, 0.4] * 3, "label": [0, 1, 1, 0, 0, 1],
+                  "s": pa.array(["null", None, "x"] * 2, pa.string())})
+    path = tmp_path / "p.parquet"
+    pq.write_table(t, path)
+    args = ["compute", path, "--pred-cols", "a,b", "--group-by", "s"]
+    rows = [r for r in run([*args, "--format", "csv"]).stdout.splitlines()
+            if r.startswith("group,")]
+    assert sorted(r.split(",")[1] for r in rows) == ['"s=""null"""', "s=null", "s=x"]
+    md = run([*args, "--format", "markdown"]).stdout
+    assert '| "null" | 2 |' in md and "| null | 2 |" in md
+    groups = run_json(args)["groups"]
+    assert sorted(str(g["group"]["s"]) for g in groups) == ["None", "null", "x"]
+
+
 def test_slices_in_order_of_their_values(tmp_path: Path) -> None:
     """Numbers by value (2 before 10, -1 first), missing values last."""
     path = tmp_path / "g.parquet"

@@ -144,7 +144,7 @@ def group_header(r: Result) -> list[str]:
 
 def group_cells(r: Result) -> list[list[str]]:
     return [
-        [*("null" if v is None else str(v) for v in key.values()), fmt(g.n), fmt(g.loss),
+        [*(slice_value(v) for v in key.values()), fmt(g.n), fmt(g.loss),
          fmt(g.loss_mean), fmt(g.perplexity), fmt(g.metrics.get("accuracy")),
          fmt(g.metrics.get("ece"))]
         for key, g in (r.groups or ())
@@ -175,6 +175,14 @@ def _raw(x: float | int | None) -> str:
     return repr(float(x))
 
 
+def slice_value(v: object) -> str:
+    """A --group-by value as text: a missing one is null, and the text "null" is quoted so
+    that the two slices do not print alike (JSON keeps null and "null" apart)."""
+    if v is None:
+        return "null"
+    return f'"{v}"' if v == "null" else str(v)
+
+
 def to_csv(r: Result) -> str:
     """One row per class and a total row; metrics are columns of the total row."""
     buf = io.StringIO()
@@ -199,7 +207,7 @@ def to_csv(r: Result) -> str:
 
     w.writerow(total("total", "", r))
     for key, g in r.groups or ():
-        where = ",".join(f"{k}={'null' if v is None else v}" for k, v in key.items())
+        where = ",".join(f"{k}={slice_value(v)}" for k, v in key.items())
         w.writerow(total("group", where, g))
     return buf.getvalue()
 
