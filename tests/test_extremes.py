@@ -815,3 +815,64 @@ def test_confident_huge_logits_metrics(tmp_path: Path, scale: float) -> None:
         assert_close(m["brier"], 2 / 3, what=f"{args} brier")
         assert_close(m["ece"], 1 / 3, what=f"{args} ece")
         assert_close(m["mce"], 1 / 3, what=f"{args} mce")
+
+
+# -- Confident rows keep their tiny figures (a review's findings) -----------------------------
+
+@pytest.mark.parametrize("layout", ["parquet", "npy", "weighted"])
+def test_brier_of_confident_probabilities(tmp_path: Path, layout: str) -> None:
+    """sum_c (p_c - y_c)^2 for p = (1 - d, d/2, d/2), label 0: d^2 + d^2/2 ~ 1.5e-18. Computed
+    as sum p^2 - 2 p_y + 1 it cancelled to 0; exact from the inputs' own float values, on each
+    kernel path (columns of Parquet; rows of a .npy; the unfused one under class weights)."""
+    d = 1e-9
+    a, b = 1 - d, d / 2
+    exact = float((Fraction(a) - 1) ** 2 + 2 * Fraction(b) ** 2)
+    p = np.array([[a, b, b]] * 8)
+    y = np.zeros(8, dtype=np.int64)
+    if layout == "npy":
+        np.save(tmp_path / "p.npy", p)
+        np.save(tmp_path / "y.npy", y)
+        args = [str(tmp_path / "p.npy"), "--labels", str(tmp_path / "y.npy")]
+    else:
+        pq.write_table(pa.table({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "label": y}),
+                       tmp_path / "p.parquet")
+        args = [str(tmp_path / "p.parquet")]
+        if layout == "weighted":
+            args += ["--class-weights", "1,2,3"]
+    res = CliRunner().invoke(app, ["compute", *args, "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["metrics"]["brier"] == pytest.approx(exact, rel=1e-12, abs=0)
+
+
+def test_one_hot_targets_of_a_confident_logit_row(tmp_path: Path) -> None:
+    """Logits (40, 0, 0) and the one-hot target of class 0: the loss log1p(2 e^-40) ~ 8.5e-18
+    and Brier ~ 1.1e-34 as index labels give them (no absolute tolerance: approx's 1e-12
+    would pass anything this small) (the soft-target path took log(1 + 2e^-40)
+    = 0 and p_0 - 1 = 0)."""
+    e = math.exp(-40)
+    loss = math.log1p(2 * e)
+    brier = (2 * e / (1 + 2 * e)) ** 2 + 2 * (e / (1 + 2 * e)) ** 2
+    pq.write_table(pa.table({"a": [40.0], "b": [0.0], "c": [0.0],
+                             "ta": [1.0], "tb": [0.0], "tc": [0.0]}), tmp_path / "o.parquet")
+    for extra in (["--target-cols", "ta,tb,tc"], ["--label-smoothing", "0"]):
+        res = CliRunner().invoke(app, ["compute", str(tmp_path / "o.parquet"), "--logits",
+                                       "--pred-cols", "a,b,c", *extra, "--format", "json"]
+                                 + ([] if "--target-cols" in extra else ["--labels", "-"]),
+                                 input=None if "--target-cols" in extra else "label\n0\n")
+        assert res.exit_code == 0, res.stderr
+        out = json.loads(res.stdout)
+        assert out["loss"] == pytest.approx(loss, rel=1e-14, abs=0)
+        assert out["metrics"]["brier"] == pytest.approx(brier, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_logsumexp_rows_keeps_a_tiny_sum(order: str) -> None:
+    from xentcli.kernels import log_softmax, logsumexp_rows
+
+    z = np.array([[0.0, 40.0, 0.0], [1.0, 2.0, 3.0], [5.0, 5.0, -1.0]], order=order)
+    m, lse = logsumexp_rows(z)
+    ref = [math.log1p(2 * math.exp(-40)), math.log1p(math.exp(-1) + math.exp(-2)),
+           math.log1p(1 + math.exp(-6))]
+    assert list(m) == [40.0, 3.0, 5.0]
+    assert lse == pytest.approx(ref, rel=1e-15, abs=0)
+    assert log_softmax(z)[0, 1] == pytest.approx(-ref[0], rel=1e-15, abs=0)

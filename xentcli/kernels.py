@@ -61,28 +61,43 @@ def logsumexp_rows(z: FloatArray) -> tuple[FloatArray, FloatArray]:
 
     Column-major chunks are reduced one contiguous column at a time into reused buffers
     (about 5x faster than the same math across rows); others row-major in float64.
+    The sum is 1 + a, a the terms other than one max's (each exactly 1), and its log is
+    log1p(a): a confident row's tiny a is kept, which log(1 + a) would round away.
     """
     if not _columnwise(z):
         z64 = np.asarray(z, dtype=np.float64)
         m = z64.max(axis=1)
-        return m, np.log(np.exp(z64 - m[:, None]).sum(axis=1))
+        e = np.exp(z64 - m[:, None])
+        return m, np.log1p(_others(e).sum(axis=1))
     n, c = z.shape
     m = z[:, 0].astype(np.float64)
     for j in range(1, c):
         np.maximum(m, z[:, j], out=m)
-    acc = np.zeros(n)
+    acc, ones = np.zeros(n), np.full(n, -1.0)  # terms below 1; terms of 1 but one max's
     tmp = np.empty(n)
+    big = np.empty(n, dtype=bool)
     for j in range(c):
         np.subtract(z[:, j], m, out=tmp)
         np.exp(tmp, out=tmp)
+        np.equal(tmp, 1.0, out=big)
+        ones += big
+        np.copyto(tmp, 0.0, where=big)
         acc += tmp
-    return m, np.log(acc, out=acc)
+    acc += ones
+    return m, np.log1p(acc, out=acc)
+
+
+def _others(e: FloatArray) -> FloatArray:
+    """e with the first 1 of each row (a max's own term) set to 0, in place."""
+    e[np.arange(len(e)), np.argmax(e, axis=1)] = 0.0
+    return e
 
 
 def log_softmax(z: FloatArray) -> FloatArray:
-    """log p_ic = z_ic - max_c z_ic - log sum_c exp(z_ic - max_c z_ic)  (never exp of raw z)."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    """log p_ic = z_ic - max_c z_ic - log1p(the other terms' sum)  (never exp of raw z)."""
+    z64 = np.asarray(z, dtype=np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    return shifted - np.log1p(_others(np.exp(shifted)).sum(axis=1, keepdims=True))
 
 
 def neg_log_probs(
@@ -447,7 +462,9 @@ def multiclass_stats(
     if labels is not None:
         truth = labels
         p_true = take_along_rows(p, labels)
-        brier = (p * p).sum(axis=1) - 2.0 * p_true + 1.0
+        squares = p * p
+        squares[np.arange(len(p)), labels] = 0.0
+        brier = _brier(squares.sum(axis=1), p_true)
         if smoothing > 0.0:  # the smoothed one-hot target's entropy, the same on every row
             c = p.shape[1]
             on, off = 1.0 - smoothing + smoothing / c, smoothing / c
@@ -457,7 +474,11 @@ def multiclass_stats(
         assert targets is not None
         truth = argmax_rows(targets)
         p_true = take_along_rows(p, truth)
-        brier = ((p - targets) ** 2).sum(axis=1)
+        miss = p - targets
+        if logits:  # a top probability that rounds to 1: p - 1 is expm1(log p), y and 1 apart
+            top = p > 0.5
+            miss[top] = np.expm1(log_p[top]) + (1.0 - targets[top])
+        brier = np.einsum("ij,ij->i", miss, miss)
         # H(y') of the targets as the loss uses them (smoothed), so kl = loss - H(y')
         used = targets if smoothing == 0.0 else targets * (1 - smoothing) + smoothing / p.shape[1]
         with np.errstate(divide="ignore"):
@@ -616,9 +637,12 @@ def multiclass_columnwise(
     ent = np.zeros(n)
     log_col = np.empty(n)
     col = np.empty(n)  # float64 copy: float32 inputs would pick float32 loops
+    is_y = np.empty(n, dtype=bool)
     for j in range(c):
         np.copyto(col, scores[:, j])
         np.multiply(col, col, out=tmp)
+        np.equal(labels, j, out=is_y)
+        np.copyto(tmp, 0.0, where=is_y)  # the true class's term is (1 - p_y)^2, below
         sq += tmp
         log_col.fill(0.0)
         np.log(col, out=log_col, where=col > 0)  # 0 log 0 = 0
@@ -626,7 +650,7 @@ def multiclass_columnwise(
         ent -= tmp
     nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
-                         confidence=m, entropy=ent, brier=sq - 2.0 * p_true + 1.0,
+                         confidence=m, entropy=ent, brier=_brier(sq, p_true),
                          class_weight=class_weight, top_k=top_k)
 
 
@@ -660,14 +684,17 @@ def multiclass_fused(
     p = z
     p_true = take_along_rows(p, labels)
     confidence = take_along_rows(p, pred)
+    rows = np.arange(len(p))
+    p[rows, labels] = 0.0  # the true class's term is (1 - p_y)^2, in _brier
     sq = np.einsum("ij,ij->i", p, p)
+    p[rows, labels] = p_true
     log_p = np.zeros_like(p)
     np.log(p, out=log_p, where=p > 0)
     entropy = -np.einsum("ij,ij->i", p, log_p)
     nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
                          confidence=confidence, entropy=entropy,
-                         brier=sq - 2.0 * p_true + 1.0, class_weight=class_weight, top_k=top_k)
+                         brier=_brier(sq, p_true), class_weight=class_weight, top_k=top_k)
 
 
 def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
@@ -699,6 +726,13 @@ def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
     return _fused_result(scores, labels, sums.k, nll=nll, moved=np.zeros(len(g), dtype=bool),
                          p_true=p_true, confidence=inv, entropy=entropy, brier=brier,
                          class_weight=class_weight, top_k=top_k)
+
+
+def _brier(sq_others: FloatArray, p_true: FloatArray) -> FloatArray:
+    """sum_c (p_c - y_c)^2 = the other classes' p_c^2 + (1 - p_y)^2, every term kept apart:
+    sum_c p_c^2 - 2 p_y + 1 cancels to nothing on a confident row (1e-18 came out as 0)."""
+    miss = np.subtract(1.0, p_true)
+    return np.add(sq_others, np.multiply(miss, miss, out=miss), out=miss)
 
 
 def _clipped_nll(p_true: FloatArray, eps: float) -> tuple[FloatArray, np.ndarray]:
