@@ -368,7 +368,7 @@ def test_torch_ce_class_weights(tmp_path, chunk_rows):
     check_totals(res, loss_sum=total, weight_sum=float(np.asarray(cw)[y].sum()), n=N)
 
 
-@pytest.mark.parametrize("alpha", [0.1, 0.35])
+@pytest.mark.parametrize("alpha", [0.1, 0.35, 1.0])  # torch takes [0, 1]: 1 is uniform
 @pytest.mark.parametrize("chunk_rows", CHUNKS)
 def test_torch_ce_label_smoothing(tmp_path, chunk_rows, alpha):
     pytest.importorskip("torch")

@@ -131,6 +131,17 @@ def test_class_weights_smoothing_ignore_index(tmp_path: Path) -> None:
     assert sum(r["loss_sum"] for r in out["per_class"]) == pytest.approx(out["loss_sum"])
 
 
+def test_label_smoothing_one_is_the_uniform_target(tmp_path: Path) -> None:
+    """torch's label_smoothing takes [0, 1]; at 1 the target is uniform, so a row's loss is
+    the mean of -log p_c over the classes, weighted by class (it was refused)."""
+    path = write_table(tmp_path / "z.parquet", wide_table(Z, Y))
+    w = [0.5, 2.0, 1.5]
+    out = run_json(["compute", path, "--logits", "--class-weights", "0.5,2,1.5",
+                    "--label-smoothing", "1"])
+    rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True, w=w, a=1.0) for i in range(N)]
+    assert out["loss"] == pytest.approx(math.fsum(rows) / math.fsum(w[y] for y in Y), rel=1e-12)
+
+
 def test_soft_targets(tmp_path: Path) -> None:
     t = softmax(RNG.normal(size=(N, C)))
     cols = {f"s{j}": P[:, j] for j in range(C)} | {f"t{j}": t[:, j] for j in range(C)}

@@ -445,7 +445,7 @@ OPTION_CASES = {
     "--class-weights count": (["--class-weights", "1,2,3"], "3 weights for 2 classes"),
     "--class-weights text": (["--class-weights", "a,b"], "expected numbers"),
     "--class-weights negative": (["--class-weights", "1,-1"], "finite numbers >= 0"),
-    "--label-smoothing": (["--label-smoothing", "1.5"], "must be in [0, 1)"),
+    "--label-smoothing": (["--label-smoothing", "1.5"], "must be in [0, 1]"),
     "--renormalize with --logits": (["--logits", "--renormalize"], "cannot go with --logits"),
     "--task binary": (["--task", "binary"], "needs one score column"),
     "--task multilabel": (["--task", "multilabel"], "--target-cols"),

@@ -829,7 +829,8 @@ def option_cases(draw: st.DrawFn) -> OptionCase:
         fmt=draw(st.sampled_from(["csv", "npy"])),
         reduction=draw(st.sampled_from([None, "mean", "sum"])),
         base=draw(st.sampled_from([None, "e", "2", "10"])),
-        smoothing=draw(st.one_of(st.none(), st.floats(0.0, 0.999), st.sampled_from([1.0, -0.1]))),
+        smoothing=draw(st.one_of(st.none(), st.floats(0.0, 1.0),
+                                 st.sampled_from([1.0, 1.5, -0.1]))),
         ignore=draw(st.sampled_from([None, -100, 0, 1, 2, 7])),
         weights=draw(st.one_of(st.none(), st.lists(
             st.one_of(st.floats(0, 5), st.sampled_from([0.0, 1.0, -1.0])),
@@ -845,8 +846,8 @@ def option_reference(case: OptionCase, file: str) -> Ref:
     c = len(case.scores[0])
     k = 2 if c == 1 else c
     a = 0.0 if case.smoothing is None else case.smoothing
-    if not 0.0 <= a < 1.0:
-        ref.bad("--label-smoothing outside [0, 1)", OPTION)
+    if not 0.0 <= a <= 1.0:  # torch's range
+        ref.bad("--label-smoothing outside [0, 1]", OPTION)
     w = case.weights
     if w is not None:
         if c == 1:

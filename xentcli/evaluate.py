@@ -59,8 +59,8 @@ def check_options(loss: LossConfig) -> None:
     """Option values that are wrong whatever the data."""
     if loss.logits and loss.renormalize:
         raise UsageError("--renormalize is for probabilities; it cannot go with --logits")
-    if not 0.0 <= loss.label_smoothing < 1.0:
-        raise UsageError(f"--label-smoothing {loss.label_smoothing}: must be in [0, 1)")
+    if not 0.0 <= loss.label_smoothing <= 1.0:  # torch's range: 1 is the uniform target
+        raise UsageError(f"--label-smoothing {loss.label_smoothing}: must be in [0, 1]")
     if loss.clip_eps is not None and not 0.0 <= loss.clip_eps < 0.5:
         raise UsageError(f"--clip-eps {loss.clip_eps}: must be in [0, 0.5)")
     if not loss.sum_tol >= 0:
