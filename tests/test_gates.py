@@ -550,6 +550,21 @@ def test_stdin_pipeline_with_json(preds: Path) -> None:
     assert json.loads(out)["loss"] == pytest.approx(LOSS, rel=1e-12)
 
 
+@pytest.mark.parametrize("args", [["compute", "-", "--logits"],
+                                  ["compute", "-", "--input-format", "arrow"],
+                                  ["compute", "{preds}", "--labels", "-"]])
+def test_a_closed_stdin(preds: Path, args: list[str]) -> None:
+    """stdin closed (`<&-`): Python has no sys.stdin at all; one line, exit 2 (it was an
+    AttributeError traceback and exit 1, a failed gate's code)."""
+    proc = subprocess.run([sys.executable, "-m", "xentcli",
+                           *[a.format(preds=preds) for a in args]],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "xent: error: <stdin>: stdin is closed; pipe the input in, or pass " \
+                          "its path\n"
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["compute", "{preds}", "--logits", "--format", "json"],
                                   ["compute", "{preds}", "--logits"],

@@ -428,6 +428,13 @@ ARROW_FILE_MAGIC = b"ARROW1"
 FEATHER_V1_MAGIC = b"FEA1"
 
 
+def _stdin() -> BinaryIO:
+    """The bytes of stdin; a closed one (``<&-``) is an input error, not a traceback."""
+    if sys.stdin is None:
+        raise InputError("<stdin>: stdin is closed; pipe the input in, or pass its path")
+    return sys.stdin.buffer
+
+
 def _binary_format(head: bytes) -> tuple[str, str, str] | None:
     """(what, kind, --input-format value) of data read as CSV or as an Arrow stream that is
     really Parquet or Arrow IPC, by the bytes it starts with (kind: "file" needs a path,
@@ -447,7 +454,7 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
     """An IPC file (Feather v2) or stream, from a path or stdin; or a Feather v1 file, whose
     columns are memory-mapped whole (the format has no record batches to stream)."""
     if path == STDIN:
-        stdin = sys.stdin.buffer
+        stdin = _stdin()
         head = stdin.peek(8)[:8] if hasattr(stdin, "peek") else b""
         if hasattr(stdin, "peek") and not head:
             raise InputError("<stdin>: no input; expected an Arrow IPC stream")
@@ -527,7 +534,7 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
 
     rest: Any = None
     if path == STDIN:
-        stdin = sys.stdin.buffer
+        stdin = _stdin()
         header = stdin.readline(CSV_HEADER_MAX_BYTES + 1)
         _check_header_length(header, path)
         if not header.strip():
