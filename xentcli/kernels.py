@@ -637,12 +637,9 @@ def multiclass_columnwise(
     ent = np.zeros(n)
     log_col = np.empty(n)
     col = np.empty(n)  # float64 copy: float32 inputs would pick float32 loops
-    is_y = np.empty(n, dtype=bool)
     for j in range(c):
         np.copyto(col, scores[:, j])
         np.multiply(col, col, out=tmp)
-        np.equal(labels, j, out=is_y)
-        np.copyto(tmp, 0.0, where=is_y)  # the true class's term is (1 - p_y)^2, below
         sq += tmp
         log_col.fill(0.0)
         np.log(col, out=log_col, where=col > 0)  # 0 log 0 = 0
@@ -650,7 +647,8 @@ def multiclass_columnwise(
         ent -= tmp
     nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
-                         confidence=m, entropy=ent, brier=_brier(sq, p_true),
+                         confidence=m, entropy=ent, brier=_brier_of_probs(scores, labels, sq,
+                                                                          p_true),
                          class_weight=class_weight, top_k=top_k)
 
 
@@ -726,6 +724,23 @@ def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
     return _fused_result(scores, labels, sums.k, nll=nll, moved=np.zeros(len(g), dtype=bool),
                          p_true=p_true, confidence=inv, entropy=entropy, brier=brier,
                          class_weight=class_weight, top_k=top_k)
+
+
+BRIER_EXACT_BELOW = 1e-4
+
+
+def _brier_of_probs(scores: FloatArray, labels: IntArray, sq: FloatArray,
+                    p_true: FloatArray) -> FloatArray:
+    """Brier from each row's sum of squares sq: sq - 2 p_y + 1, whose rounding (~1e-16) is
+    below 1e-12 of any value above BRIER_EXACT_BELOW; rows below it (confident ones, where
+    it would cancel to nothing) again with the terms kept apart, by :func:`_brier`."""
+    brier = sq - 2.0 * p_true + 1.0
+    small = np.flatnonzero(brier < BRIER_EXACT_BELOW)
+    if small.size:
+        sub = np.asarray(scores[small], dtype=np.float64)
+        sub[np.arange(len(small)), labels[small]] = 0.0
+        brier[small] = _brier(np.einsum("ij,ij->i", sub, sub), p_true[small])
+    return brier
 
 
 def _brier(sq_others: FloatArray, p_true: FloatArray) -> FloatArray:
