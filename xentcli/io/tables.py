@@ -151,10 +151,10 @@ class TableInput:
                         rows_before += batch.num_rows
                     return
                 except pa.ArrowInvalid as exc:
-                    if not (_too_long(exc) and self.path != STDIN and block < CSV_BLOCK_MAX_BYTES):
+                    larger = _larger_block(exc, block)
+                    if larger is None or self.path == STDIN:  # stdin cannot be read again
                         raise
-                    # a row longer than the blocks: read again with larger ones
-                    block = min(8 * block, CSV_BLOCK_MAX_BYTES)
+                    block = larger
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
             if "Empty CSV file" in str(exc) and not rows_before:
                 return  # a header row without a line break after it: no data rows
@@ -299,10 +299,11 @@ class TableInput:
         while True:
             try:
                 return self._scan_values_in(column, value, rows_before, block)
-            except pa.ArrowInvalid as exc:  # a row longer than the blocks: larger ones
-                if not _too_long(exc) or block >= CSV_BLOCK_MAX_BYTES:
+            except pa.ArrowInvalid as exc:
+                larger = _larger_block(exc, block)
+                if larger is None:
                     raise
-                block = min(8 * block, CSV_BLOCK_MAX_BYTES)
+                block = larger
 
     def _scan_values_in(self, column: str, value: str, rows_before: int,
                         block: int) -> int | None:
@@ -638,6 +639,14 @@ def _read_piece(piece: pa.Buffer, options: Any, parse: Any, convert: Any) -> pa.
 def _too_long(exc: Exception) -> bool:
     """Arrow's error for a row (or a quoted field never closed) longer than its blocks."""
     return "straddl" in str(exc)
+
+
+def _larger_block(exc: Exception, block: int) -> int | None:
+    """The block size to read a file again with after ``exc``: 8x larger for a row longer
+    than the blocks, up to CSV_BLOCK_MAX_BYTES; None when that does not help."""
+    if not _too_long(exc) or block >= CSV_BLOCK_MAX_BYTES:
+        return None
+    return min(8 * block, CSV_BLOCK_MAX_BYTES)
 
 
 def _one_ahead(items: Iterator[T]) -> Iterator[T]:
