@@ -819,11 +819,12 @@ def test_confident_huge_logits_metrics(tmp_path: Path, scale: float) -> None:
 
 # -- Confident rows keep their tiny figures (a review's findings) -----------------------------
 
-@pytest.mark.parametrize("layout", ["parquet", "npy", "weighted"])
+@pytest.mark.parametrize("layout", ["parquet", "npy", "weighted", "smoothed"])
 def test_brier_of_confident_probabilities(tmp_path: Path, layout: str) -> None:
     """sum_c (p_c - y_c)^2 for p = (1 - d, d/2, d/2), label 0: d^2 + d^2/2 ~ 1.5e-18. Computed
     as sum p^2 - 2 p_y + 1 it cancelled to 0; exact from the inputs' own float values, on each
-    kernel path (columns of Parquet; rows of a .npy; the unfused one under class weights)."""
+    kernel path (columns of Parquet; rows of a .npy; class weights; the unfused one that label
+    smoothing takes)."""
     d = 1e-9
     a, b = 1 - d, d / 2
     exact = float((Fraction(a) - 1) ** 2 + 2 * Fraction(b) ** 2)
@@ -839,6 +840,8 @@ def test_brier_of_confident_probabilities(tmp_path: Path, layout: str) -> None:
         args = [str(tmp_path / "p.parquet")]
         if layout == "weighted":
             args += ["--class-weights", "1,2,3"]
+        if layout == "smoothed":
+            args += ["--label-smoothing", "0.1"]
     res = CliRunner().invoke(app, ["compute", *args, "--format", "json"])
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["metrics"]["brier"] == pytest.approx(exact, rel=1e-12, abs=0)

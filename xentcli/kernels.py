@@ -462,9 +462,7 @@ def multiclass_stats(
     if labels is not None:
         truth = labels
         p_true = take_along_rows(p, labels)
-        squares = p * p
-        squares[np.arange(len(p)), labels] = 0.0
-        brier = _brier(squares.sum(axis=1), p_true)
+        brier = _brier_of_probs(p, labels, np.einsum("ij,ij->i", p, p), p_true)
         if smoothing > 0.0:  # the smoothed one-hot target's entropy, the same on every row
             c = p.shape[1]
             on, off = 1.0 - smoothing + smoothing / c, smoothing / c
@@ -682,17 +680,15 @@ def multiclass_fused(
     p = z
     p_true = take_along_rows(p, labels)
     confidence = take_along_rows(p, pred)
-    rows = np.arange(len(p))
-    p[rows, labels] = 0.0  # the true class's term is (1 - p_y)^2, in _brier
     sq = np.einsum("ij,ij->i", p, p)
-    p[rows, labels] = p_true
     log_p = np.zeros_like(p)
     np.log(p, out=log_p, where=p > 0)
     entropy = -np.einsum("ij,ij->i", p, log_p)
     nll, moved = _clipped_nll(p_true, eps)
     return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
                          confidence=confidence, entropy=entropy,
-                         brier=_brier(sq, p_true), class_weight=class_weight, top_k=top_k)
+                         brier=_brier_of_probs(p, labels, sq, p_true), class_weight=class_weight,
+                         top_k=top_k)
 
 
 def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
