@@ -462,8 +462,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                            labels_elsewhere=labels_elsewhere,
                            metadata=tuple(getattr(pred, "partition_columns", ())))
         plan.scores_list = _check_types(pred, plan)
-        if not cfg.pred_cols and hasattr(pred, "every_column_counts"):
-            pred.every_column_counts = True  # a dataset: later files may hold more columns
+        if pred_kind == "dataset" and not cfg.pred_cols:
+            pred.every_column_counts = True  # later files may hold more columns
         dtype = _table_dtype(pred, plan)
         width: int | None = len(plan.scores)
         if plan.scores_list:
