@@ -95,8 +95,9 @@ def dataset(name: str, files: int, rows: int) -> Path:
     for k in range(files):
         part = root / f"day=2026-01-{k % 7 + 1:02d}"
         part.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.slice(k * rows, rows), part / f"part-{k:03d}.parquet",
-                       compression="zstd")
+        pq.write_table(
+            table.slice(k * rows, rows), part / f"part-{k:03d}.parquet", compression="zstd"
+        )
     return root
 
 
@@ -116,8 +117,11 @@ def main(names: list[str]) -> None:
     DATA.mkdir(exist_ok=True)
     for name in names or list(SETS):
         path = SETS[name]()
-        size = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-                if path.is_dir() else path.stat().st_size)
+        size = (
+            sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+            if path.is_dir()
+            else path.stat().st_size
+        )
         print(f"{path}  {size / 1e6:.1f} MB")
 
 

@@ -86,8 +86,14 @@ def iter_batches(path: str) -> float:
     for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=65_536):
         for col in batch.columns:
             buf = col.buffers()[1]
-            total += len(np.frombuffer(buf, dtype=col.type.to_pandas_dtype(), count=len(col),
-                                       offset=col.offset * col.type.byte_width))
+            total += len(
+                np.frombuffer(
+                    buf,
+                    dtype=col.type.to_pandas_dtype(),
+                    count=len(col),
+                    offset=col.offset * col.type.byte_width,
+                )
+            )
     return float(total)
 
 
@@ -107,8 +113,12 @@ def floor(path: str) -> float:
     ready: queue.Queue = queue.Queue(maxsize=4)
 
     def view(col):  # type: ignore[no-untyped-def]
-        return np.frombuffer(col.buffers()[1], dtype=col.type.to_pandas_dtype(), count=len(col),
-                             offset=col.offset * col.type.byte_width)
+        return np.frombuffer(
+            col.buffers()[1],
+            dtype=col.type.to_pandas_dtype(),
+            count=len(col),
+            offset=col.offset * col.type.byte_width,
+        )
 
     def read() -> None:
         for batch in pf.iter_batches(batch_size=65_536):  # the score columns, then the label

@@ -62,34 +62,48 @@ def cases() -> list[Case]:
         Case("logits10", "read_table -> naive NumPy", [*PEERS, "numpy", l10]),
         Case("logits10", "pq.read_table -> NumPy only", [*PEERS, "read_table", l10]),
         Case("logits10", "iter_batches -> NumPy only", [*PEERS, "iter_batches", l10]),
-        Case("logits10", "floor: iter_batches + the loss alone, 2 threads",
-             [*PEERS, "floor", l10]),
-        Case("logits10_20m", "xent compute --logits", [*XENT, "compute", l10_20m, "--logits",
-                                                       *xj]),
-        Case("logits10_20m", "pyarrow -> torch cross_entropy", [*PEERS, "torch", l10_20m],
-             "torch"),
+        Case("logits10", "floor: iter_batches + the loss alone, 2 threads", [*PEERS, "floor", l10]),
+        Case("logits10_20m", "xent compute --logits", [*XENT, "compute", l10_20m, "--logits", *xj]),
+        Case("logits10_20m", "pyarrow -> torch cross_entropy", [*PEERS, "torch", l10_20m], "torch"),
         Case("logits10_20m", "iter_batches -> NumPy only", [*PEERS, "iter_batches", l10_20m]),
-        Case("logits10_20m", "floor: iter_batches + the loss alone, 2 threads",
-             [*PEERS, "floor", l10_20m]),
+        Case(
+            "logits10_20m",
+            "floor: iter_batches + the loss alone, 2 threads",
+            [*PEERS, "floor", l10_20m],
+        ),
         Case("logits1000", "xent compute --logits", [*XENT, "compute", l1000, "--logits", *xj]),
         Case("logits1000", "pyarrow -> torch cross_entropy", [*PEERS, "torch", l1000], "torch"),
         Case("binary20m", "xent compute", [*XENT, "compute", b20, *xj]),
-        Case("binary20m", "pyarrow -> torch binary_cross_entropy", [*PEERS, "torch", b20],
-             "torch"),
-        Case("dataset20", "xent compute --logits (local threads)",
-             [*XENT, "compute", d20, "--logits", *xj]),
-        Case("dataset20", "xent compute --logits --engine dask (LocalCluster, 2 workers)",
-             [*XENT, "compute", d20, "--logits", "--engine", "dask", "--threads", "2", *xj],
-             "distributed"),
-        Case("dataset200", "xent compute --logits (local threads)",
-             [*XENT, "compute", d200, "--logits", *xj]),
-        Case("dataset200", "xent compute --logits --engine dask (LocalCluster, 2 workers)",
-             [*XENT, "compute", d200, "--logits", "--engine", "dask", "--threads", "2", *xj],
-             "distributed"),
+        Case("binary20m", "pyarrow -> torch binary_cross_entropy", [*PEERS, "torch", b20], "torch"),
+        Case(
+            "dataset20",
+            "xent compute --logits (local threads)",
+            [*XENT, "compute", d20, "--logits", *xj],
+        ),
+        Case(
+            "dataset20",
+            "xent compute --logits --engine dask (LocalCluster, 2 workers)",
+            [*XENT, "compute", d20, "--logits", "--engine", "dask", "--threads", "2", *xj],
+            "distributed",
+        ),
+        Case(
+            "dataset200",
+            "xent compute --logits (local threads)",
+            [*XENT, "compute", d200, "--logits", *xj],
+        ),
+        Case(
+            "dataset200",
+            "xent compute --logits --engine dask (LocalCluster, 2 workers)",
+            [*XENT, "compute", d200, "--logits", "--engine", "dask", "--threads", "2", *xj],
+            "distributed",
+        ),
         Case("csv10", "xent compute --logits", [*XENT, "compute", c10, "--logits", *xj]),
         Case("csv10", "pyarrow.csv.read_csv alone", [*PEERS, "csv", c10]),
-        Case("csv10q", "xent compute --logits --id-col id",
-             [*XENT, "compute", c10q, "--logits", "--id-col", "id", *xj]),
+        Case(
+            "csv10q",
+            "xent compute --logits --id-col id",
+            [*XENT, "compute", c10q, "--logits", "--id-col", "id", *xj],
+        ),
         Case("csv10q", "pyarrow.csv.read_csv alone", [*PEERS, "csv", c10q]),
     ]
 
@@ -117,16 +131,18 @@ def main() -> None:
     args = ap.parse_args()
     # pip compiles a package's bytecode when it installs it; an editable checkout run with
     # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile xent's modules (~90 ms) every run.
-    subprocess.run([PY, "-m", "compileall", "-q", str(Path(__file__).parent.parent / "xentcli")],
-                   check=True)
+    subprocess.run(
+        [PY, "-m", "compileall", "-q", str(Path(__file__).parent.parent / "xentcli")], check=True
+    )
     runnable: dict[str, list[Case]] = {}
     for case in cases():
         if args.only and case.group not in args.only:
             continue
         data = [a for a in case.argv if a.startswith(str(DATA))]
         if any(not Path(d).exists() for d in data):
-            print(f"skip {case.group}/{case.name}: run benchmarks/generate.py first",
-                  file=sys.stderr)
+            print(
+                f"skip {case.group}/{case.name}: run benchmarks/generate.py first", file=sys.stderr
+            )
             continue
         if not _available(case.needs):
             print(f"skip {case.group}/{case.name}: {case.needs} not installed", file=sys.stderr)
@@ -150,8 +166,11 @@ def main() -> None:
         for case in group:
             w = walls[case.name]
             rows.append((case, statistics.median(w), min(w), max(w), peaks[case.name]))
-            print(f"{case.group:14s} {case.name:40s} {statistics.median(w):7.3f} s "
-                  f"{peaks[case.name] / 2**20:7.0f} MiB", file=sys.stderr)
+            print(
+                f"{case.group:14s} {case.name:40s} {statistics.median(w):7.3f} s "
+                f"{peaks[case.name] / 2**20:7.0f} MiB",
+                file=sys.stderr,
+            )
     table = render(rows, args.repeat)
     print(table)
     out = HERE / "results"

@@ -44,8 +44,9 @@ def write_table(path: Path, table: pa.Table, fmt: str | None = None) -> Path:
     return path
 
 
-def wide_table(scores: np.ndarray, labels: Any = None, names: list[str] | None = None,
-               **extra: Any) -> pa.Table:
+def wide_table(
+    scores: np.ndarray, labels: Any = None, names: list[str] | None = None, **extra: Any
+) -> pa.Table:
     names = names or [f"c{j}" for j in range(scores.shape[1])]
     cols: dict[str, Any] = {n: scores[:, j] for j, n in enumerate(names)}
     if labels is not None:

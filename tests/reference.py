@@ -62,8 +62,9 @@ def ce_row_target(
     return total
 
 
-def bce(s: float, y: float, *, logits: bool, eps: float = 0.0, pw: float = 1.0,
-        a: float = 0.0) -> float:
+def bce(
+    s: float, y: float, *, logits: bool, eps: float = 0.0, pw: float = 1.0, a: float = 0.0
+) -> float:
     """-(pw y' log p + (1 - y') log(1 - p)), y' = y (1 - a) + a / 2."""
     yy = y * (1 - a) + a / 2
     if logits:

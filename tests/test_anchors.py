@@ -70,11 +70,23 @@ def write(tmp_path, cols: dict[str, np.ndarray], fmt: str = "parquet"):
     return path
 
 
-def run(path, *, chunk_rows: int | None = None, label_col: str = "label",
-        target_cols: str | None = None, weight_col: str | None = None, **loss):
+def run(
+    path,
+    *,
+    chunk_rows: int | None = None,
+    label_col: str = "label",
+    target_cols: str | None = None,
+    weight_col: str | None = None,
+    **loss,
+):
     read_kw = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
-    read = ReadConfig(predictions=str(path), label_col=label_col, target_cols=target_cols,
-                      weight_col=weight_col, **read_kw)
+    read = ReadConfig(
+        predictions=str(path),
+        label_col=label_col,
+        target_cols=target_cols,
+        weight_col=weight_col,
+        **read_kw,
+    )
     return evaluate(read, LossConfig(**loss))
 
 
@@ -86,8 +98,9 @@ def per_class(res) -> dict[str, object]:
     return {row.name: row for row in res.per_class}
 
 
-def check_totals(res, *, loss_sum: float, weight_sum: float, n: int, rel: float = REL64,
-                 reduction: str = "mean") -> None:
+def check_totals(
+    res, *, loss_sum: float, weight_sum: float, n: int, rel: float = REL64, reduction: str = "mean"
+) -> None:
     """loss_sum and weight_sum from the anchor; loss_mean and loss follow by the SPEC's rule."""
     assert res.n == n
     assert res.weight_sum == approx(weight_sum, rel)
@@ -377,8 +390,9 @@ def test_torch_ce_label_smoothing(tmp_path, chunk_rows, alpha):
     path = write(tmp_path, {**wide(z, "c"), "label": y})
     res = run(path, chunk_rows=chunk_rows, logits=True, label_smoothing=alpha)
     assert res.loss == approx(torch_ce(z, y, label_smoothing=alpha))
-    check_totals(res, loss_sum=torch_ce(z, y, label_smoothing=alpha, reduction="sum"),
-                 weight_sum=N, n=N)
+    check_totals(
+        res, loss_sum=torch_ce(z, y, label_smoothing=alpha, reduction="sum"), weight_sum=N, n=N
+    )
 
 
 @pytest.mark.parametrize("chunk_rows", CHUNKS)
@@ -392,8 +406,9 @@ def test_torch_ce_ignore_index(tmp_path, chunk_rows):
     path = write(tmp_path, {**wide(z, "c"), "label": y})
     res = run(path, chunk_rows=chunk_rows, logits=True, ignore_index=-100)
     assert res.loss == approx(torch_ce(z, y, ignore_index=-100))
-    check_totals(res, loss_sum=torch_ce(z, y, ignore_index=-100, reduction="sum"),
-                 weight_sum=kept, n=kept)
+    check_totals(
+        res, loss_sum=torch_ce(z, y, ignore_index=-100, reduction="sum"), weight_sum=kept, n=kept
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -406,21 +421,36 @@ def test_torch_ce_weight_smoothing_ignore_combined(tmp_path, chunk_rows, reducti
     cw = [1.0, 2.0, 0.5, 1.5, 0.25]
     kw = {"weight": cw, "label_smoothing": 0.2, "ignore_index": -100}
     path = write(tmp_path, {**wide(z, "c"), "label": y})
-    res = run(path, chunk_rows=chunk_rows, logits=True, class_weights=tuple(cw),
-              label_smoothing=0.2, ignore_index=-100, reduction=Reduction(reduction))
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        logits=True,
+        class_weights=tuple(cw),
+        label_smoothing=0.2,
+        ignore_index=-100,
+        reduction=Reduction(reduction),
+    )
     kept = y != -100
     assert res.loss == approx(torch_ce(z, y, reduction=reduction, **dict(kw)))
-    check_totals(res, loss_sum=torch_ce(z, y, reduction="sum", **dict(kw)),
-                 weight_sum=float(np.asarray(cw)[y[kept]].sum()), n=int(kept.sum()),
-                 reduction=reduction)
+    check_totals(
+        res,
+        loss_sum=torch_ce(z, y, reduction="sum", **dict(kw)),
+        weight_sum=float(np.asarray(cw)[y[kept]].sum()),
+        n=int(kept.sum()),
+        reduction=reduction,
+    )
     # SPEC: the class rows add up to the total
     assert sum(r.loss_sum for r in res.per_class) == approx(res.loss_sum)
 
 
 @pytest.mark.parametrize(
     ("cw", "alpha"),
-    [(None, 0.0), ([1.0, 2.0, 0.5, 1.5, 0.25], 0.0), (None, 0.15),
-     ([1.0, 2.0, 0.5, 1.5, 0.25], 0.15)],
+    [
+        (None, 0.0),
+        ([1.0, 2.0, 0.5, 1.5, 0.25], 0.0),
+        (None, 0.15),
+        ([1.0, 2.0, 0.5, 1.5, 0.25], 0.15),
+    ],
 )
 @pytest.mark.parametrize("chunk_rows", CHUNKS)
 def test_torch_ce_soft_targets(tmp_path, chunk_rows, cw, alpha):
@@ -431,14 +461,26 @@ def test_torch_ce_soft_targets(tmp_path, chunk_rows, cw, alpha):
     t = probs(rng, alpha=0.7)
     path = write(tmp_path, {**wide(z, "c"), **wide(t, "t")})
     kw = {"weight": cw, "label_smoothing": alpha}
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", logits=True,
-              class_weights=None if cw is None else tuple(cw), label_smoothing=alpha)
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        target_cols="t*",
+        logits=True,
+        class_weights=None if cw is None else tuple(cw),
+        label_smoothing=alpha,
+    )
     assert res.task == "multiclass"
     assert res.loss == approx(torch_ce(z, t, **dict(kw)))
     check_totals(res, loss_sum=torch_ce(z, t, reduction="sum", **dict(kw)), weight_sum=N, n=N)
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", logits=True,
-              class_weights=None if cw is None else tuple(cw), label_smoothing=alpha,
-              reduction=Reduction.sum)
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        target_cols="t*",
+        logits=True,
+        class_weights=None if cw is None else tuple(cw),
+        label_smoothing=alpha,
+        reduction=Reduction.sum,
+    )
     assert res.loss == approx(torch_ce(z, t, reduction="sum", **dict(kw)))
 
 
@@ -451,8 +493,9 @@ def test_torch_ce_float32_logits(tmp_path, chunk_rows):
     path = write(tmp_path, {**wide(z, "c"), "label": y})
     res = run(path, chunk_rows=chunk_rows, logits=True, label_smoothing=0.1)
     f = torch.nn.functional
-    expected32 = float(f.cross_entropy(torch.from_numpy(z), torch.from_numpy(y),
-                                       label_smoothing=0.1))
+    expected32 = float(
+        f.cross_entropy(torch.from_numpy(z), torch.from_numpy(y), label_smoothing=0.1)
+    )
     assert res.loss == approx(expected32, REL32)
     assert res.loss == approx(torch_ce(z.astype(np.float64), y, label_smoothing=0.1), REL32)
 
@@ -485,7 +528,9 @@ def torch_bce_logits(z, t, pos_weight=None, reduction="none") -> np.ndarray:
     out = f.binary_cross_entropy_with_logits(
         torch.from_numpy(np.asarray(z, dtype=np.float64)),
         torch.from_numpy(np.asarray(t, dtype=np.float64)),
-        pos_weight=pw, reduction=reduction)
+        pos_weight=pw,
+        reduction=reduction,
+    )
     return out.numpy()
 
 
@@ -507,13 +552,17 @@ def test_torch_bce_binary_logit_pos_weight(tmp_path, chunk_rows, pw):
     path = write(tmp_path, {"z": z, "label": y})
     pwv = None if pw is None else [pw]
     total = float(torch_bce_logits(z, y, pwv, "sum"))
-    res = run(path, chunk_rows=chunk_rows, logits=True,
-              pos_weight=None if pw is None else (pw,))
+    res = run(path, chunk_rows=chunk_rows, logits=True, pos_weight=None if pw is None else (pw,))
     assert res.task == "binary"
     assert res.loss == approx(float(torch_bce_logits(z, y, pwv, "mean")))
     check_totals(res, loss_sum=total, weight_sum=N, n=N)
-    res = run(path, chunk_rows=chunk_rows, logits=True, reduction=Reduction.sum,
-              pos_weight=None if pw is None else (pw,))
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        logits=True,
+        reduction=Reduction.sum,
+        pos_weight=None if pw is None else (pw,),
+    )
     assert res.loss == approx(total)
 
 
@@ -536,9 +585,15 @@ def test_torch_bce_multilabel_logits(tmp_path, chunk_rows, label_reduction, pw):
         # textbook: sum over the labels, then mean over the rows
         row = per_el.sum(axis=1)
         mean = float(row.mean())
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", logits=True,
-              task=Task.multilabel, label_reduction=LabelReduction(label_reduction),
-              pos_weight=pw)
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        target_cols="t*",
+        logits=True,
+        task=Task.multilabel,
+        label_reduction=LabelReduction(label_reduction),
+        pos_weight=pw,
+    )
     assert res.task == "multilabel"
     assert res.loss == approx(mean)
     check_totals(res, loss_sum=float(row.sum()), weight_sum=N, n=N)
@@ -565,13 +620,19 @@ def test_multilabel_probabilities_and_sample_weights(tmp_path, chunk_rows):
     w = rng.uniform(0.0, 2.0, size=N)
     path = write(tmp_path, {**wide(p, "c"), **wide(t, "t"), "w": w})
     per_el = torch.nn.functional.binary_cross_entropy(
-        torch.from_numpy(p), torch.from_numpy(t), reduction="none").numpy()
+        torch.from_numpy(p), torch.from_numpy(t), reduction="none"
+    ).numpy()
     row = per_el.sum(axis=1)
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", weight_col="w",
-              task=Task.multilabel)
+    res = run(path, chunk_rows=chunk_rows, target_cols="t*", weight_col="w", task=Task.multilabel)
     check_totals(res, loss_sum=float((w * row).sum()), weight_sum=float(w.sum()), n=N)
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", weight_col="w",
-              task=Task.multilabel, label_reduction=LabelReduction.mean)
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        target_cols="t*",
+        weight_col="w",
+        task=Task.multilabel,
+        label_reduction=LabelReduction.mean,
+    )
     assert res.loss == approx(float((w * row).sum() / w.sum() / 4))
 
 
@@ -611,8 +672,13 @@ def test_keras_smoothing_binary_logits(tmp_path, chunk_rows, pw):
     path = write(tmp_path, {"z": z, "label": y})
     pwv = None if pw is None else [pw]
     per_row = torch_bce_logits(z, keras_smooth(y.astype(np.float64), a), pwv)
-    res = run(path, chunk_rows=chunk_rows, logits=True, label_smoothing=a,
-              pos_weight=None if pw is None else (pw,))
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        logits=True,
+        label_smoothing=a,
+        pos_weight=None if pw is None else (pw,),
+    )
     check_totals(res, loss_sum=float(per_row.sum()), weight_sum=N, n=N)
 
 
@@ -642,9 +708,16 @@ def test_keras_smoothing_multilabel(tmp_path, chunk_rows, label_reduction):
     path = write(tmp_path, {**wide(z, "c"), **wide(t, "t")})
     pw = (0.5, 2.0, 1.0, 4.0)
     per_el = torch_bce_logits(z, keras_smooth(t, a), list(pw))
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", logits=True,
-              task=Task.multilabel, label_smoothing=a, pos_weight=pw,
-              label_reduction=LabelReduction(label_reduction))
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        target_cols="t*",
+        logits=True,
+        task=Task.multilabel,
+        label_smoothing=a,
+        pos_weight=pw,
+        label_reduction=LabelReduction(label_reduction),
+    )
     if label_reduction == "mean":
         expected = float(torch_bce_logits(z, keras_smooth(t, a), list(pw), "mean"))
     else:
@@ -660,8 +733,11 @@ def test_keras_smoothing_multilabel(tmp_path, chunk_rows, label_reduction):
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize(
     ("base", "ln_base", "unit"),
-    [(Base.e, 1.0, "nats"), (Base.two, math.log(2.0), "bits"),
-     (Base.ten, math.log(10.0), "hartleys")],
+    [
+        (Base.e, 1.0, "nats"),
+        (Base.two, math.log(2.0), "bits"),
+        (Base.ten, math.log(10.0), "hartleys"),
+    ],
 )
 def test_bases_and_perplexity(tmp_path, base, ln_base, unit, reduction):
     metrics = pytest.importorskip("sklearn.metrics")
@@ -712,16 +788,17 @@ def test_per_class_multiclass_sklearn(tmp_path, chunk_rows):
     assert list(rows) == [f"c{j}" for j in range(K)]
     for j in range(K):
         m = y == j
-        s = metrics.log_loss(y[m], p[m], labels=list(range(K)), sample_weight=w[m],
-                             normalize=False)
+        s = metrics.log_loss(y[m], p[m], labels=list(range(K)), sample_weight=w[m], normalize=False)
         r = rows[f"c{j}"]
         assert r.support == approx(float(w[m].sum()))
         assert r.loss_sum == approx(s)
-        assert r.loss_mean == approx(metrics.log_loss(y[m], p[m], labels=list(range(K)),
-                                                      sample_weight=w[m]))
+        assert r.loss_mean == approx(
+            metrics.log_loss(y[m], p[m], labels=list(range(K)), sample_weight=w[m])
+        )
     assert sum(r.loss_sum for r in res.per_class) == approx(res.loss_sum)
     assert sum(r.loss_sum for r in res.per_class) == approx(
-        metrics.log_loss(y, p, labels=list(range(K)), sample_weight=w, normalize=False))
+        metrics.log_loss(y, p, labels=list(range(K)), sample_weight=w, normalize=False)
+    )
 
 
 @pytest.mark.parametrize("chunk_rows", CHUNKS)
@@ -758,8 +835,7 @@ def test_per_class_binary(tmp_path, chunk_rows):
         r = rows[str(c)]
         assert r.support == approx(float(m.sum()))
         assert r.loss_mean == approx(metrics.log_loss(y[m], p[m], labels=[0, 1]))
-        assert r.loss_sum == approx(metrics.log_loss(y[m], p[m], labels=[0, 1],
-                                                     normalize=False))
+        assert r.loss_sum == approx(metrics.log_loss(y[m], p[m], labels=[0, 1], normalize=False))
     assert sum(r.loss_sum for r in res.per_class) == approx(res.loss_sum)
 
 
@@ -776,7 +852,8 @@ def test_per_class_binary_weighted_sklearn(tmp_path):
         m = y == c
         assert rows[str(c)].support == approx(float(w[m].sum()))
         assert rows[str(c)].loss_mean == approx(
-            metrics.log_loss(y[m], p[m], labels=[0, 1], sample_weight=w[m]))
+            metrics.log_loss(y[m], p[m], labels=[0, 1], sample_weight=w[m])
+        )
 
 
 def test_per_class_binary_logits_pos_weight_torch(tmp_path):
@@ -804,8 +881,14 @@ def test_per_class_multilabel_torch(tmp_path, chunk_rows):
     path = write(tmp_path, {**wide(z, "c"), **wide(t, "t")})
     pw = (0.5, 2.0, 1.0, 4.0)
     per_el = torch_bce_logits(z, t, list(pw))
-    res = run(path, chunk_rows=chunk_rows, target_cols="t*", logits=True,
-              task=Task.multilabel, pos_weight=pw)
+    res = run(
+        path,
+        chunk_rows=chunk_rows,
+        target_cols="t*",
+        logits=True,
+        task=Task.multilabel,
+        pos_weight=pw,
+    )
     rows = per_class(res)
     assert list(rows) == [f"c{j}" for j in range(c)]
     for j in range(c):
@@ -826,8 +909,9 @@ def test_per_class_multilabel_sample_weights(tmp_path):
     w = rng.uniform(0.1, 2.0, size=N)
     path = write(tmp_path, {**wide(z, "c"), **wide(t, "t"), "w": w})
     per_el = torch_bce_logits(z, t)
-    res = run(path, chunk_rows=7, target_cols="t*", weight_col="w", logits=True,
-              task=Task.multilabel)
+    res = run(
+        path, chunk_rows=7, target_cols="t*", weight_col="w", logits=True, task=Task.multilabel
+    )
     rows = per_class(res)
     for j in range(4):
         s = float((w * per_el[:, j]).sum())
@@ -859,9 +943,24 @@ def test_cli_json_torch_combined(tmp_path, chunk_rows):
     y[rng.uniform(size=N) < 0.2] = -100
     cw = [1.0, 2.0, 0.5, 1.5, 0.25]
     path = write(tmp_path, {**wide(z, "c"), "label": y}, "csv")
-    out = cli_json([str(path), "--logits", "--class-weights", ",".join(map(str, cw)),
-                    "--label-smoothing", "0.1", "--ignore-index", "-100", "--base", "2",
-                    "--reduction", "sum", "--chunk-rows", chunk_rows])
+    out = cli_json(
+        [
+            str(path),
+            "--logits",
+            "--class-weights",
+            ",".join(map(str, cw)),
+            "--label-smoothing",
+            "0.1",
+            "--ignore-index",
+            "-100",
+            "--base",
+            "2",
+            "--reduction",
+            "sum",
+            "--chunk-rows",
+            chunk_rows,
+        ]
+    )
     kw = {"weight": cw, "label_smoothing": 0.1, "ignore_index": -100}
     ln2 = math.log(2.0)
     kept = y != -100
@@ -880,9 +979,22 @@ def test_cli_json_multilabel_pos_weight(tmp_path):
     t = multihot(rng)
     path = write(tmp_path, {**wide(z, "c"), **wide(t, "t")}, "csv")
     pw = [0.5, 2.0, 1.0, 4.0]
-    out = cli_json([str(path), "--logits", "--target-cols", "t*", "--task", "multilabel",
-                    "--pos-weight", ",".join(map(str, pw)), "--label-reduction", "mean",
-                    "--chunk-rows", "7"])
+    out = cli_json(
+        [
+            str(path),
+            "--logits",
+            "--target-cols",
+            "t*",
+            "--task",
+            "multilabel",
+            "--pos-weight",
+            ",".join(map(str, pw)),
+            "--label-reduction",
+            "mean",
+            "--chunk-rows",
+            "7",
+        ]
+    )
     assert out["loss"] == approx(float(torch_bce_logits(z, t, pw, "mean")))
     assert out["n"] == N
 
@@ -914,9 +1026,12 @@ def test_torch_ce_ignore_index_smoothing_probs(tmp_path, chunk_rows, alpha):
     res = run(path, chunk_rows=chunk_rows, ignore_index=-100, label_smoothing=alpha)
     kept = int(np.sum(y != -100))
     lp = np.log(p)
-    check_totals(res, loss_sum=torch_ce(lp, y, ignore_index=-100, label_smoothing=alpha,
-                                        reduction="sum"),
-                 weight_sum=kept, n=kept)
+    check_totals(
+        res,
+        loss_sum=torch_ce(lp, y, ignore_index=-100, label_smoothing=alpha, reduction="sum"),
+        weight_sum=kept,
+        n=kept,
+    )
     assert res.loss == approx(torch_ce(lp, y, ignore_index=-100, label_smoothing=alpha))
     # ignored rows count nowhere, not in the per-class table either
     rows = per_class(res)
@@ -934,9 +1049,14 @@ def test_ignore_index_with_sample_weights_sklearn(tmp_path):
     path = write(tmp_path, {**wide(p, "c"), "label": y, "w": w})
     k = y != 7
     res = run(path, chunk_rows=7, weight_col="w", ignore_index=7)
-    check_totals(res, loss_sum=metrics.log_loss(y[k], p[k], labels=list(range(K)),
-                                                 sample_weight=w[k], normalize=False),
-                 weight_sum=float(w[k].sum()), n=int(k.sum()))
+    check_totals(
+        res,
+        loss_sum=metrics.log_loss(
+            y[k], p[k], labels=list(range(K)), sample_weight=w[k], normalize=False
+        ),
+        weight_sum=float(w[k].sum()),
+        n=int(k.sum()),
+    )
 
 
 @pytest.mark.parametrize("chunk_rows", CHUNKS)
@@ -949,8 +1069,12 @@ def test_renormalize_sklearn(tmp_path, chunk_rows):
     path = write(tmp_path, {**wide(s, "c"), "label": y})
     p = s / s.sum(axis=1, keepdims=True)
     res = run(path, chunk_rows=chunk_rows, renormalize=True)
-    check_totals(res, loss_sum=metrics.log_loss(y, p, labels=list(range(K)), normalize=False),
-                 weight_sum=N, n=N)
+    check_totals(
+        res,
+        loss_sum=metrics.log_loss(y, p, labels=list(range(K)), normalize=False),
+        weight_sum=N,
+        n=N,
+    )
 
 
 def test_rows_within_sum_tol_are_not_renormalized(tmp_path):
@@ -1008,7 +1132,8 @@ def test_binary_accuracy_sklearn(tmp_path):
     path = write(tmp_path, {"z": z, "label": y, "w": w})
     res = run(path, chunk_rows=7, logits=True, weight_col="w")
     assert res.metrics["accuracy"] == approx(
-        metrics.accuracy_score(y, (z > 0).astype(np.int64), sample_weight=w))
+        metrics.accuracy_score(y, (z > 0).astype(np.int64), sample_weight=w)
+    )
 
 
 def test_multilabel_accuracy_sklearn(tmp_path):
@@ -1021,4 +1146,5 @@ def test_multilabel_accuracy_sklearn(tmp_path):
     pred = (p > 0.5).astype(np.int64)
     assert res.metrics["accuracy"] == approx(1.0 - metrics.hamming_loss(t.astype(np.int64), pred))
     assert res.metrics["subset_accuracy"] == approx(
-        metrics.accuracy_score(t.astype(np.int64), pred))
+        metrics.accuracy_score(t.astype(np.int64), pred)
+    )

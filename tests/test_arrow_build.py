@@ -14,22 +14,29 @@ import pytest
 from xentcli.io.arrowcols import from_numpy, strings
 
 
-@pytest.mark.parametrize("values", [
-    np.array([3, -1, 7], dtype=np.int64),
-    np.array([1, 2], dtype=np.int32),
-    np.array([1, 2], dtype=">i4"),  # big-endian: converted, not reinterpreted
-    np.array([0.5, np.nan, -2.0]),
-    np.array([1.5, 2.5], dtype=np.float32),
-    np.array([True, False, True, True, False, False, True, False, True]),  # 9: two bit bytes
-    np.array(["a", "bé", ""]),
-    np.array(["x", "y"], dtype=object),
-    np.array([], dtype=np.int64),
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3, -1, 7], dtype=np.int64),
+        np.array([1, 2], dtype=np.int32),
+        np.array([1, 2], dtype=">i4"),  # big-endian: converted, not reinterpreted
+        np.array([0.5, np.nan, -2.0]),
+        np.array([1.5, 2.5], dtype=np.float32),
+        np.array([True, False, True, True, False, False, True, False, True]),  # 9: two bit bytes
+        np.array(["a", "bé", ""]),
+        np.array(["x", "y"], dtype=object),
+        np.array([], dtype=np.int64),
+    ],
+)
 def test_from_numpy_matches_pa_array(values: np.ndarray) -> None:
     got = from_numpy(values)
-    want = pa.array(values.astype(values.dtype.newbyteorder("=")) if values.dtype.kind in "iuf"
-                    else values.tolist())
+    want = pa.array(
+        values.astype(values.dtype.newbyteorder("="))
+        if values.dtype.kind in "iuf"
+        else values.tolist()
+    )
     assert got.type == want.type
+
     def same(x: object) -> object:  # NaN == NaN for this comparison
         return "nan" if isinstance(x, float) and x != x else x
 
@@ -58,17 +65,41 @@ def test_a_csv_run_does_not_import_pandas(tmp_path: Path, extra: list[str]) -> N
     fake.mkdir(parents=True)
     marker = tmp_path / "imported"
     (fake / "__init__.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\nraise ImportError('not here')\n")
+        f"open({str(marker)!r}, 'w').close()\nraise ImportError('not here')\n"
+    )
     data = tmp_path / "p.csv"
     data.write_text("id,a,b,label,g\nr1,0.2,0.8,b,x\nr2,0.9,0.1,a,\nr3,0.6,0.4,b,x\n")
     out = tmp_path / "rows.parquet"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path / "fake"), str(Path(__file__).resolve().parents[1])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(tmp_path / "fake"), str(Path(__file__).resolve().parents[1])]
+        ),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "xentcli", "compute", str(data), "--id-col", "id",
-         "--pred-cols", "a,b", "--format", "json", "--per-sample", str(out), "--worst", "2",
-         *extra],
-        capture_output=True, text=True, env=env, check=False)
+        [
+            sys.executable,
+            "-m",
+            "xentcli",
+            "compute",
+            str(data),
+            "--id-col",
+            "id",
+            "--pred-cols",
+            "a,b",
+            "--format",
+            "json",
+            "--per-sample",
+            str(out),
+            "--worst",
+            "2",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"loss"' in proc.stdout
     assert not marker.exists(), "pandas was imported"

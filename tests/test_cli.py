@@ -32,9 +32,10 @@ def ref_mean(rows: list[float], weights: list[float] | None = None) -> float:
 
 @pytest.fixture
 def probs_csv(tmp_path: Path) -> Path:
-    return write_table(tmp_path / "p.csv",
-                       wide_table(P, [NAMES[i] for i in Y], names=NAMES, w=W,
-                                  row_id=[f"id{i}" for i in range(N)]))
+    return write_table(
+        tmp_path / "p.csv",
+        wide_table(P, [NAMES[i] for i in Y], names=NAMES, w=W, row_id=[f"id{i}" for i in range(N)]),
+    )
 
 
 @pytest.fixture
@@ -49,14 +50,17 @@ def test_help_for_every_command() -> None:
         assert "Usage" in res.stdout
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["compute", "x.csv", "--format", "yaml"], "Invalid value for '--format'"),
-    (["compute", "x.csv", "--base", "3"], "Invalid value for '--base'"),
-    (["compute", "x.csv", "--bogus"], "No such option: --bogus"),
-    (["compute"], "Missing argument"),
-    (["frobnicate"], "No such command 'frobnicate'"),
-    (["explain", "--probs"], "requires an argument"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["compute", "x.csv", "--format", "yaml"], "Invalid value for '--format'"),
+        (["compute", "x.csv", "--base", "3"], "Invalid value for '--base'"),
+        (["compute", "x.csv", "--bogus"], "No such option: --bogus"),
+        (["compute"], "Missing argument"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["explain", "--probs"], "requires an argument"),
+    ],
+)
 def test_option_parsing_errors_are_one_line(argv: list[str], needle: str) -> None:
     res = run(argv)
     assert res.exit_code == 2 and res.stdout == ""
@@ -93,8 +97,9 @@ def test_probs_with_class_names_and_weights(probs_csv: Path) -> None:
 @pytest.mark.parametrize("chunk", ["1", "7", "65536"])
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_logits_any_chunk_and_threads(logits_parquet: Path, chunk: str, threads: str) -> None:
-    out = run_json(["compute", logits_parquet, "--logits", "--chunk-rows", chunk,
-                    "--threads", threads])
+    out = run_json(
+        ["compute", logits_parquet, "--logits", "--chunk-rows", chunk, "--threads", threads]
+    )
     rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
     assert out["perplexity"] == pytest.approx(math.exp(ref_mean(rows)), rel=1e-12)
@@ -120,8 +125,21 @@ def test_class_weights_smoothing_ignore_index(tmp_path: Path) -> None:
     y[::5] = -100
     path = write_table(tmp_path / "z.parquet", wide_table(Z, y))
     w = [0.5, 2.0, 1.5]
-    out = run_json(["compute", path, "--logits", "--class-weights", "0.5,2,1.5",
-                    "--label-smoothing", "0.1", "--ignore-index", "-100", "--chunk-rows", "4"])
+    out = run_json(
+        [
+            "compute",
+            path,
+            "--logits",
+            "--class-weights",
+            "0.5,2,1.5",
+            "--label-smoothing",
+            "0.1",
+            "--ignore-index",
+            "-100",
+            "--chunk-rows",
+            "4",
+        ]
+    )
     keep = [i for i in range(N) if y[i] != -100]
     rows = [ref.ce_row_label(list(Z[i]), int(y[i]), logits=True, w=w, a=0.1) for i in keep]
     denom = math.fsum(w[y[i]] for i in keep)
@@ -136,8 +154,9 @@ def test_label_smoothing_one_is_the_uniform_target(tmp_path: Path) -> None:
     the mean of -log p_c over the classes, weighted by class (it was refused)."""
     path = write_table(tmp_path / "z.parquet", wide_table(Z, Y))
     w = [0.5, 2.0, 1.5]
-    out = run_json(["compute", path, "--logits", "--class-weights", "0.5,2,1.5",
-                    "--label-smoothing", "1"])
+    out = run_json(
+        ["compute", path, "--logits", "--class-weights", "0.5,2,1.5", "--label-smoothing", "1"]
+    )
     rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True, w=w, a=1.0) for i in range(N)]
     assert out["loss"] == pytest.approx(math.fsum(rows) / math.fsum(w[y] for y in Y), rel=1e-12)
 
@@ -159,8 +178,9 @@ def test_soft_targets(tmp_path: Path) -> None:
 def test_binary_probs_with_names_and_pos_weight(tmp_path: Path) -> None:
     p = RNG.uniform(0.01, 0.99, N)
     yb = RNG.integers(0, 2, N)
-    path = write_table(tmp_path / "b.csv",
-                       pa.table({"p": p, "label": np.where(yb == 1, "spam", "ham")}))
+    path = write_table(
+        tmp_path / "b.csv", pa.table({"p": p, "label": np.where(yb == 1, "spam", "ham")})
+    )
     out = run_json(["compute", path, "--class-names", "ham,spam", "--pos-weight", "2"])
     rows = [ref.bce(p[i], yb[i], logits=False, eps=EPS64, pw=2.0) for i in range(N)]
     assert out["task"] == "binary"
@@ -169,8 +189,9 @@ def test_binary_probs_with_names_and_pos_weight(tmp_path: Path) -> None:
     for k, row in enumerate(out["per_class"]):
         idx = np.flatnonzero(yb == k)
         assert row["support"] == len(idx)
-        assert row["loss_mean"] == pytest.approx(math.fsum(rows[i] for i in idx) / len(idx),
-                                                 rel=1e-12)
+        assert row["loss_mean"] == pytest.approx(
+            math.fsum(rows[i] for i in idx) / len(idx), rel=1e-12
+        )
     acc = np.mean((p > 0.5) == (yb == 1))
     assert out["metrics"]["accuracy"] == pytest.approx(acc)
 
@@ -193,11 +214,23 @@ def test_multilabel(tmp_path: Path, label_reduction: str) -> None:
     t[1] = [1, 1, 0, 0]
     cols = {f"l{j}": p[:, j] for j in range(k)} | {f"y{j}": t[:, j] for j in range(k)}
     path = write_table(tmp_path / "ml.parquet", pa.table(cols))
-    out = run_json(["compute", path, "--target-cols", "y*", "--label-reduction", label_reduction,
-                    "--pos-weight", "1,2,3,4"])
+    out = run_json(
+        [
+            "compute",
+            path,
+            "--target-cols",
+            "y*",
+            "--label-reduction",
+            label_reduction,
+            "--pos-weight",
+            "1,2,3,4",
+        ]
+    )
     pw = [1, 2, 3, 4]
-    per = [[ref.bce(p[i, j], t[i, j], logits=False, eps=EPS64, pw=pw[j]) for j in range(k)]
-           for i in range(N)]
+    per = [
+        [ref.bce(p[i, j], t[i, j], logits=False, eps=EPS64, pw=pw[j]) for j in range(k)]
+        for i in range(N)
+    ]
     div = k if label_reduction == "mean" else 1
     assert out["task"] == "multilabel"
     assert out["loss"] == pytest.approx(ref_mean([math.fsum(r) / div for r in per]), rel=1e-12)
@@ -220,8 +253,7 @@ def test_task_auto_multilabel_later_chunk_contradiction(tmp_path: Path) -> None:
     t[15] = [1, 1]
     cols = {"a": p[:, 0], "b": p[:, 1], "ya": t[:, 0], "yb": t[:, 1]}
     path = write_table(tmp_path / "t.parquet", pa.table(cols))
-    res = run(["compute", path, "--target-cols", "ya,yb", "--chunk-rows", "10",
-               "--renormalize"])
+    res = run(["compute", path, "--target-cols", "ya,yb", "--chunk-rows", "10", "--renormalize"])
     assert res.exit_code == 2
     assert "row 16" in res.stderr and "--task multilabel" in res.stderr
     ok = run_json(["compute", path, "--target-cols", "ya,yb", "--task", "multilabel"])
@@ -238,8 +270,9 @@ def test_clipping_and_clip_eps_zero(tmp_path: Path) -> None:
     out = run_json(["compute", path, "--clip-eps", "0"])
     assert out["loss"] is None and out["perplexity"] is None and out["clipped"] == 0
     out = run_json(["compute", path, "--clip-eps", "0.01"])
-    assert out["loss"] == pytest.approx(ref_mean([-math.log(0.99), -math.log(0.01),
-                                                  math.log(2)]), rel=1e-12)
+    assert out["loss"] == pytest.approx(
+        ref_mean([-math.log(0.99), -math.log(0.01), math.log(2)]), rel=1e-12
+    )
 
 
 def test_renormalize_and_sum_tol(tmp_path: Path) -> None:
@@ -314,8 +347,9 @@ def test_numpy_text_labels_read_as_csv_text_is(tmp_path: Path, text: str) -> Non
     labels = np.array(NAMES)[Y] if text == "names" else Y.astype(str)
     np.save(tmp_path / "y.npy", labels.astype("S") if text == "bytes" else labels)
     names = ["--class-names", ",".join(NAMES)] if text in ("names", "digits-named") else []
-    out = run_json(["compute", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "--logits",
-                    *names])
+    out = run_json(
+        ["compute", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "--logits", *names]
+    )
     rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
 
@@ -325,8 +359,17 @@ def test_numpy_true_false_binary_labels(tmp_path: Path) -> None:
     yb = Y % 2
     np.save(tmp_path / "s.npy", s)
     np.save(tmp_path / "y.npy", np.where(yb == 1, "True", "false"))
-    out = run_json(["compute", tmp_path / "s.npy", "--labels", tmp_path / "y.npy",
-                    "--task", "binary", "--logits"])
+    out = run_json(
+        [
+            "compute",
+            tmp_path / "s.npy",
+            "--labels",
+            tmp_path / "y.npy",
+            "--task",
+            "binary",
+            "--logits",
+        ]
+    )
     rows = [ref.bce(float(s[i]), float(yb[i]), logits=True) for i in range(N)]
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
 
@@ -347,12 +390,36 @@ def test_input_format_names_the_input_nothing_else_tells(tmp_path: Path) -> None
     cases = [  # (arguments, stdin)
         (["-", "--input-format", "arrow", "--labels", y_csv], stream),
         ([parquet, "--labels", "-", "--input-format", "arrow"], y_arrows),
-        ([write_table(tmp_path / "z.bin", preds, "parquet"), "--input-format", "parquet",
-          "--labels", "-"], y_csv.read_bytes()),  # z.bin takes it; stdin stays CSV
-        ([write_table(tmp_path / "z.tsv", preds), "--labels", y_tsv_txt, "--input-format",
-          "tsv"], None),
-        ([write_table(tmp_path / "z.dat", preds, "csv"), "--input-format", "csv", "--labels",
-          unnamed], None),
+        (
+            [
+                write_table(tmp_path / "z.bin", preds, "parquet"),
+                "--input-format",
+                "parquet",
+                "--labels",
+                "-",
+            ],
+            y_csv.read_bytes(),
+        ),  # z.bin takes it; stdin stays CSV
+        (
+            [
+                write_table(tmp_path / "z.tsv", preds),
+                "--labels",
+                y_tsv_txt,
+                "--input-format",
+                "tsv",
+            ],
+            None,
+        ),
+        (
+            [
+                write_table(tmp_path / "z.dat", preds, "csv"),
+                "--input-format",
+                "csv",
+                "--labels",
+                unnamed,
+            ],
+            None,
+        ),
     ]
     for args, stdin in cases:
         out = run_json(["compute", *args, "--logits"], stdin=stdin)
@@ -368,8 +435,9 @@ def test_stdin_csv_and_arrow(tmp_path: Path) -> None:
     out = run_json(["compute", "-", "--logits"], stdin=path.read_bytes())
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
     stream = write_table(tmp_path / "z.arrows", table)
-    out = run_json(["compute", "-", "--logits", "--input-format", "arrow"],
-                   stdin=stream.read_bytes())
+    out = run_json(
+        ["compute", "-", "--logits", "--input-format", "arrow"], stdin=stream.read_bytes()
+    )
     assert out["loss"] == pytest.approx(ref_mean(rows), rel=1e-12)
 
 
@@ -386,11 +454,26 @@ def test_input_format_override(tmp_path: Path) -> None:
 def test_per_sample(tmp_path: Path, probs_csv: Path, suffix: str) -> None:
     y = Y.copy()
     y[3] = -1
-    path = write_table(tmp_path / "ps_in.csv",
-                       wide_table(P, y, names=NAMES, row_id=[f"id{i}" for i in range(N)]))
+    path = write_table(
+        tmp_path / "ps_in.csv", wide_table(P, y, names=NAMES, row_id=[f"id{i}" for i in range(N)])
+    )
     target = tmp_path / f"rows.{suffix}"
-    out = run_json(["compute", path, "--id-col", "row_id", "--ignore-index", "-1",
-                    "--per-sample", target, "--base", "2", "--chunk-rows", "5"])
+    out = run_json(
+        [
+            "compute",
+            path,
+            "--id-col",
+            "row_id",
+            "--ignore-index",
+            "-1",
+            "--per-sample",
+            target,
+            "--base",
+            "2",
+            "--chunk-rows",
+            "5",
+        ]
+    )
     table = pq.read_table(target) if suffix == "parquet" else pcsv.read_csv(target)
     assert table.column_names == ["row_id", "loss", "y_true", "y_pred"]
     assert table.num_rows == N
@@ -409,8 +492,11 @@ def test_output_file_and_formats(tmp_path: Path, logits_parquet: Path) -> None:
     res = run(["compute", logits_parquet, "--logits", "--format", "json", "--output", target])
     assert res.exit_code == 0 and res.stdout == ""
     assert json.loads(target.read_text())["n"] == N
-    for fmt, marker in (("csv", "scope,class"), ("markdown", "| figure | value |"),
-                        ("table", "loss_mean")):
+    for fmt, marker in (
+        ("csv", "scope,class"),
+        ("markdown", "| figure | value |"),
+        ("table", "loss_mean"),
+    ):
         res = run(["compute", logits_parquet, "--logits", "--format", fmt])
         assert res.exit_code == 0 and marker in res.stdout
 
@@ -418,17 +504,31 @@ def test_output_file_and_formats(tmp_path: Path, logits_parquet: Path) -> None:
 def test_max_loss_gate(logits_parquet: Path) -> None:
     rows = [ref.ce_row_label(list(Z[i]), int(Y[i]), logits=True) for i in range(N)]
     loss = ref_mean(rows)
-    ok = run(["compute", logits_parquet, "--logits", "--max-loss", str(loss + 0.01),
-              "--format", "json"])
+    ok = run(
+        ["compute", logits_parquet, "--logits", "--max-loss", str(loss + 0.01), "--format", "json"]
+    )
     assert ok.exit_code == 0
-    bad = run(["compute", logits_parquet, "--logits", "--max-loss", str(loss - 0.01),
-               "--format", "json"])
+    bad = run(
+        ["compute", logits_parquet, "--logits", "--max-loss", str(loss - 0.01), "--format", "json"]
+    )
     assert bad.exit_code == 1
     assert json.loads(bad.stdout)["loss"] == pytest.approx(loss)  # the report still prints
     assert "--max-loss" in bad.stderr
     # sum reduction: the gate reads `loss`, which is then the sum
-    assert run(["compute", logits_parquet, "--logits", "--reduction", "sum",
-                "--max-loss", str(loss + 0.01)]).exit_code == 1
+    assert (
+        run(
+            [
+                "compute",
+                logits_parquet,
+                "--logits",
+                "--reduction",
+                "sum",
+                "--max-loss",
+                str(loss + 0.01),
+            ]
+        ).exit_code
+        == 1
+    )
 
 
 def test_table_respects_no_color(logits_parquet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -453,8 +553,10 @@ def test_classes_named_by_other_numbers_are_refused(tmp_path: Path) -> None:
     one way and Parquet the other; both refuse now, and --pred-cols settles it."""
     csv = tmp_path / "perm.csv"
     csv.write_text("2,0,1,label\n0.7,0.2,0.1,0\n0.1,0.6,0.3,2\n")
-    parquet = write_table(tmp_path / "perm.parquet", pa.table(
-        {"2": [0.7, 0.1], "0": [0.2, 0.6], "1": [0.1, 0.3], "label": [0, 2]}))
+    parquet = write_table(
+        tmp_path / "perm.parquet",
+        pa.table({"2": [0.7, 0.1], "0": [0.2, 0.6], "1": [0.1, 0.3], "label": [0, 2]}),
+    )
     for path in (csv, parquet):
         res = run(["compute", path])
         assert res.exit_code == 2 and res.stdout == ""
@@ -463,14 +565,18 @@ def test_classes_named_by_other_numbers_are_refused(tmp_path: Path) -> None:
         assert out["loss"] == pytest.approx((-math.log(0.2) - math.log(0.1)) / 2, rel=1e-14)
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--threads", "-1"], "--threads -1"),
-    (["--ci", "0.9", "--seed", "-1"], "--seed -1"),
-    (["--ci", "0.9", "--replicates", "99999999999"], "--replicates"),
-    (["--group-by", "g", "--group-by", "g"], "given twice"),
-])
-def test_bad_option_values_are_one_line_errors(tmp_path: Path, extra: list[str],
-                                               needle: str) -> None:
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--threads", "-1"], "--threads -1"),
+        (["--ci", "0.9", "--seed", "-1"], "--seed -1"),
+        (["--ci", "0.9", "--replicates", "99999999999"], "--replicates"),
+        (["--group-by", "g", "--group-by", "g"], "given twice"),
+    ],
+)
+def test_bad_option_values_are_one_line_errors(
+    tmp_path: Path, extra: list[str], needle: str
+) -> None:
     path = tmp_path / "g.csv"
     path.write_text("a,b,g,label\n0.7,0.3,x,0\n0.4,0.6,y,1\n")
     res = run(["compute", path, *extra])
@@ -505,8 +611,10 @@ def test_with_targets_a_label_column_is_not_a_score(tmp_path: Path) -> None:
 
 
 def test_a_true_false_column_is_not_taken_as_scores(tmp_path: Path) -> None:
-    path = write_table(tmp_path / "f.parquet", pa.table(
-        {"a": [0.7, 0.4], "b": [0.3, 0.6], "flag": [False, False], "label": [0, 1]}))
+    path = write_table(
+        tmp_path / "f.parquet",
+        pa.table({"a": [0.7, 0.4], "b": [0.3, 0.6], "flag": [False, False], "label": [0, 1]}),
+    )
     res = run(["compute", path])
     assert res.exit_code == 2 and res.stdout == "" and "column 'flag'" in res.stderr
     out = run_json(["compute", path, "--pred-cols", "a,b"])
@@ -554,11 +662,29 @@ def test_markdown_cells_are_escaped(tmp_path: Path) -> None:
 
     names = ["a|b", "__bg__", "<b>x</b>$"]
     p = softmax(RNG.normal(size=(6, 3)))
-    path = write_table(tmp_path / "p.csv", wide_table(
-        p, [names[i % 3] for i in range(6)], names=names,
-        **{"seg|ment": ["x\ny", "z"] * 3, "row_id": [f"r{i}" for i in range(6)]}))
-    res = run(["compute", path, "--format", "markdown", "--group-by", "seg|ment", "--id-col",
-               "row_id", "--worst", "2"])
+    path = write_table(
+        tmp_path / "p.csv",
+        wide_table(
+            p,
+            [names[i % 3] for i in range(6)],
+            names=names,
+            **{"seg|ment": ["x\ny", "z"] * 3, "row_id": [f"r{i}" for i in range(6)]},
+        ),
+    )
+    res = run(
+        [
+            "compute",
+            path,
+            "--format",
+            "markdown",
+            "--group-by",
+            "seg|ment",
+            "--id-col",
+            "row_id",
+            "--worst",
+            "2",
+        ]
+    )
     assert res.exit_code == 0, res.stderr
     cells = [len(re.findall(r"(?<!\\)\|", line)) for line in res.stdout.splitlines()]
     tables: list[list[int]] = [[]]

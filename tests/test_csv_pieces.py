@@ -52,25 +52,32 @@ def whole(path: Path, numeric: set[str], delimiter: str = ",") -> pa.Table:
     parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     names = pcsv.read_csv(path, parse_options=parse).column_names
     return pcsv.read_csv(
-        path, parse_options=parse,
+        path,
+        parse_options=parse,
         convert_options=pcsv.ConvertOptions(
             column_types={c: pa.float64() if c in numeric else pa.string() for c in names},
-            strings_can_be_null=True, null_values=[""]),
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
     )
 
 
 def rows_text(n: int, seed: int = 0, sep: str = ",", end: str = "\n") -> str:
     rng = np.random.default_rng(seed)
-    return "".join(f"{float(a)!r}{sep}{float(b)!r}{sep}{y}{end}"
-                   for a, b, y in zip(rng.normal(size=n), rng.normal(size=n),
-                                      rng.integers(0, 2, n), strict=True))
+    return "".join(
+        f"{float(a)!r}{sep}{float(b)!r}{sep}{y}{end}"
+        for a, b, y in zip(
+            rng.normal(size=n), rng.normal(size=n), rng.integers(0, 2, n), strict=True
+        )
+    )
 
 
 NUM = {"a", "b", "label"}
 
 
-@pytest.mark.parametrize("case", ["plain", "crlf", "no_final_newline", "quoted_header", "bom",
-                                  "empty_lines"])
+@pytest.mark.parametrize(
+    "case", ["plain", "crlf", "no_final_newline", "quoted_header", "bom", "empty_lines"]
+)
 def test_pieces_read_like_the_whole_file(tmp_path: Path, pieces: list, case: str) -> None:
     header, body = "a,b,label\n", rows_text(60)
     if case == "crlf":
@@ -110,11 +117,13 @@ def test_tsv(tmp_path: Path, pieces: list) -> None:
 
 def test_a_quote_mid_file_streams_the_rest(tmp_path: Path, pieces: list) -> None:
     lines = rows_text(60).splitlines(keepends=True)
-    text = ("id,a,b,label\n"
-            + "".join(f"r{i},{line}" for i, line in enumerate(lines[:30]))
-            + '"a ""quoted"" id\nspanning lines, and a comma",0.5,0.5,1\n'
-            + '"x",0.25,"0.75",0\n'
-            + "".join(f"r{i},{line}" for i, line in enumerate(lines[30:])))
+    text = (
+        "id,a,b,label\n"
+        + "".join(f"r{i},{line}" for i, line in enumerate(lines[:30]))
+        + '"a ""quoted"" id\nspanning lines, and a comma",0.5,0.5,1\n'
+        + '"x",0.25,"0.75",0\n'
+        + "".join(f"r{i},{line}" for i, line in enumerate(lines[30:]))
+    )
     path = tmp_path / "p.csv"
     path.write_text(text)
     got = read(path, NUM)
@@ -139,7 +148,8 @@ def test_a_quoted_header_with_a_newline_is_streamed(tmp_path: Path, pieces: list
 def test_rows_longer_than_a_piece(tmp_path: Path, pieces: list) -> None:
     lines = rows_text(30).splitlines(keepends=True)
     text = "id,a,b,label\n" + "".join(
-        f"{'x' * (150 if i % 7 == 3 else 1)},{line}" for i, line in enumerate(lines))
+        f"{'x' * (150 if i % 7 == 3 else 1)},{line}" for i, line in enumerate(lines)
+    )
     path = tmp_path / "p.csv"
     path.write_text(text)
     assert read(path, NUM).equals(whole(path, NUM))
@@ -175,33 +185,42 @@ def test_cli_loss_over_many_pieces(tmp_path: Path, pieces: list) -> None:
     z = rng.normal(scale=3, size=(500, 4))
     y = rng.integers(0, 4, 500)
     path = tmp_path / "z.csv"
-    path.write_text("c0,c1,c2,c3,label\n"
-                    + "".join(",".join(repr(float(v)) for v in row) + f",{k}\n"
-                              for row, k in zip(z, y, strict=True)))
+    path.write_text(
+        "c0,c1,c2,c3,label\n"
+        + "".join(
+            ",".join(repr(float(v)) for v in row) + f",{k}\n" for row, k in zip(z, y, strict=True)
+        )
+    )
     text = path.read_text().splitlines()[1:]
     losses = []
     for line in text:  # the reference: one row at a time, from the file's text
         *scores, label = line.split(",")
         zs = [float(s) for s in scores]
         top = max(zs)
-        losses.append(top + math.log(math.fsum(math.exp(v - top) for v in zs))
-                      - zs[int(label)])
+        losses.append(top + math.log(math.fsum(math.exp(v - top) for v in zs)) - zs[int(label)])
     out = run_json(["compute", path, "--logits", "--threads", "3"])
     assert out["loss"] == pytest.approx(math.fsum(losses) / len(losses), rel=1e-12)
     assert len(pieces) > 100 and all(parsed for _, parsed in pieces)
 
 
-@pytest.mark.parametrize("bad, needles", [
-    ("0.2\n", ["row 250", "1 fields", "header has 3"]),
-    ("0.2,zz,1\n", ["row 250", "column 'b'", "'zz'"]),
-    ("0.2,\xff,1\n", ["row 250", "column 'b'", "not UTF-8"]),
-])
-def test_errors_deep_in_a_later_piece(tmp_path: Path, pieces: list, bad: str,
-                                      needles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "bad, needles",
+    [
+        ("0.2\n", ["row 250", "1 fields", "header has 3"]),
+        ("0.2,zz,1\n", ["row 250", "column 'b'", "'zz'"]),
+        ("0.2,\xff,1\n", ["row 250", "column 'b'", "not UTF-8"]),
+    ],
+)
+def test_errors_deep_in_a_later_piece(
+    tmp_path: Path, pieces: list, bad: str, needles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines = rows_text(300).splitlines(keepends=True)
     path = tmp_path / "p.csv"
-    path.write_bytes(("a,b,label\n" + "".join(lines[:249])).encode()
-                     + bad.encode("latin-1") + "".join(lines[250:]).encode())
+    path.write_bytes(
+        ("a,b,label\n" + "".join(lines[:249])).encode()
+        + bad.encode("latin-1")
+        + "".join(lines[250:]).encode()
+    )
     told: list[int] = []
     explain = TableInput._csv_error
 
@@ -220,7 +239,7 @@ def test_errors_deep_in_a_later_piece(tmp_path: Path, pieces: list, bad: str,
     # been cut already: pieces are read one ahead)
     bad_at = len("a,b,label\n") + len("".join(lines[:249]).encode())
     failing = max(start for start, _ in pieces if start <= bad_at)
-    assert told == [path.read_bytes()[len("a,b,label\n"):failing].count(b"\n")]
+    assert told == [path.read_bytes()[len("a,b,label\n") : failing].count(b"\n")]
     assert 200 < told[0] < 250
 
 
@@ -229,8 +248,12 @@ def test_plainly_quoted_fields_are_parsed_in_pieces(tmp_path: Path, pieces: list
     lines = rows_text(60).splitlines(keepends=True)
     names = ['"setosa"', '"a, b"', '""', '"x"tail', '"\t"']
     path = tmp_path / "p.csv"
-    path.write_bytes(('"id","a","b","label"\r\n' + "".join(
-        f'{names[i % len(names)]},{line}' for i, line in enumerate(lines))).encode())
+    path.write_bytes(
+        (
+            '"id","a","b","label"\r\n'
+            + "".join(f"{names[i % len(names)]},{line}" for i, line in enumerate(lines))
+        ).encode()
+    )
     got = read(path, NUM)
     assert got.num_rows == 60
     assert got.equals(whole(path, NUM))
@@ -238,32 +261,36 @@ def test_plainly_quoted_fields_are_parsed_in_pieces(tmp_path: Path, pieces: list
     assert len(pieces) > 10 and all(parsed for _, parsed in pieces)
 
 
-@pytest.mark.parametrize("text, delimiter, expected", [
-    ('"a"\t"b"\n"c"\t"d"\n', "\t", True),  # tab-separated
-    ('"a","b"\n', "\t", False),  # "b" opens after a comma: mid-field there
-    ('1,2\n', ",", True),
-    ('"a",2\n"b",3\n', ",", True),
-    ('1,"a"\n', ",", True),
-    ('"",2\n', ",", True),  # an empty quoted field
-    ('"a"x,2\n', ",", True),  # text after the closing quote: unquoted, still one field
-    ('"a,b",2\n', ",", True),
-    ('"a\nb",2\n', ",", False),  # a quoted newline
-    ('"a""b",2\n', ",", False),  # an escaped quote
-    ('x"y,"p\nq",2\n', ",", False),  # a literal quote mid-field, then a quoted newline
-    ('a"b,c"\n', ",", False),  # literal quotes: fine for Arrow, but not plainly paired
-    ('"a,2\n', ",", False),  # a lone quote
-    ('"a",2\n"b\n",3\n', ",", False),
-    ('"a\rb",2\n', ",", False),  # a bare CR ends a row for Arrow's chunker too
-    ('1,2\r"a",3\r', ",", True),  # rows ended by CR alone
-    ('1,2\n"a"', ",", True),  # the last row without its newline
-])
+@pytest.mark.parametrize(
+    "text, delimiter, expected",
+    [
+        ('"a"\t"b"\n"c"\t"d"\n', "\t", True),  # tab-separated
+        ('"a","b"\n', "\t", False),  # "b" opens after a comma: mid-field there
+        ("1,2\n", ",", True),
+        ('"a",2\n"b",3\n', ",", True),
+        ('1,"a"\n', ",", True),
+        ('"",2\n', ",", True),  # an empty quoted field
+        ('"a"x,2\n', ",", True),  # text after the closing quote: unquoted, still one field
+        ('"a,b",2\n', ",", True),
+        ('"a\nb",2\n', ",", False),  # a quoted newline
+        ('"a""b",2\n', ",", False),  # an escaped quote
+        ('x"y,"p\nq",2\n', ",", False),  # a literal quote mid-field, then a quoted newline
+        ('a"b,c"\n', ",", False),  # literal quotes: fine for Arrow, but not plainly paired
+        ('"a,2\n', ",", False),  # a lone quote
+        ('"a",2\n"b\n",3\n', ",", False),
+        ('"a\rb",2\n', ",", False),  # a bare CR ends a row for Arrow's chunker too
+        ('1,2\r"a",3\r', ",", True),  # rows ended by CR alone
+        ('1,2\n"a"', ",", True),  # the last row without its newline
+    ],
+)
 def test_quotes_within_rows(text: str, delimiter: str, expected: bool) -> None:
     data = text.encode()
     assert tables._quotes_within_rows(data, len(data), delimiter) is expected
 
 
-def test_random_quoting_reads_like_the_whole_file(tmp_path: Path, pieces: list,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_random_quoting_reads_like_the_whole_file(
+    tmp_path: Path, pieces: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fields drawn from the plain ways of quoting plus, in most files, one other; the rows
     cut into 200-byte pieces (streamed from the first unsafe one) must read exactly as Arrow
     reads the whole file. Arrow parses in blocks of 64 bytes: a quoted newline read without
@@ -278,10 +305,11 @@ def test_random_quoting_reads_like_the_whole_file(tmp_path: Path, pieces: list,
     rng = np.random.default_rng(11)
     streamed = 0
     for trial in range(70):
-        pool = plain + other[trial % 7:trial % 7 + 1]  # every 7th file: plain quoting only
+        pool = plain + other[trial % 7 : trial % 7 + 1]  # every 7th file: plain quoting only
         rows = "".join(
             f"{pool[rng.integers(len(pool))]},{rng.normal()!r},{pool[rng.integers(len(pool))]}\n"
-            for _ in range(int(rng.integers(5, 40))))
+            for _ in range(int(rng.integers(5, 40)))
+        )
         path = tmp_path / f"r{trial}.csv"
         path.write_text("id,a,note\n" + rows, newline="")
         pieces.clear()
@@ -312,8 +340,9 @@ def test_one_ahead_keeps_order_errors_and_no_stray_thread() -> None:
     assert not [t for t in threading.enumerate() if t.name == "xent-csv-pieces"]
 
 
-def test_quoted_newlines_across_arrow_blocks(tmp_path: Path, pieces: list,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quoted_newlines_across_arrow_blocks(
+    tmp_path: Path, pieces: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ids holding newlines, in a file many of Arrow's blocks long: streamed, every row read
     whole (Arrow's default reading stopped with "CSV parser got out of sync with chunker")."""
     monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 256)
@@ -322,8 +351,10 @@ def test_quoted_newlines_across_arrow_blocks(tmp_path: Path, pieces: list,
     y = rng.integers(0, 2, 300)
     path = tmp_path / "q.csv"
     rows = [(float(a), float(b), int(k)) for (a, b), k in zip(z, y, strict=True)]
-    path.write_text("id,c0,c1,label\n" + "".join(
-        f'"id {i}\nsecond line",{a!r},{b!r},{k}\n' for i, (a, b, k) in enumerate(rows)))
+    path.write_text(
+        "id,c0,c1,label\n"
+        + "".join(f'"id {i}\nsecond line",{a!r},{b!r},{k}\n' for i, (a, b, k) in enumerate(rows))
+    )
     losses = [math.log(math.exp(a) + math.exp(b)) - (b if k else a) for a, b, k in rows]
     for threads in ("3", "1"):
         out = run_json(["compute", path, "--logits", "--id-col", "id", "--threads", threads])
@@ -332,14 +363,17 @@ def test_quoted_newlines_across_arrow_blocks(tmp_path: Path, pieces: list,
     assert [parsed for _, parsed in pieces] == [False]
 
 
-@pytest.mark.parametrize("text", [
-    'id\nxx\nyy\n"ab\ncd"\nz\n',  # one column: a quoted line break, every line a row
-    'label,text\n0,a\n1,"first\n0,second"\n0,b\n',  # the second half looks like a row
-    'id\nx\n"ab\ny"\nz\n',
-])
-def test_quoted_line_breaks_at_arrows_block_edges(tmp_path: Path, pieces: list,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        'id\nxx\nyy\n"ab\ncd"\nz\n',  # one column: a quoted line break, every line a row
+        'label,text\n0,a\n1,"first\n0,second"\n0,b\n',  # the second half looks like a row
+        'id\nx\n"ab\ny"\nz\n',
+    ],
+)
+def test_quoted_line_breaks_at_arrows_block_edges(
+    tmp_path: Path, pieces: list, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
     """Arrow's parallel read_csv ends the row that straddles two of its blocks at the next
     line break, even inside quotes: with blocks of every small size these files then read
     with as many rows as lines and wrong values, so a piece's row count cannot vouch for it
@@ -354,15 +388,17 @@ def test_quoted_line_breaks_at_arrows_block_edges(tmp_path: Path, pieces: list,
         assert pieces and not pieces[-1][1]  # streamed from the piece with the quoted break
 
 
-def test_a_bad_value_in_many_blocks_names_the_first_row(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_value_in_many_blocks_names_the_first_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Arrow's threads parse a piece's blocks at once and report whichever bad block fails
     first in time (an id column left unmarked named row 1 on most runs and row 9071 on some).
     Made certain here: the threaded parse reports a value from the piece's second half; the
     error must still name row 1, the first of its rows."""
     path = tmp_path / "ids.csv"
-    path.write_text("id,a,b,label\n" + "".join(f"r{i},{i * 0.1},{-i * 0.2},{i % 2}\n"
-                                               for i in range(2000)))
+    path.write_text(
+        "id,a,b,label\n" + "".join(f"r{i},{i * 0.1},{-i * 0.2},{i % 2}\n" for i in range(2000))
+    )
     real = pcsv.read_csv
     threaded_calls = []
 
@@ -392,8 +428,9 @@ def test_the_first_bad_row_on_every_run(tmp_path: Path, monkeypatch: pytest.Monk
     pa.set_cpu_count(2)
     monkeypatch.setattr(tables, "CSV_PIECE_BLOCK_BYTES", 16 << 10)
     path = tmp_path / "ids.csv"
-    path.write_text("id,a,b,label\n" + "".join(f"r{i},{i * 0.1},{-i * 0.2},{i % 2}\n"
-                                               for i in range(100_000)))
+    path.write_text(
+        "id,a,b,label\n" + "".join(f"r{i},{i * 0.1},{-i * 0.2},{i % 2}\n" for i in range(100_000))
+    )
     try:
         named = set()
         for _ in range(30):
@@ -407,8 +444,7 @@ def test_the_first_bad_row_on_every_run(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("stretch", [1, 3, 7, 64, 1 << 18])
-def test_quotes_and_breaks_across_stretches(monkeypatch: pytest.MonkeyPatch,
-                                            stretch: int) -> None:
+def test_quotes_and_breaks_across_stretches(monkeypatch: pytest.MonkeyPatch, stretch: int) -> None:
     """The marks are found stretch by stretch: every quote and line break, in order, wherever
     the stretches end (against one pass over the whole of random bytes)."""
     monkeypatch.setattr(tables, "QUOTE_SCAN_BYTES", stretch)
@@ -422,8 +458,9 @@ def test_quotes_and_breaks_across_stretches(monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.parametrize("threads", ["2", "1"])
 @pytest.mark.parametrize("gz", [False, True])
-def test_rows_longer_than_arrows_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        threads: str, gz: bool) -> None:
+def test_rows_longer_than_arrows_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: str, gz: bool
+) -> None:
     """Arrow cannot parse a row longer than its block ("straddling object"): a piece is then
     parsed as one block, a stream again with larger blocks (a valid file was refused). Here
     blocks of 64 bytes (256 streamed) and fields of 150 and 3,000 bytes."""

@@ -22,8 +22,9 @@ RNG = np.random.default_rng(23)
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     try:
         yield cluster.scheduler_address
     finally:
@@ -40,9 +41,19 @@ def dataset(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
             n = int(RNG.integers(30, 60))
             z = RNG.normal(size=(n, 3)) * 2
             y = RNG.integers(0, 3, n)
-            pq.write_table(pa.table({"p0": z[:, 0], "p1": z[:, 1], "p2": z[:, 2], "label": y,
-                                     "rid": [f"{region}{k}-{i}" for i in range(n)]}),
-                           root / f"region={region}" / f"f{k}.parquet", row_group_size=17)
+            pq.write_table(
+                pa.table(
+                    {
+                        "p0": z[:, 0],
+                        "p1": z[:, 1],
+                        "p2": z[:, 2],
+                        "label": y,
+                        "rid": [f"{region}{k}-{i}" for i in range(n)],
+                    }
+                ),
+                root / f"region={region}" / f"f{k}.parquet",
+                row_group_size=17,
+            )
             zs.append(z)
             ys.append(y)
             regions += [region] * n
@@ -56,8 +67,19 @@ def compute(*args: object) -> dict:
 def test_dask_equals_local_on_a_dataset(scheduler: str, dataset) -> None:
     root, z, y, regions = dataset
     local = compute(root, "--group-by", "region", "--worst", "5", "--id-col", "rid")
-    remote = compute(root, "--group-by", "region", "--worst", "5", "--id-col", "rid",
-                     "--engine", "dask", "--scheduler", scheduler)
+    remote = compute(
+        root,
+        "--group-by",
+        "region",
+        "--worst",
+        "5",
+        "--id-col",
+        "rid",
+        "--engine",
+        "dask",
+        "--scheduler",
+        scheduler,
+    )
     rows = [ref.ce_row_label(list(z[i]), int(y[i]), logits=True) for i in range(len(y))]
     assert remote["n"] == local["n"] == len(y)
     assert remote["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
@@ -71,8 +93,7 @@ def test_dask_equals_local_on_a_dataset(scheduler: str, dataset) -> None:
         assert a["group"] == b["group"] and a["n"] == b["n"]
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
         mask = regions == a["group"]["region"]
-        assert a["loss"] == pytest.approx(math.fsum(np.array(rows)[mask]) / mask.sum(),
-                                          rel=1e-12)
+        assert a["loss"] == pytest.approx(math.fsum(np.array(rows)[mask]) / mask.sum(), rel=1e-12)
     assert remote["worst"] == local["worst"]  # global row numbers, ids and values agree
 
 
@@ -80,8 +101,9 @@ def test_dask_on_row_groups_of_one_file(scheduler: str, tmp_path: Path) -> None:
     z = RNG.normal(size=(200, 4))
     y = RNG.integers(0, 4, 200)
     path = tmp_path / "one.parquet"
-    pq.write_table(pa.table({f"p{j}": z[:, j] for j in range(4)} | {"label": y}), path,
-                   row_group_size=23)
+    pq.write_table(
+        pa.table({f"p{j}": z[:, j] for j in range(4)} | {"label": y}), path, row_group_size=23
+    )
     local = compute(path)
     remote = compute(path, "--engine", "dask", "--scheduler", scheduler)
     assert remote["loss"] == pytest.approx(local["loss"], rel=1e-12)
@@ -101,8 +123,21 @@ def test_a_corrupt_file_on_a_worker_is_a_clean_error(scheduler: str, dataset) ->
     _corrupt(root / "region=west" / "f1.parquet")
     # --chunk-rows 10: the client plans on the first 10 rows (region=east), so only a worker
     # reads the corrupt file
-    res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask",
-               "--scheduler", scheduler, "--chunk-rows", "10"])
+    res = run(
+        [
+            "compute",
+            root,
+            "--logits",
+            "--pred-cols",
+            "p*",
+            "--engine",
+            "dask",
+            "--scheduler",
+            scheduler,
+            "--chunk-rows",
+            "10",
+        ]
+    )
     assert res.exit_code == 2 and res.stdout == ""
     assert "f1.parquet" in res.stderr and "Traceback" not in res.stderr
     assert res.stderr.startswith("xent: error: ")
@@ -116,17 +151,36 @@ def test_a_workers_error_is_one_line_on_stderr(dataset) -> None:
 
     root, *_ = dataset
     _corrupt(root / "region=west" / "f1.parquet")
-    proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", str(root), "--logits",
-                           "--pred-cols", "p*", "--engine", "dask", "--threads", "2",
-                           "--chunk-rows", "10"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xentcli",
+            "compute",
+            str(root),
+            "--logits",
+            "--pred-cols",
+            "p*",
+            "--engine",
+            "dask",
+            "--threads",
+            "2",
+            "--chunk-rows",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("xent: error: "), proc.stderr
     assert "f1.parquet" in lines[0]
 
 
-def test_dask_decides_the_task_on_the_local_engines_first_chunk(scheduler: str,
-                                                                tmp_path: Path) -> None:
+def test_dask_decides_the_task_on_the_local_engines_first_chunk(
+    scheduler: str, tmp_path: Path
+) -> None:
     """--task auto with target columns looks at the first chunk: rows that are all one-hot
     until row 2000, then one with two labels on, is multi-label for both engines."""
     n = 3000
@@ -134,14 +188,19 @@ def test_dask_decides_the_task_on_the_local_engines_first_chunk(scheduler: str,
     t[2000] = [1.0, 1.0, 0.0]
     z = RNG.normal(size=(n, 3))
     path = tmp_path / "t.parquet"
-    pq.write_table(pa.table({f"p{j}": z[:, j] for j in range(3)}
-                            | {f"t{j}": t[:, j] for j in range(3)}), path, row_group_size=700)
+    pq.write_table(
+        pa.table({f"p{j}": z[:, j] for j in range(3)} | {f"t{j}": t[:, j] for j in range(3)}),
+        path,
+        row_group_size=700,
+    )
     args = [path, "--logits", "--pred-cols", "p*", "--target-cols", "t*"]
     local = run_json(["compute", *args])
     remote = run_json(["compute", *args, "--engine", "dask", "--scheduler", scheduler])
     assert local["task"] == remote["task"] == "multilabel"
-    rows = [sum(ref.bce(float(z[i, j]), float(t[i, j]), logits=True) for j in range(3))
-            for i in range(n)]
+    rows = [
+        sum(ref.bce(float(z[i, j]), float(t[i, j]), logits=True) for j in range(3))
+        for i in range(n)
+    ]
     assert remote["loss"] == pytest.approx(math.fsum(rows) / n, rel=1e-12)
     assert remote["loss"] == pytest.approx(local["loss"], rel=1e-12)
 
@@ -150,8 +209,19 @@ def test_dask_refusals(dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     root, *_ = dataset
     res = run(["compute", root, "--logits", "--pred-cols", "p*", "--scheduler", "tcp://x:1"])
     assert res.exit_code == 2 and "--engine dask" in res.stderr
-    res = run(["compute", root, "--logits", "--pred-cols", "p*", "--engine", "dask",
-               "--per-sample", tmp_path / "rows.csv"])
+    res = run(
+        [
+            "compute",
+            root,
+            "--logits",
+            "--pred-cols",
+            "p*",
+            "--engine",
+            "dask",
+            "--per-sample",
+            tmp_path / "rows.csv",
+        ]
+    )
     assert res.exit_code == 2 and "--engine local" in res.stderr
     csv = tmp_path / "x.csv"
     csv.write_text("a,b,label\n0.5,0.5,0\n")
@@ -164,8 +234,9 @@ def test_dask_refusals(dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert res.exit_code == 2 and "pip install 'xent[dask]'" in res.stderr
 
 
-def test_dask_reads_labels_and_names_rows_as_the_local_engine(scheduler: str,
-                                                              tmp_path: Path) -> None:
+def test_dask_reads_labels_and_names_rows_as_the_local_engine(
+    scheduler: str, tmp_path: Path
+) -> None:
     """Every task reads text labels as the first chunk decided (names here, so a later file of
     indices is refused as locally), and an error names the input and its row as locally."""
     root = tmp_path / "ds"
@@ -173,9 +244,17 @@ def test_dask_reads_labels_and_names_rows_as_the_local_engine(scheduler: str,
     z = RNG.normal(size=(100, 3))
     files = [["a", "b", "c", "a", "b"] * 10, ["0", "1", "2", "0", "1"] * 10]
     for k, labels in enumerate(files):
-        pq.write_table(pa.table({"a": z[50 * k:50 * k + 50, 0], "b": z[50 * k:50 * k + 50, 1],
-                                 "c": z[50 * k:50 * k + 50, 2], "label": labels}),
-                       root / f"f{k}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "a": z[50 * k : 50 * k + 50, 0],
+                    "b": z[50 * k : 50 * k + 50, 1],
+                    "c": z[50 * k : 50 * k + 50, 2],
+                    "label": labels,
+                }
+            ),
+            root / f"f{k}.parquet",
+        )
     args = [root, "--logits", "--chunk-rows", "10"]
     local = run(["compute", *args])
     remote = run(["compute", *args, "--engine", "dask", "--scheduler", scheduler])
@@ -185,9 +264,17 @@ def test_dask_reads_labels_and_names_rows_as_the_local_engine(scheduler: str,
     bad = z.copy()
     bad[57, 2] = np.nan  # row 8 of the second file, row 58 of the dataset
     for k in range(2):
-        pq.write_table(pa.table({"a": bad[50 * k:50 * k + 50, 0], "b": bad[50 * k:50 * k + 50, 1],
-                                 "c": bad[50 * k:50 * k + 50, 2],
-                                 "label": files[0]}), root / f"f{k}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "a": bad[50 * k : 50 * k + 50, 0],
+                    "b": bad[50 * k : 50 * k + 50, 1],
+                    "c": bad[50 * k : 50 * k + 50, 2],
+                    "label": files[0],
+                }
+            ),
+            root / f"f{k}.parquet",
+        )
     local = run(["compute", *args])
     remote = run(["compute", *args, "--engine", "dask", "--scheduler", scheduler])
     assert local.exit_code == remote.exit_code == 2
@@ -205,15 +292,19 @@ def test_partition_values_are_the_text_of_the_paths(scheduler: str, tmp_path: Pa
     for k, shard in enumerate(shards):
         (root / f"shard={shard}").mkdir(parents=True)
         sl = slice(10 * k, 10 * k + 10)
-        pq.write_table(pa.table({"p0": z[sl, 0], "p1": z[sl, 1], "p2": z[sl, 2],
-                                 "label": y[sl]}), root / f"shard={shard}" / "f.parquet")
+        pq.write_table(
+            pa.table({"p0": z[sl, 0], "p1": z[sl, 1], "p2": z[sl, 2], "label": y[sl]}),
+            root / f"shard={shard}" / "f.parquet",
+        )
     local = compute(root, "--group-by", "shard")
     remote = compute(root, "--group-by", "shard", "--engine", "dask", "--scheduler", scheduler)
     for out in (local, remote):
         assert sorted(g["group"]["shard"] for g in out["groups"]) == shards
         for g in out["groups"]:
             k = shards.index(g["group"]["shard"])
-            rows = [ref.ce_row_label(list(z[i]), int(y[i]), logits=True)
-                    for i in range(10 * k, 10 * k + 10)]
+            rows = [
+                ref.ce_row_label(list(z[i]), int(y[i]), logits=True)
+                for i in range(10 * k, 10 * k + 10)
+            ]
             assert g["n"] == 10
             assert g["loss"] == pytest.approx(math.fsum(rows) / 10, rel=1e-12)

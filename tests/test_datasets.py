@@ -32,21 +32,31 @@ def dataset(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
             z = RNG.normal(size=(n, 4)) * 2
             y = RNG.integers(0, 4, n)
             country = RNG.choice(COUNTRIES, n)
-            pq.write_table(pa.table({**{f"c{j}": z[:, j] for j in range(4)}, "label": y,
-                                     "country": country}),
-                           root / f"day={d}" / f"part-{k}.parquet", row_group_size=7)
+            pq.write_table(
+                pa.table({**{f"c{j}": z[:, j] for j in range(4)}, "label": y, "country": country}),
+                root / f"day={d}" / f"part-{k}.parquet",
+                row_group_size=7,
+            )
             parts["z"].append(z)
             parts["y"].append(y)
             parts["day"] += [d] * n
             parts["country"] += list(country)
-    data = {"z": np.concatenate(parts["z"]), "y": np.concatenate(parts["y"]),
-            "day": np.array(parts["day"]), "country": np.array(parts["country"])}
+    data = {
+        "z": np.concatenate(parts["z"]),
+        "y": np.concatenate(parts["y"]),
+        "day": np.array(parts["day"]),
+        "country": np.array(parts["country"]),
+    }
     return root, data
 
 
 def losses(data: dict[str, np.ndarray]) -> np.ndarray:
-    return np.array([ref.ce_row_label(list(data["z"][i]), int(data["y"][i]), logits=True)
-                     for i in range(len(data["y"]))])
+    return np.array(
+        [
+            ref.ce_row_label(list(data["z"][i]), int(data["y"][i]), logits=True)
+            for i in range(len(data["y"]))
+        ]
+    )
 
 
 @pytest.mark.parametrize("chunk", ["5", "1000"])
@@ -60,8 +70,9 @@ def test_directory_equals_the_concatenated_file(tmp_path: Path, dataset, chunk: 
     # the hive key 'day' is never a score column; here 'country' is marked as the id
     assert glob_out["loss"] == pytest.approx(out["loss"], rel=1e-12)
     one = tmp_path / "all.parquet"
-    pq.write_table(pa.table({**{f"c{j}": data["z"][:, j] for j in range(4)},
-                             "label": data["y"]}), one)
+    pq.write_table(
+        pa.table({**{f"c{j}": data["z"][:, j] for j in range(4)}, "label": data["y"]}), one
+    )
     single = run_json(["compute", one, "--logits"])
     assert single["loss"] == pytest.approx(out["loss"], rel=1e-12)
     for a, b in zip(single["per_class"], out["per_class"], strict=True):
@@ -72,12 +83,26 @@ def test_directory_equals_the_concatenated_file(tmp_path: Path, dataset, chunk: 
 def test_group_by_partition_and_column(dataset) -> None:
     root, data = dataset
     rows = losses(data)
-    out = run_json(["compute", root, "--logits", "--pred-cols", "c[0-9]", "--group-by", "day",
-                    "--group-by", "country", "--chunk-rows", "9"])
+    out = run_json(
+        [
+            "compute",
+            root,
+            "--logits",
+            "--pred-cols",
+            "c[0-9]",
+            "--group-by",
+            "day",
+            "--group-by",
+            "country",
+            "--chunk-rows",
+            "9",
+        ]
+    )
     groups = out["groups"]
     assert len(groups) == len(DAYS) * len(COUNTRIES)
     assert [g["group"] for g in groups] == sorted(
-        (g["group"] for g in groups), key=lambda k: (k["day"], k["country"]))
+        (g["group"] for g in groups), key=lambda k: (k["day"], k["country"])
+    )
     for g in groups:
         mask = (data["day"] == g["group"]["day"]) & (data["country"] == g["group"]["country"])
         assert g["n"] == int(mask.sum())
@@ -105,10 +130,12 @@ def test_group_by_on_a_single_csv_with_ignored_rows(tmp_path: Path) -> None:
     y[::7] = -1
     seg = np.where(np.arange(60) % 2 == 0, "even", "odd")
     path = tmp_path / "p.csv"
-    pcsv.write_csv(pa.table({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "label": y,
-                             "seg": seg}), path)
-    out = run_json(["compute", path, "--group-by", "seg", "--ignore-index", "-1",
-                    "--chunk-rows", "8"])
+    pcsv.write_csv(
+        pa.table({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "label": y, "seg": seg}), path
+    )
+    out = run_json(
+        ["compute", path, "--group-by", "seg", "--ignore-index", "-1", "--chunk-rows", "8"]
+    )
     for g in out["groups"]:
         mask = (seg == g["group"]["seg"]) & (y != -1)
         want = math.fsum(-math.log(p[i, y[i]]) for i in np.flatnonzero(mask)) / mask.sum()
@@ -170,8 +197,9 @@ def test_dataset_of_csv_files(tmp_path: Path) -> None:
     for k in range(3):
         z = RNG.normal(size=(15, 3))
         y = RNG.integers(0, 3, 15)
-        pcsv.write_csv(pa.table({"x": z[:, 0], "y": z[:, 1], "w": z[:, 2], "label": y}),
-                       root / f"f{k}.csv")
+        pcsv.write_csv(
+            pa.table({"x": z[:, 0], "y": z[:, 1], "w": z[:, 2], "label": y}), root / f"f{k}.csv"
+        )
         zs.append(z)
         ys.append(y)
     z, y = np.concatenate(zs), np.concatenate(ys)
@@ -211,8 +239,9 @@ def test_directory_of_gzipped_csv(tmp_path: Path) -> None:
     (root / "p1.csv.gz").write_bytes(gzip.compress(b"a,b,label\n0.3,0.7,0\n"))
     out = run_json(["compute", root])
     assert out["n"] == 3
-    assert out["loss"] == pytest.approx(-(math.log(0.8) + math.log(0.6) + math.log(0.3)) / 3,
-                                        rel=1e-12)
+    assert out["loss"] == pytest.approx(
+        -(math.log(0.8) + math.log(0.6) + math.log(0.3)) / 3, rel=1e-12
+    )
 
 
 def test_csv_directory_cell_that_is_not_a_number(tmp_path: Path) -> None:
@@ -226,7 +255,8 @@ def test_csv_directory_cell_that_is_not_a_number(tmp_path: Path) -> None:
     assert res.stderr == (
         f"xent: error: {root / 'f1.csv'}: row 2 (row 3 of {root}), column 'b': 'zz' is not a "
         "number; score, target and weight columns must hold only numbers; if 'b' is not a "
-        "score column, mark it with --id-col or choose the score columns with --pred-cols\n")
+        "score column, mark it with --id-col or choose the score columns with --pred-cols\n"
+    )
     (root / "f1.csv").write_text("a,b,label,grp\n0.2,0.8,1,x\n")
     (root / "f0.csv").write_text("a,b,label,grp\n0.2,0.8,1,y\n")
     res = run(["compute", root])
@@ -241,11 +271,20 @@ def test_group_by_unusual_values(tmp_path: Path) -> None:
     y = RNG.integers(0, 2, 12)
     g = [math.nan, 1.0, None, math.inf] * 3
     path = tmp_path / "g.parquet"
-    pq.write_table(pa.table({"a": p[:, 0], "b": p[:, 1], "label": y, "g": g,
-                             "raw": [b"x", b"\xff", b"y"] * 4,
-                             "lst": [[1], [2], [1], [2]] * 3}), path)
-    out = run_json(["compute", path, "--pred-cols", "a,b", "--group-by", "g", "--chunk-rows",
-                    "5"])
+    pq.write_table(
+        pa.table(
+            {
+                "a": p[:, 0],
+                "b": p[:, 1],
+                "label": y,
+                "g": g,
+                "raw": [b"x", b"\xff", b"y"] * 4,
+                "lst": [[1], [2], [1], [2]] * 3,
+            }
+        ),
+        path,
+    )
+    out = run_json(["compute", path, "--pred-cols", "a,b", "--group-by", "g", "--chunk-rows", "5"])
     rows = {json.dumps(s["group"]["g"]): s for s in out["groups"]}
     assert sorted(rows) == ['"inf"', "1.0", "null"]
     missing = [i for i in range(12) if g[i] is None or math.isnan(g[i])]
@@ -261,13 +300,20 @@ def test_group_by_unusual_values(tmp_path: Path) -> None:
 def test_a_null_slice_and_the_text_null_print_apart(tmp_path: Path) -> None:
     """A missing --group-by value prints as null and the text "null" quoted, in CSV, Markdown
     and the table (they printed alike; JSON keeps null and "null" apart)."""
-    t = pa.table({"a": [0.3, 0.6] * 3, "b": [0.7, 0.4] * 3, "label": [0, 1, 1, 0, 0, 1],
-                  "s": pa.array(["null", None, "x"] * 2, pa.string())})
+    t = pa.table(
+        {
+            "a": [0.3, 0.6] * 3,
+            "b": [0.7, 0.4] * 3,
+            "label": [0, 1, 1, 0, 0, 1],
+            "s": pa.array(["null", None, "x"] * 2, pa.string()),
+        }
+    )
     path = tmp_path / "p.parquet"
     pq.write_table(t, path)
     args = ["compute", path, "--pred-cols", "a,b", "--group-by", "s"]
-    rows = [r for r in run([*args, "--format", "csv"]).stdout.splitlines()
-            if r.startswith("group,")]
+    rows = [
+        r for r in run([*args, "--format", "csv"]).stdout.splitlines() if r.startswith("group,")
+    ]
     assert sorted(r.split(",")[1] for r in rows) == ['"s=""null"""', "s=null", "s=x"]
     md = run([*args, "--format", "markdown"]).stdout
     assert '| "null" | 2 |' in md and "| null | 2 |" in md
@@ -278,7 +324,11 @@ def test_a_null_slice_and_the_text_null_print_apart(tmp_path: Path) -> None:
 def test_slices_in_order_of_their_values(tmp_path: Path) -> None:
     """Numbers by value (2 before 10, -1 first), missing values last."""
     path = tmp_path / "g.parquet"
-    pq.write_table(pa.table({"a": [0.5] * 6, "b": [0.5] * 6, "label": [0, 1] * 3,
-                             "g": [10, 2, -1, 10, 2, None]}), path)
+    pq.write_table(
+        pa.table(
+            {"a": [0.5] * 6, "b": [0.5] * 6, "label": [0, 1] * 3, "g": [10, 2, -1, 10, 2, None]}
+        ),
+        path,
+    )
     out = run_json(["compute", path, "--pred-cols", "a,b", "--group-by", "g"])
     assert [s["group"]["g"] for s in out["groups"]] == [-1, 2, 10, None]

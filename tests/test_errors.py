@@ -42,26 +42,33 @@ CSV_CASES = {
     "nan": ("a,b,label\n0.5,0.5,0\nnan,0.5,1\n", ["row 2", "column 'a'", "value nan"]),
     "na_token": ("a,b,label\n0.5,0.5,0\nNA,0.5,1\n", ["row 2", "column 'a'", "'NA'"]),
     "blank_cell": ("a,b,label\n0.5, ,0\n", ["row 1", "column 'b'", "not a number"]),
-    "stray_label": ("a,b,label\n0.5,0.5,0\n0.5,0.5,1\n0.5,0.5,zebra\n",
-                    ["row 3", "'zebra'"]),
+    "stray_label": ("a,b,label\n0.5,0.5,0\n0.5,0.5,1\n0.5,0.5,zebra\n", ["row 3", "'zebra'"]),
     "empty_cell": ("a,b,label\n0.5,,0\n", ["row 1", "column 'b'", "missing value"]),
-    "not_summing": ("a,b,label\n0.5,0.5,0\n0.2,0.7,1\n", ["row 2", "sum to 0.9", "--logits",
-                                                          "--renormalize"]),
+    "not_summing": (
+        "a,b,label\n0.5,0.5,0\n0.2,0.7,1\n",
+        ["row 2", "sum to 0.9", "--logits", "--renormalize"],
+    ),
     "above_one": ("a,b,label\n1.5,-0.5,0\n", ["row 1", "column 'a'", "value 1.5", "--logits"]),
     "negative": ("a,b,label\n0.5,0.5,0\n1.2,-0.2,1\n", ["row 2", "column 'a'"]),
-    "label_out_of_range": ("a,b,label\n0.5,0.5,0\n0.2,0.8,5\n", ["row 2", "column 'label'",
-                                                                 "label 5", "0..1"]),
+    "label_out_of_range": (
+        "a,b,label\n0.5,0.5,0\n0.2,0.8,5\n",
+        ["row 2", "column 'label'", "label 5", "0..1"],
+    ),
     "negative_label": ("a,b,label\n0.5,0.5,-1\n", ["row 1", "label -1", "--ignore-index"]),
-    "unknown_name": ("a,b,label\n0.5,0.5,a\n0.2,0.8,zebra\n", ["row 2", "'zebra'",
-                                                               "not a class name"]),
+    "unknown_name": (
+        "a,b,label\n0.5,0.5,a\n0.2,0.8,zebra\n",
+        ["row 2", "'zebra'", "not a class name"],
+    ),
     "missing_label": ("a,b,label\n0.5,0.5,\n", ["row 1", "missing label"]),
     "fractional_label": ("a,b,label\n0.5,0.5,0.5\n", ["row 1", "not a whole number"]),
     "no_label_column": ("a,b\n0.5,0.5\n", ["no label column 'label'", "--labels"]),
     "duplicate_columns": ("a,a,label\n0.5,0.5,0\n", ["column 'a' appears twice"]),
     "wrong_delimiter": ("a;b;label\n0.5;0.5;0\n", ["no label column"]),
     "inf_logit": ("a,b,label\ninf,0.5,0\n", ["row 1", "column 'a'", "value inf"]),
-    "header_line_break": ('"line\nbreak",b,label\n0.5,0.5,0\n', ["header row",
-                                                                   "line break", "rename"]),
+    "header_line_break": (
+        '"line\nbreak",b,label\n0.5,0.5,0\n',
+        ["header row", "line break", "rename"],
+    ),
 }
 
 
@@ -84,28 +91,39 @@ def test_ragged_row_in_a_later_block(tmp_path: Path) -> None:
     fail([path], "row 300001", "1 fields")
 
 
-@pytest.mark.parametrize("text, needles", [
-    # rows are counted as rows, not lines: a quoted line break or a blank line is no row
-    ('id,a,b,label\n"x\ny",0.5,0.5,0\n\nr2,0.5,1\n', ["row 2", "has 3 fields"]),
-    # a quote that never closes takes the rest of the file into its row
-    ('id,a,b,label\nr1,0.5,0.5,1\n"r2,0.5,0.5,1\nr3,0.5,0.5,1\n',
-     ["row 2", "has 1 fields", "is a quote never closed?"]),
-    # Arrow quotes a bad number without the spaces or tab around it
-    ("a,b,label\n0.5,0.5,0\n0.5,abc ,1\n", ["row 2", "column 'b'", "'abc' is not a number"]),
-    ("a,b,label\n0.5,0.5,0\n0.5,\tabc,1\n", ["row 2", "column 'b'", "'abc'"]),
-    ('a,b,label\n0.5,0.5,0\n0.5,"abc ",1\n', ["row 2", "column 'b'", "'abc'"]),
-    # a field of spaces, after an empty (missing) one in the same column
-    ("a,b,label\n0.5,0.5,0\n0.5,,1\n0.5, ,1\n",
-     ["row 3", "column 'b'", "a value of only spaces is not a number"]),
-    # a header with no line break after it holds no rows; it is not an empty file
-    ("a,b,label", ["no data rows"]),
-    # a name with a space in front is shown quoted
-    ("a,b, label\n0.2,0.8,1\n", ["no label column 'label' (columns: a, b, ' label')"]),
-])
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        # rows are counted as rows, not lines: a quoted line break or a blank line is no row
+        ('id,a,b,label\n"x\ny",0.5,0.5,0\n\nr2,0.5,1\n', ["row 2", "has 3 fields"]),
+        # a quote that never closes takes the rest of the file into its row
+        (
+            'id,a,b,label\nr1,0.5,0.5,1\n"r2,0.5,0.5,1\nr3,0.5,0.5,1\n',
+            ["row 2", "has 1 fields", "is a quote never closed?"],
+        ),
+        # Arrow quotes a bad number without the spaces or tab around it
+        ("a,b,label\n0.5,0.5,0\n0.5,abc ,1\n", ["row 2", "column 'b'", "'abc' is not a number"]),
+        ("a,b,label\n0.5,0.5,0\n0.5,\tabc,1\n", ["row 2", "column 'b'", "'abc'"]),
+        ('a,b,label\n0.5,0.5,0\n0.5,"abc ",1\n', ["row 2", "column 'b'", "'abc'"]),
+        # a field of spaces, after an empty (missing) one in the same column
+        (
+            "a,b,label\n0.5,0.5,0\n0.5,,1\n0.5, ,1\n",
+            ["row 3", "column 'b'", "a value of only spaces is not a number"],
+        ),
+        # a header with no line break after it holds no rows; it is not an empty file
+        ("a,b,label", ["no data rows"]),
+        # a name with a space in front is shown quoted
+        ("a,b, label\n0.2,0.8,1\n", ["no label column 'label' (columns: a, b, ' label')"]),
+    ],
+)
 def test_csv_messages_name_the_row(tmp_path: Path, text: str, needles: list[str]) -> None:
     for _ in range(3):  # the same message every time
-        fail([csv(tmp_path, text), "--id-col", "id"] if text.startswith("id")
-             else [csv(tmp_path, text)], *needles)
+        fail(
+            [csv(tmp_path, text), "--id-col", "id"]
+            if text.startswith("id")
+            else [csv(tmp_path, text)],
+            *needles,
+        )
 
 
 @pytest.mark.parametrize("option", ["--output", "--per-sample"])
@@ -120,8 +138,9 @@ def test_an_output_that_is_an_input_is_refused(tmp_path: Path, option: str, whic
     if which == "link":
         target.symlink_to(p)
     before = p.read_bytes(), y.read_bytes()
-    fail([p, "--labels", y, option, target], f"{option} {target}", "is an input",
-         "give another path")
+    fail(
+        [p, "--labels", y, option, target], f"{option} {target}", "is an input", "give another path"
+    )
     assert (p.read_bytes(), y.read_bytes()) == before
     res = run(["compare", p, p, "--labels", y, "--output", y])
     assert res.exit_code == 2 and "is an input" in res.stderr
@@ -139,8 +158,9 @@ def test_an_unnamed_column_is_not_a_score(tmp_path: Path) -> None:
         return top + math.log(math.fsum(math.exp(v - top) for v in z)) - z[y]
 
     out = run_json(["compute", path, "--logits", "--pred-cols", "a,b,c"])
-    assert out["loss"] == pytest.approx((ce([0.2, 0.3, 0.5], 1) + ce([1.0, 2.0, 0.1], 2)) / 2,
-                                        rel=1e-12)
+    assert out["loss"] == pytest.approx(
+        (ce([0.2, 0.3, 0.5], 1) + ce([1.0, 2.0, 0.1], 2)) / 2, rel=1e-12
+    )
 
 
 def test_no_score_column_at_all(tmp_path: Path) -> None:
@@ -148,14 +168,16 @@ def test_no_score_column_at_all(tmp_path: Path) -> None:
     unnamed-column check raised an IndexError here)."""
     fail([csv(tmp_path, "label\n0\n1\n")], "no score columns left (columns: label)")
     fail([csv(tmp_path, "id,label\na,0\nb,1\n"), "--id-col", "id"], "no score columns left")
-    fail([csv(tmp_path, ",label\n0,1\n")], "the first column has no name",
-         "no other column is left")
+    fail(
+        [csv(tmp_path, ",label\n0,1\n")], "the first column has no name", "no other column is left"
+    )
     res = run(["inspect", csv(tmp_path, "label\n0\n1\n")])
     assert res.exit_code in (0, 2) and "Traceback" not in res.stderr + res.stdout
 
 
-def test_rows_named_around_a_row_longer_than_the_blocks(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_named_around_a_row_longer_than_the_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The scans that find an error's row read with blocks grown as the reader's are (a bad
     value after a long row was 'a row after row 10'); a ragged row whose text Arrow cuts
     inside a character is still found; a row longer than the largest block is refused."""
@@ -164,13 +186,26 @@ def test_rows_named_around_a_row_longer_than_the_blocks(tmp_path: Path,
     monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 256)
     monkeypatch.setattr(tables, "CSV_BLOCK_MAX_BYTES", 2048)
     ok = "".join(f"r{i},0.5,1\n" for i in range(10))
-    fail([csv(tmp_path, "id,p,label\n" + ok + "x" * 1500 + ",0.5,1\nr11,abc,1\n"),
-          "--id-col", "id"], "row 12, column 'p'", "'abc' is not a number")
-    fail([csv(tmp_path, "id,p,label\n" + ok + "a" + "\u00e9" * 60 + ",0.4,0.6,1\n"),
-          "--id-col", "id"], "row 11: has 4 fields but the header has 3")
+    fail(
+        [csv(tmp_path, "id,p,label\n" + ok + "x" * 1500 + ",0.5,1\nr11,abc,1\n"), "--id-col", "id"],
+        "row 12, column 'p'",
+        "'abc' is not a number",
+    )
+    fail(
+        [
+            csv(tmp_path, "id,p,label\n" + ok + "a" + "\u00e9" * 60 + ",0.4,0.6,1\n"),
+            "--id-col",
+            "id",
+        ],
+        "row 11: has 4 fields but the header has 3",
+    )
     long = csv(tmp_path, "id,p,label\n" + ok + "x" * 5000 + ",0.5,1\n")  # streamed: --threads 1
-    fail([long, "--id-col", "id", "--threads", "1"],
-         "a row after row 10", "a quoted field opens and never closes", "or a row is longer")
+    fail(
+        [long, "--id-col", "id", "--threads", "1"],
+        "a row after row 10",
+        "a quoted field opens and never closes",
+        "or a row is longer",
+    )
 
 
 def test_tab_separated_text_read_as_csv(tmp_path: Path) -> None:
@@ -188,33 +223,52 @@ def test_tab_separated_text_read_as_csv(tmp_path: Path) -> None:
 def test_soft_binary_target_points_to_multilabel(tmp_path: Path) -> None:
     """A probability as a binary target: refused (the binary table splits rows by their
     label), naming the option that scores it with the same BCE."""
-    fail([csv(tmp_path, "p,t\n0.8,1\n0.3,0.2\n"), "--target-cols", "t"],
-         "row 2", "binary target 0.2", "--task multilabel")
-    fail([csv(tmp_path, "p,label\n0.8,0.7\n"), "--task", "binary"],
-         "row 1", "column 'label'", "not a whole number", "--target-cols label --task multilabel")
-    out = run_json(["compute", tmp_path / "p.csv", "--target-cols", "label", "--task",
-                    "multilabel"])  # the advice works: -(y log p + (1 - y) log(1 - p))
+    fail(
+        [csv(tmp_path, "p,t\n0.8,1\n0.3,0.2\n"), "--target-cols", "t"],
+        "row 2",
+        "binary target 0.2",
+        "--task multilabel",
+    )
+    fail(
+        [csv(tmp_path, "p,label\n0.8,0.7\n"), "--task", "binary"],
+        "row 1",
+        "column 'label'",
+        "not a whole number",
+        "--target-cols label --task multilabel",
+    )
+    out = run_json(
+        ["compute", tmp_path / "p.csv", "--target-cols", "label", "--task", "multilabel"]
+    )  # the advice works: -(y log p + (1 - y) log(1 - p))
     assert out["loss"] == pytest.approx(-(0.7 * math.log(0.8) + 0.3 * math.log(0.2)), rel=1e-12)
     np.save(tmp_path / "p.npy", np.array([0.8, 0.3]))
     np.save(tmp_path / "y.npy", np.array([0.7, 0.2]))
-    fail([tmp_path / "p.npy", "--labels", tmp_path / "y.npy"], "y.npy", "row 1",
-         "save it as an (n, 1) array and pass --task multilabel")
+    fail(
+        [tmp_path / "p.npy", "--labels", tmp_path / "y.npy"],
+        "y.npy",
+        "row 1",
+        "save it as an (n, 1) array and pass --task multilabel",
+    )
     np.save(tmp_path / "y.npy", np.array([[0.7], [0.2]]))  # the advice works
-    out = run_json(["compute", tmp_path / "p.npy", "--labels", tmp_path / "y.npy", "--task",
-                    "multilabel"])
-    ref = (-(0.7 * math.log(0.8) + 0.3 * math.log(0.2)) - (0.2 * math.log(0.3)
-                                                              + 0.8 * math.log(0.7))) / 2
+    out = run_json(
+        ["compute", tmp_path / "p.npy", "--labels", tmp_path / "y.npy", "--task", "multilabel"]
+    )
+    ref = (
+        -(0.7 * math.log(0.8) + 0.3 * math.log(0.2)) - (0.2 * math.log(0.3) + 0.8 * math.log(0.7))
+    ) / 2
     assert out["loss"] == pytest.approx(ref, rel=1e-12)
 
 
 @pytest.mark.parametrize("layout", ["labels_file", "same_file", "npz", "npy_labels"])
-@pytest.mark.parametrize("bad, task, needles", [
-    ([1.5, -0.5, 0.0], "auto", ["row 4", "target 1.5 is not in [0, 1]"]),
-    ([0.5, 0.6, 0.0], "multiclass", ["row 4", "target row sums to 1.1"]),
-])
-def test_target_errors_name_the_targets_file_and_column(tmp_path: Path, layout: str,
-                                                         bad: list, task: str,
-                                                         needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    "bad, task, needles",
+    [
+        ([1.5, -0.5, 0.0], "auto", ["row 4", "target 1.5 is not in [0, 1]"]),
+        ([0.5, 0.6, 0.0], "multiclass", ["row 4", "target row sums to 1.1"]),
+    ],
+)
+def test_target_errors_name_the_targets_file_and_column(
+    tmp_path: Path, layout: str, bad: list, task: str, needles: list[str]
+) -> None:
     """A bad target names the file and the column that hold it (they named the predictions
     file and 'target <class>', also when the targets came from --labels). NumPy columns are
     named like score columns: 'FILE[member][:, j]'."""
@@ -266,8 +320,9 @@ def test_uint64_labels_beyond_int64(tmp_path: Path, kind: str) -> None:
 
 
 def test_logits_must_be_finite(tmp_path: Path) -> None:
-    path = write_table(tmp_path / "z.parquet",
-                       pa.table({"a": [0.0, 1.0], "b": [np.inf, 0.0], "label": [0, 1]}))
+    path = write_table(
+        tmp_path / "z.parquet", pa.table({"a": [0.0, 1.0], "b": [np.inf, 0.0], "label": [0, 1]})
+    )
     fail([path, "--logits"], "row 1", "column 'b'", "logit is inf")
 
 
@@ -312,17 +367,28 @@ def test_object_npy_is_refused(tmp_path: Path) -> None:
     fail([tmp_path / "s.npy", "--labels", tmp_path / "obj.npy"], "obj.npy", "never unpickles")
 
 
-@pytest.mark.parametrize("scores, labels, needles", [
-    (np.full((4, 2, 1), 0.5), np.array([0, 1, 0, 1]), ["s.npy", "1-D or 2-D", "(4, 2, 1)"]),
-    (np.full((4, 2), 0.5).astype(str), np.array([0, 1, 0, 1]), ["s.npy", "<U32 is not numeric"]),
-    (np.array([0.2, 0.7, 0.3, 0.9]) + 5j, np.array([0, 1, 0, 1]), ["s.npy", "complex128"]),
-    (np.array([1, 2, 3, 4], dtype="m8[s]"), np.array([0, 1, 0, 1]), ["s.npy", "timedelta64"]),
-    (np.array([0.2, 0.7, 0.3, 0.9]), np.array([0, 1, 0, 1]) + 0.7j, ["y.npy", "complex128"]),
-    (np.array([0.2, 0.7, 0.3, 0.9]), np.zeros((4, 1, 1), dtype=int),
-     ["y.npy", "1-D array of labels", "(4, 1, 1)"]),
-])
-def test_npy_shapes_and_dtypes_checked_like_npz(tmp_path: Path, scores: np.ndarray,
-                                               labels: np.ndarray, needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    "scores, labels, needles",
+    [
+        (np.full((4, 2, 1), 0.5), np.array([0, 1, 0, 1]), ["s.npy", "1-D or 2-D", "(4, 2, 1)"]),
+        (
+            np.full((4, 2), 0.5).astype(str),
+            np.array([0, 1, 0, 1]),
+            ["s.npy", "<U32 is not numeric"],
+        ),
+        (np.array([0.2, 0.7, 0.3, 0.9]) + 5j, np.array([0, 1, 0, 1]), ["s.npy", "complex128"]),
+        (np.array([1, 2, 3, 4], dtype="m8[s]"), np.array([0, 1, 0, 1]), ["s.npy", "timedelta64"]),
+        (np.array([0.2, 0.7, 0.3, 0.9]), np.array([0, 1, 0, 1]) + 0.7j, ["y.npy", "complex128"]),
+        (
+            np.array([0.2, 0.7, 0.3, 0.9]),
+            np.zeros((4, 1, 1), dtype=int),
+            ["y.npy", "1-D array of labels", "(4, 1, 1)"],
+        ),
+    ],
+)
+def test_npy_shapes_and_dtypes_checked_like_npz(
+    tmp_path: Path, scores: np.ndarray, labels: np.ndarray, needles: list[str]
+) -> None:
     """A bare .npy gets the checks an .npz member gets: shape and numeric dtype (a complex
     array was read as its real part, a 3-D one raised a traceback)."""
     np.save(tmp_path / "s.npy", scores)
@@ -338,26 +404,37 @@ def test_truncated_npy(tmp_path: Path) -> None:
     fail([tmp_path / "cut.npy", "--labels", tmp_path / "y.npy"], "cut.npy", "truncated")
 
 
-@pytest.mark.parametrize(("labels", "needles"), [
-    (np.array(["\ud800", "b", "a"]), ["row 1", "not text"]),  # a lone surrogate
-    (np.array([b"\xff", b"b", b"a"]), ["row 1", "not valid UTF-8"]),
-    (np.array(["a", "", "b"]), ["row 2", "missing label"]),  # as an empty CSV cell
-    (np.array(["a", "b", "cow"]), ["row 3", "'cow'", "not a class name"]),
-])
-def test_npy_text_labels_that_are_not_names(tmp_path: Path, labels: np.ndarray,
-                                            needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("labels", "needles"),
+    [
+        (np.array(["\ud800", "b", "a"]), ["row 1", "not text"]),  # a lone surrogate
+        (np.array([b"\xff", b"b", b"a"]), ["row 1", "not valid UTF-8"]),
+        (np.array(["a", "", "b"]), ["row 2", "missing label"]),  # as an empty CSV cell
+        (np.array(["a", "b", "cow"]), ["row 3", "'cow'", "not a class name"]),
+    ],
+)
+def test_npy_text_labels_that_are_not_names(
+    tmp_path: Path, labels: np.ndarray, needles: list[str]
+) -> None:
     np.save(tmp_path / "s.npy", np.full((3, 3), 1 / 3))
     np.save(tmp_path / "y.npy", labels)
-    fail([tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--class-names", "a,b,c"],
-         "y.npy", *needles)
+    fail(
+        [tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--class-names", "a,b,c"],
+        "y.npy",
+        *needles,
+    )
 
 
 def test_npy_code_point_beyond_unicode(tmp_path: Path) -> None:
     points = np.array([[0x61], [0x110000], [0x62]], dtype=np.uint32)  # NumPy cannot str() it
     np.save(tmp_path / "s.npy", np.full((3, 3), 1 / 3))
     np.save(tmp_path / "y.npy", points.view("<U1").reshape(3))
-    fail([tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--class-names", "a,b,c"],
-         "y.npy", "row 2", "not text")
+    fail(
+        [tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--class-names", "a,b,c"],
+        "y.npy",
+        "row 2",
+        "not text",
+    )
 
 
 def test_npy_without_labels(tmp_path: Path) -> None:
@@ -378,8 +455,13 @@ def test_stdin_problems() -> None:
     fail(["-"], "no input", stdin="")
     fail(["-", "--input-format", "parquet"], "cannot read parquet from stdin")
     # a bad row on stdin cannot be looked up again: the message says how to get its number
-    fail(["-"], "<stdin>: a data row, column 'b'", "'x' is not a number",
-         "save it to a file to get the row number", stdin="a,b,label\n0.5,0.5,0\n0.2,x,1\n")
+    fail(
+        ["-"],
+        "<stdin>: a data row, column 'b'",
+        "'x' is not a number",
+        "save it to a file to get the row number",
+        stdin="a,b,label\n0.5,0.5,0\n0.2,x,1\n",
+    )
 
 
 def test_binary_data_read_as_csv_says_what_it_looks_like(tmp_path: Path) -> None:
@@ -389,10 +471,20 @@ def test_binary_data_read_as_csv_says_what_it_looks_like(tmp_path: Path) -> None
     named_csv = tmp_path / "p.csv"
     named_csv.write_bytes(parquet.read_bytes())
     fail([named_csv], "p.csv", "not UTF-8", "looks like Parquet data", "--input-format parquet")
-    fail(["-"], "<stdin>", "looks like an Arrow IPC stream", "--input-format arrow",
-         stdin=stream.read_bytes())
-    fail(["-"], "<stdin>", "looks like Parquet data", "pass its path instead",
-         stdin=parquet.read_bytes())  # not --input-format parquet: stdin cannot be Parquet
+    fail(
+        ["-"],
+        "<stdin>",
+        "looks like an Arrow IPC stream",
+        "--input-format arrow",
+        stdin=stream.read_bytes(),
+    )
+    fail(
+        ["-"],
+        "<stdin>",
+        "looks like Parquet data",
+        "pass its path instead",
+        stdin=parquet.read_bytes(),
+    )  # not --input-format parquet: stdin cannot be Parquet
 
 
 def test_an_arrow_file_on_stdin_asks_for_its_path(tmp_path: Path) -> None:
@@ -402,18 +494,24 @@ def test_an_arrow_file_on_stdin_asks_for_its_path(tmp_path: Path) -> None:
 
     feather = write_table(tmp_path / "p.feather", wide_table(np.full((3, 2), 0.5), [0, 1, 0]))
     for data, needle in ((feather.read_bytes(), "pass its path instead"), (b"", "no input")):
-        proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", "-",
-                               "--input-format", "arrow"], input=data, capture_output=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "xentcli", "compute", "-", "--input-format", "arrow"],
+            input=data,
+            capture_output=True,
+            timeout=60,
+        )
         assert proc.returncode == 2 and proc.stdout == b""
-        assert proc.stderr.decode().startswith("xent: error: <stdin>: ") and needle.encode() \
-            in proc.stderr
+        assert (
+            proc.stderr.decode().startswith("xent: error: <stdin>: ")
+            and needle.encode() in proc.stderr
+        )
 
 
 def test_a_quote_inside_a_column_name_is_text(tmp_path: Path) -> None:
     """Only a quote that opens a field quotes; `size 5"` is a name (Arrow reads it so)."""
-    out = run_json(["compute", csv(tmp_path, 'a,b,size 5",label\n0.2,0.8,1,1\n'),
-                    "--pred-cols", "a,b"])
+    out = run_json(
+        ["compute", csv(tmp_path, 'a,b,size 5",label\n0.2,0.8,1,1\n'), "--pred-cols", "a,b"]
+    )
     assert out["loss"] == pytest.approx(-math.log(0.8), rel=1e-12)
 
 
@@ -429,8 +527,12 @@ def test_no_line_break_in_the_first_16_mb_is_not_a_header(tmp_path: Path) -> Non
 
 def test_a_class_name_after_rows_of_indices_is_a_mixture(tmp_path: Path) -> None:
     path = csv(tmp_path, "a,b,c,label\n0.2,0.3,0.5,0\n0.2,0.3,0.5,1\n0.2,0.3,0.5,a\n")
-    fail([path, "--chunk-rows", "2"], "row 3", "'a' is a class name", "earlier rows give "
-         "class indices")
+    fail(
+        [path, "--chunk-rows", "2"],
+        "row 3",
+        "'a' is a class name",
+        "earlier rows give class indices",
+    )
     fail([path], "labels mix class indices ('0', row 1) and class names ('a', row 3)")
 
 
@@ -468,8 +570,16 @@ def test_option_conflicts(tmp_path: Path, case: str) -> None:
 
 
 def test_ignore_index_with_targets(tmp_path: Path) -> None:
-    fail([csv(tmp_path, "a,b,ta,tb\n0.5,0.5,1,0\n"), "--target-cols", "ta,tb",
-          "--ignore-index", "0"], "target columns")
+    fail(
+        [
+            csv(tmp_path, "a,b,ta,tb\n0.5,0.5,1,0\n"),
+            "--target-cols",
+            "ta,tb",
+            "--ignore-index",
+            "0",
+        ],
+        "target columns",
+    )
 
 
 def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
@@ -480,8 +590,10 @@ def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_all_rows_ignored(tmp_path: Path) -> None:
-    fail([csv(tmp_path, "a,b,label\n0.5,0.5,-100\n"), "--ignore-index", "-100"],
-         "no rows left to count")
+    fail(
+        [csv(tmp_path, "a,b,label\n0.5,0.5,-100\n"), "--ignore-index", "-100"],
+        "no rows left to count",
+    )
 
 
 def test_later_chunk_error_leaves_no_files(tmp_path: Path) -> None:
@@ -491,8 +603,20 @@ def test_later_chunk_error_leaves_no_files(tmp_path: Path) -> None:
     out_dir.mkdir()
     keep = out_dir / "report.json"
     keep.write_text("previous report")
-    fail([path, "--chunk-rows", "5", "--per-sample", out_dir / "rows.parquet",
-          "--output", keep, "--format", "json"], "row 41")
+    fail(
+        [
+            path,
+            "--chunk-rows",
+            "5",
+            "--per-sample",
+            out_dir / "rows.parquet",
+            "--output",
+            keep,
+            "--format",
+            "json",
+        ],
+        "row 41",
+    )
     assert sorted(os.listdir(out_dir)) == ["report.json"]
     assert keep.read_text() == "previous report"
 
@@ -513,8 +637,11 @@ def test_output_to_a_full_device_is_exit_2_and_keeps_the_device(tmp_path: Path) 
         pytest.skip("no /dev/full here")
     import stat
 
-    fail([csv(tmp_path, OK), "--format", "json", "--output", "/dev/full"], "/dev/full",
-         "cannot write")
+    fail(
+        [csv(tmp_path, OK), "--format", "json", "--output", "/dev/full"],
+        "/dev/full",
+        "cannot write",
+    )
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # still the device, not a renamed file
 
 
@@ -533,8 +660,18 @@ def test_output_without_permission(tmp_path: Path) -> None:
 def test_input_is_left_untouched(tmp_path: Path) -> None:
     path = csv(tmp_path, OK)
     before = path.read_bytes()
-    res = run(["compute", path, "--per-sample", tmp_path / "rows.csv", "--output",
-               tmp_path / "r.json", "--format", "json"])
+    res = run(
+        [
+            "compute",
+            path,
+            "--per-sample",
+            tmp_path / "rows.csv",
+            "--output",
+            tmp_path / "r.json",
+            "--format",
+            "json",
+        ]
+    )
     assert res.exit_code == 0
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["p.csv", "r.json", "rows.csv"]  # no temp files
@@ -543,8 +680,9 @@ def test_input_is_left_untouched(tmp_path: Path) -> None:
 def test_npz_member_above_the_limit_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    np.savez_compressed(tmp_path / "s.npz", scores=np.full((1000, 2), 0.5),
-                        labels=np.zeros(1000, dtype=int))
+    np.savez_compressed(
+        tmp_path / "s.npz", scores=np.full((1000, 2), 0.5), labels=np.zeros(1000, dtype=int)
+    )
     monkeypatch.setenv("XENT_NPZ_MAX_BYTES", "4096")
     fail([tmp_path / "s.npz"], "s.npz[scores]", "above the limit", "XENT_NPZ_MAX_BYTES")
     monkeypatch.delenv("XENT_NPZ_MAX_BYTES")
@@ -576,16 +714,18 @@ def test_a_file_that_shrinks_while_it_is_read(tmp_path: Path) -> None:
 
     np.save(tmp_path / "s.npy", np.full((5000, 2), 0.5))
     np.save(tmp_path / "y.npy", np.zeros(5000, dtype=int))
-    ds = open_dataset(ReadConfig(str(tmp_path / "s.npy"), labels=str(tmp_path / "y.npy"),
-                                 chunk_rows=100))
+    ds = open_dataset(
+        ReadConfig(str(tmp_path / "s.npy"), labels=str(tmp_path / "y.npy"), chunk_rows=100)
+    )
     next(ds.parts)
     with open(tmp_path / "s.npy", "r+b") as fh:
         fh.truncate(4000)
     with pytest.raises(InputError, match="truncated"):
         list(ds.parts)
 
-    pq_path = write_table(tmp_path / "p.parquet",
-                          wide_table(np.full((3000, 2), 0.5), np.zeros(3000, dtype=int)))
+    pq_path = write_table(
+        tmp_path / "p.parquet", wide_table(np.full((3000, 2), 0.5), np.zeros(3000, dtype=int))
+    )
     ds = open_dataset(ReadConfig(str(pq_path), chunk_rows=10))
     next(ds.parts)
     pq_path.write_bytes(pq_path.read_bytes()[:200])
@@ -657,8 +797,13 @@ def test_labels_padded_with_blanks_and_classes_named_like_null_tokens(tmp_path: 
     out = run_json(["compute", path, "--chunk-rows", "1"])
     assert out["loss"] == pytest.approx(-(math.log(0.8) + math.log(0.9) + math.log(0.6)) / 3)
     path = csv(tmp_path, "a,b,label\n0.2,0.8,1\n0.9,0.1,x1\n")
-    fail([path, "--chunk-rows", "1"], "row 2", "column 'label'", "'x1'",
-         "neither a class index nor a class name")
+    fail(
+        [path, "--chunk-rows", "1"],
+        "row 2",
+        "column 'label'",
+        "'x1'",
+        "neither a class index nor a class name",
+    )
     path = csv(tmp_path, "NA,b,label\n0.5,0.5,NA\n0.2,0.8,b\n")
     out = run_json(["compute", path])
     assert out["classes"] == ["NA", "b"]
@@ -673,6 +818,7 @@ def test_lists_of_scores_that_change_width_or_hold_nulls(tmp_path: Path) -> None
     fail([path, "--chunk-rows", "1"], "row 2", "3 scores", "other rows have 2")
     fail([path], "row 2", "3 scores", "other rows have 2")
     path = tmp_path / "n.parquet"
-    pq.write_table(pa.table({"scores": [[0.2, 0.3, 0.5]] * 2 + [[0.2, None, 0.5]],
-                             "label": [0, 1, 2]}), path)
+    pq.write_table(
+        pa.table({"scores": [[0.2, 0.3, 0.5]] * 2 + [[0.2, None, 0.5]], "label": [0, 1, 2]}), path
+    )
     fail([path], "row 3", "column 'scores'", "missing value in the list")

@@ -62,10 +62,19 @@ def test_explain_binary_single_logit() -> None:
     assert out["gradient"][1] == pytest.approx(p - 1)
 
 
-@pytest.mark.parametrize("z, label", [
-    ([1000.0, 0.0, -1000.0], 2), ([0.0, -740.0], 1), ([0.0, 745.0], 0), ([2.0, -38.0], 1),
-    ([40.0], 0), ([30.0], 0), ([-37.0], 1), ([800.0], 0),
-])
+@pytest.mark.parametrize(
+    "z, label",
+    [
+        ([1000.0, 0.0, -1000.0], 2),
+        ([0.0, -740.0], 1),
+        ([0.0, 745.0], 0),
+        ([2.0, -38.0], 1),
+        ([40.0], 0),
+        ([30.0], 0),
+        ([-37.0], 1),
+        ([800.0], 0),
+    ],
+)
 def test_explain_far_apart_logits(z: list[float], label: int) -> None:
     """Logits far apart: every figure from log p, as compute gets it (exponentiating first
     gave p = 0 and an infinite loss, or lost digits: 36.04 for a logit of 36)."""
@@ -81,23 +90,27 @@ def test_explain_far_apart_logits(z: list[float], label: int) -> None:
 
 
 def test_explain_table_reads_like_a_worked_example() -> None:
-    res = run(["explain", "--probs", "0.7,0.2,0.1", "--label", "1", "--class-names",
-               "cat,dog,fish"])
+    res = run(
+        ["explain", "--probs", "0.7,0.2,0.1", "--label", "1", "--class-names", "cat,dog,fish"]
+    )
     assert res.exit_code == 0
     assert "-ln 0.2 = 1.60944 nats" in res.stdout
     assert "KL(y || p)" in res.stdout and "p - y" in res.stdout
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--probs", "0.7,0.2", "--label", "0"], "sums to 0.9"),
-    (["--probs", "1.7,-0.7", "--label", "0"], "[0, 1]"),
-    (["--probs", "0.5,0.5", "--label", "2"], "out of range"),
-    (["--probs", "0.5,0.5", "--label", "cow"], "not a class index or name"),
-    (["--probs", "0.5,0.5"], "--label or --target"),
-    (["--probs", "0.5,0.5", "--logits", "1,2", "--label", "0"], "--probs or --logits"),
-    (["--probs", "0.5,0.5", "--target", "0.2,0.2,0.6"], "3 values for 2 classes"),
-    (["--probs", "a,b", "--label", "0"], "expected numbers"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--probs", "0.7,0.2", "--label", "0"], "sums to 0.9"),
+        (["--probs", "1.7,-0.7", "--label", "0"], "[0, 1]"),
+        (["--probs", "0.5,0.5", "--label", "2"], "out of range"),
+        (["--probs", "0.5,0.5", "--label", "cow"], "not a class index or name"),
+        (["--probs", "0.5,0.5"], "--label or --target"),
+        (["--probs", "0.5,0.5", "--logits", "1,2", "--label", "0"], "--probs or --logits"),
+        (["--probs", "0.5,0.5", "--target", "0.2,0.2,0.6"], "3 values for 2 classes"),
+        (["--probs", "a,b", "--label", "0"], "expected numbers"),
+    ],
+)
 def test_explain_errors(args: list[str], needle: str) -> None:
     res = run(["explain", *args])
     assert res.exit_code == 2 and res.stdout == ""
@@ -116,8 +129,9 @@ def test_worst_rows_match_a_full_sort(tmp_path: Path, chunk: str) -> None:
     y[10] = y[20]
     ids = [f"r{i}" for i in range(n)]
     path = write_table(tmp_path / "w.parquet", wide_table(z, y, rid=ids))
-    out = run_json(["compute", path, "--logits", "--id-col", "rid", "--worst", "12",
-                    "--chunk-rows", chunk])
+    out = run_json(
+        ["compute", path, "--logits", "--id-col", "rid", "--worst", "12", "--chunk-rows", chunk]
+    )
     losses = [ref.ce_row_label(list(z[i]), int(y[i]), logits=True) for i in range(n)]
     want = sorted(range(n), key=lambda i: (-losses[i], i))[:12]
     assert [w["row"] for w in out["worst"]] == [i + 1 for i in want]
@@ -139,20 +153,25 @@ def test_worst_skips_ignored_rows_and_handles_multilabel(tmp_path: Path) -> None
     tm = RNG.integers(0, 2, (20, 3))
     cols = {f"l{j}": pm[:, j] for j in range(3)} | {f"y{j}": tm[:, j] for j in range(3)}
     mpath = write_table(tmp_path / "m.parquet", pa.table(cols))
-    out = run_json(["compute", mpath, "--target-cols", "y*", "--task", "multilabel",
-                    "--worst", "3"])
+    out = run_json(
+        ["compute", mpath, "--target-cols", "y*", "--task", "multilabel", "--worst", "3"]
+    )
     top = out["worst"][0]
     i = top["row"] - 1
     assert top["y_true"] == "|".join(f"l{j}" for j in range(3) if tm[i, j])
-    want = max(range(20), key=lambda r: sum(ref.bce(pm[r, j], tm[r, j], logits=False,
-                                                    eps=2.220446049250313e-16)
-                                            for j in range(3)))
+    want = max(
+        range(20),
+        key=lambda r: sum(
+            ref.bce(pm[r, j], tm[r, j], logits=False, eps=2.220446049250313e-16) for j in range(3)
+        ),
+    )
     assert i == want
 
 
 def test_worst_in_table_and_markdown(tmp_path: Path) -> None:
-    path = write_table(tmp_path / "t.csv", wide_table(softmax(RNG.normal(size=(9, 3))),
-                                                      RNG.integers(0, 3, 9)))
+    path = write_table(
+        tmp_path / "t.csv", wide_table(softmax(RNG.normal(size=(9, 3))), RNG.integers(0, 3, 9))
+    )
     table = run(["compute", path, "--worst", "2"])
     assert "worst 2 rows" in table.stdout and "p(true)" in table.stdout
     md = run(["compute", path, "--worst", "2", "--format", "markdown"])
@@ -221,8 +240,7 @@ def test_inspect_probs_csv_and_renormalize_hint(tmp_path: Path) -> None:
 def test_inspect_npy_with_labels(tmp_path: Path) -> None:
     np.save(tmp_path / "s.npy", softmax(RNG.normal(size=(12, 2))).astype(np.float32))
     np.save(tmp_path / "y.npy", np.array([0, 1] * 6))
-    res = run(["inspect", tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--format",
-               "json"])
+    res = run(["inspect", tmp_path / "s.npy", "--labels", tmp_path / "y.npy", "--format", "json"])
     out = json.loads(res.stdout)
     assert out["rows"] == 12 and out["label_counts"] == {"0": 6, "1": 6}
     assert "--labels" in out["command"]
@@ -237,8 +255,9 @@ def test_inspect_helps_before_the_flags_are_known(tmp_path: Path) -> None:
     """inspect is for files whose flags are not known yet: a text column is taken as the id,
     and a file that cannot be scored as it is still shows its columns and what to pass."""
     p = softmax(RNG.normal(size=(12, 3)))
-    path = write_table(tmp_path / "p.csv",
-                       wide_table(p, RNG.integers(0, 3, 12), rid=[f"r{i}" for i in range(12)]))
+    path = write_table(
+        tmp_path / "p.csv", wide_table(p, RNG.integers(0, 3, 12), rid=[f"r{i}" for i in range(12)])
+    )
     out = json.loads(run(["inspect", path, "--format", "json"]).stdout)
     assert out["command"].endswith("--id-col rid") and out["rows"] == 12
     bare = write_table(tmp_path / "q.csv", pa.table({"a": p[:, 0], "b": p[:, 1]}))
@@ -252,15 +271,18 @@ def test_inspect_helps_before_the_flags_are_known(tmp_path: Path) -> None:
     assert "cannot score it as it is" in table.stdout
 
 
-@pytest.mark.parametrize(("names", "glob"), [
-    (["sports", "politics", "y_sports", "y_politics"], "y_*"),
-    (["class_0", "class_1", "class_2", "t_class_0", "t_class_1", "t_class_2"], "t_*"),
-    (["cat", "dog", "cat_true", "dog_true"], "*_true"),
-    (["a", "b", "c", "d"], None),
-    (["p0", "p1", "t0", "t1"], None),  # no name is another's with an affix
-    (["a", "aa"], None),  # 'a*' would take the score column too
-    (["x", "y", "x_t", "y_t", "z"], None),  # z pairs with nothing
-])
+@pytest.mark.parametrize(
+    ("names", "glob"),
+    [
+        (["sports", "politics", "y_sports", "y_politics"], "y_*"),
+        (["class_0", "class_1", "class_2", "t_class_0", "t_class_1", "t_class_2"], "t_*"),
+        (["cat", "dog", "cat_true", "dog_true"], "*_true"),
+        (["a", "b", "c", "d"], None),
+        (["p0", "p1", "t0", "t1"], None),  # no name is another's with an affix
+        (["a", "aa"], None),  # 'a*' would take the score column too
+        (["x", "y", "x_t", "y_t", "z"], None),  # z pairs with nothing
+    ],
+)
 def test_target_columns_guessed_from_their_names(names: list[str], glob: str | None) -> None:
     from xentcli.io import guess_target_cols
 
@@ -272,8 +294,9 @@ def test_inspect_tries_target_columns_named_after_the_scores(tmp_path: Path) -> 
     the suggested command says so and runs; compute's error names the same guess."""
     p = softmax(RNG.normal(size=(12, 3)))
     t = np.eye(3)[RNG.integers(0, 3, 12)]
-    cols = {n: p[:, j] for j, n in enumerate("abc")} | {f"y_{n}": t[:, j]
-                                                        for j, n in enumerate("abc")}
+    cols = {n: p[:, j] for j, n in enumerate("abc")} | {
+        f"y_{n}": t[:, j] for j, n in enumerate("abc")
+    }
     path = write_table(tmp_path / "p.csv", pa.table(cols))
     out = json.loads(run(["inspect", path, "--format", "json"]).stdout)
     assert out["task"] == "multiclass" and out["score_columns"] == ["a", "b", "c"]
@@ -282,8 +305,9 @@ def test_inspect_tries_target_columns_named_after_the_scores(tmp_path: Path) -> 
 
     got = run_json(shlex.split(out["command"])[1:])
     y = t.argmax(axis=1)
-    assert got["loss"] == pytest.approx(-sum(math.log(p[i, y[i]]) for i in range(12)) / 12,
-                                        rel=1e-12)
+    assert got["loss"] == pytest.approx(
+        -sum(math.log(p[i, y[i]]) for i in range(12)) / 12, rel=1e-12
+    )
     res = run(["compute", path])
     assert res.exit_code == 2 and "perhaps --target-cols 'y_*'" in res.stderr
 

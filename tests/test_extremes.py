@@ -45,8 +45,9 @@ slow = pytest.mark.skipif(os.environ.get("XENT_SLOW") != "1", reason="set XENT_S
 
 def xent(path: Path, *args: Any) -> dict[str, Any]:
     """`xent compute PATH --format json ARGS...` in-process; the parsed JSON."""
-    res = CliRunner().invoke(app, ["compute", str(path), "--format", "json",
-                                   *[str(a) for a in args]])
+    res = CliRunner().invoke(
+        app, ["compute", str(path), "--format", "json", *[str(a) for a in args]]
+    )
     assert res.exit_code == 0, res.stderr + res.stdout
     out: dict[str, Any] = json.loads(res.stdout)
     return out
@@ -64,8 +65,12 @@ def save_npz(path: Path, scores: np.ndarray, labels: np.ndarray) -> Path:
     return path
 
 
-def save_wide_parquet(path: Path, scores: np.ndarray, labels: np.ndarray | None = None,
-                      targets: np.ndarray | None = None) -> Path:
+def save_wide_parquet(
+    path: Path,
+    scores: np.ndarray,
+    labels: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+) -> Path:
     cols: dict[str, Any] = {f"c{j}": scores[:, j] for j in range(scores.shape[1])}
     if targets is not None:
         cols.update({f"t{j}": targets[:, j] for j in range(targets.shape[1])})
@@ -110,8 +115,12 @@ def ref_nll_row(row: list[float]) -> list[float]:
     return [float(d + Fraction(lse)) for d in shifts]
 
 
-def ref_ce(rows: list[list[float]], labels: list[int], weights: list[float] | None = None,
-           smoothing: float = 0.0) -> tuple[list[float], float]:
+def ref_ce(
+    rows: list[list[float]],
+    labels: list[int],
+    weights: list[float] | None = None,
+    smoothing: float = 0.0,
+) -> tuple[list[float], float]:
     """Per-row loss and the mean's denominator, torch's cross_entropy semantics:
     l_i = (1 - a) w_y nll_y + (a / C) sum_c w_c nll_c, denominator sum_i w_{y_i}."""
     losses, denom = [], []
@@ -133,13 +142,16 @@ def softplus(x: float) -> float:
 def ref_bce(z: float, y: float, pos_weight: float = 1.0, smoothing: float = 0.0) -> float:
     """pw y' (-log sigmoid z) + (1 - y') (-log(1 - sigmoid z)); y' = y (1 - a) + a / 2."""
     ys = y * (1 - smoothing) + smoothing / 2
-    terms = [pos_weight * ys * softplus(-z) if ys else 0.0,
-             (1 - ys) * softplus(z) if ys != 1 else 0.0]
+    terms = [
+        pos_weight * ys * softplus(-z) if ys else 0.0,
+        (1 - ys) * softplus(z) if ys != 1 else 0.0,
+    ]
     return math.fsum(terms)
 
 
-def torch_ce(rows: list[list[float]], labels: list[int], weights: list[float] | None,
-             smoothing: float) -> tuple[float, float]:
+def torch_ce(
+    rows: list[list[float]], labels: list[int], weights: list[float] | None, smoothing: float
+) -> tuple[float, float]:
     """(sum, mean) from torch.nn.functional.cross_entropy in float64 (the anchor)."""
     torch = pytest.importorskip("torch")
     f = torch.nn.functional
@@ -151,8 +163,9 @@ def torch_ce(rows: list[list[float]], labels: list[int], weights: list[float] | 
     return float(s), float(m)
 
 
-def torch_bce(z: list[float], y: list[float], pos_weight: float | None,
-              smoothing: float) -> tuple[float, float]:
+def torch_bce(
+    z: list[float], y: list[float], pos_weight: float | None, smoothing: float
+) -> tuple[float, float]:
     torch = pytest.importorskip("torch")
     f = torch.nn.functional
     zt = torch.tensor(z, dtype=torch.float64)
@@ -164,23 +177,25 @@ def torch_bce(z: list[float], y: list[float], pos_weight: float | None,
 
 # -- 1. huge logits ---------------------------------------------------------------------------
 
-SCALES = {"1e30": (1e30, np.float64), "1e300": (1e300, np.float64),
-          "f32max": (F32_MAX, np.float32)}
+SCALES = {"1e30": (1e30, np.float64), "1e300": (1e300, np.float64), "f32max": (F32_MAX, np.float32)}
 
 
 def huge_rows(s: float, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     """Three-class rows around scale s: ±s, a row of identical s, s next to ±1e-30."""
     t = 1e-30
-    z = np.array([
-        [s, -s, 0.0],     # label 0: loss 0
-        [s, -s, 0.0],     # label 1: loss 2s
-        [s, -s, 0.0],     # label 2: loss s
-        [s, s, s],        # identical huge logits: log 3
-        [s, t, -t],       # huge and tiny, label on the tiny one: s - 1e-30 = s
-        [-s, t, -t],      # label 2: log 2 + 2e-30 (+ e^-s terms)
-        [t, -t, 0.0],     # tiny only, label 0: log(1 + e^-t' + ...) - ...
-        [-s, s, -s],      # label 1: 0
-    ], dtype=dtype)
+    z = np.array(
+        [
+            [s, -s, 0.0],  # label 0: loss 0
+            [s, -s, 0.0],  # label 1: loss 2s
+            [s, -s, 0.0],  # label 2: loss s
+            [s, s, s],  # identical huge logits: log 3
+            [s, t, -t],  # huge and tiny, label on the tiny one: s - 1e-30 = s
+            [-s, t, -t],  # label 2: log 2 + 2e-30 (+ e^-s terms)
+            [t, -t, 0.0],  # tiny only, label 0: log(1 + e^-t' + ...) - ...
+            [-s, s, -s],  # label 1: 0
+        ],
+        dtype=dtype,
+    )
     y = np.array([0, 1, 2, 1, 1, 2, 0, 1])
     return z, y
 
@@ -207,8 +222,11 @@ def test_huge_logits_exact_row_losses(tmp_path: Path, scale: str) -> None:
     assert_close(out["loss_sum"], math.fsum(want), what="loss_sum")
     assert_close(out["loss_mean"], math.fsum(want) / len(y), what="loss_mean")
     for c, pc in enumerate(out["per_class"]):
-        assert_close(pc["loss_sum"], math.fsum(w for w, k in zip(want, y, strict=True)
-                                               if k == c), what=f"class {c}")
+        assert_close(
+            pc["loss_sum"],
+            math.fsum(w for w, k in zip(want, y, strict=True) if k == c),
+            what=f"class {c}",
+        )
 
 
 OPTIONS = {
@@ -220,8 +238,7 @@ OPTIONS = {
 
 @pytest.mark.parametrize("opt", list(OPTIONS))
 @pytest.mark.parametrize("scale", list(SCALES))
-def test_huge_logits_with_smoothing_and_class_weights(tmp_path: Path, scale: str,
-                                                     opt: str) -> None:
+def test_huge_logits_with_smoothing_and_class_weights(tmp_path: Path, scale: str, opt: str) -> None:
     s, dtype = SCALES[scale]
     weights, a = OPTIONS[opt]
     z, y = huge_rows(s, dtype)
@@ -242,8 +259,12 @@ def test_huge_logits_with_smoothing_and_class_weights(tmp_path: Path, scale: str
     assert all(math.isfinite(pc["loss_sum"]) for pc in out["per_class"])
 
 
-BIN_OPTIONS = {"plain": (None, 0.0), "smoothing": (None, 0.2), "pos_weight": (3.0, 0.0),
-               "pos_weight+smoothing": (3.0, 0.1)}
+BIN_OPTIONS = {
+    "plain": (None, 0.0),
+    "smoothing": (None, 0.2),
+    "pos_weight": (3.0, 0.0),
+    "pos_weight+smoothing": (3.0, 0.1),
+}
 
 
 @pytest.mark.parametrize("opt", list(BIN_OPTIONS))
@@ -274,8 +295,11 @@ def test_binary_huge_logits(tmp_path: Path, scale: str, opt: str) -> None:
     assert_close(out["loss_mean"], math.fsum(want) / len(y), what="loss_mean")
     # the per-class rows: mean BCE of the rows of each label
     for c, pc in enumerate(out["per_class"]):
-        assert_close(pc["loss_sum"], math.fsum(w for w, k in zip(want, y, strict=True)
-                                               if k == c), what=f"class {c}")
+        assert_close(
+            pc["loss_sum"],
+            math.fsum(w for w, k in zip(want, y, strict=True) if k == c),
+            what=f"class {c}",
+        )
 
 
 @pytest.mark.parametrize("scale", list(SCALES))
@@ -285,12 +309,16 @@ def test_multilabel_huge_logits(tmp_path: Path, scale: str) -> None:
     t = np.array([[1, 0, 0], [0, 0, 1]])
     path = tmp_path / "ml.npz"
     np.savez(path, scores=z, labels=t)
-    for args, pw, a in [((), 1.0, 0.0), (("--pos-weight", "2,3,4"), None, 0.0),
-                        (("--label-smoothing", "0.1"), 1.0, 0.1)]:
+    for args, pw, a in [
+        ((), 1.0, 0.0),
+        (("--pos-weight", "2,3,4"), None, 0.0),
+        (("--label-smoothing", "0.1"), 1.0, 0.1),
+    ]:
         out = xent(path, "--logits", "--task", "multilabel", *args)
         pws = [2.0, 3.0, 4.0] if pw is None else [pw] * 3
-        want = [ref_bce(float(z[i, j]), float(t[i, j]), pws[j], a)
-                for i in range(2) for j in range(3)]
+        want = [
+            ref_bce(float(z[i, j]), float(t[i, j]), pws[j], a) for i in range(2) for j in range(3)
+        ]
         assert_close(out["loss_sum"], math.fsum(want), what=f"{args} loss_sum")
         assert_close(out["loss_mean"], math.fsum(want) / 2, what=f"{args} loss_mean")
 
@@ -322,8 +350,12 @@ def test_metrics_of_identical_huge_logits(tmp_path: Path, s: float, path_kind: s
     assert_close(out["loss_mean"], math.log(c), what="loss_mean")
     m = out["metrics"]
     # argmax of a tie is the first class: only the label-0 row is right
-    want = {"entropy": math.log(c), "brier": 1 - 1 / c, "accuracy": 1 / n,
-            "ece": abs(1 / n - 1 / c)}
+    want = {
+        "entropy": math.log(c),
+        "brier": 1 - 1 / c,
+        "accuracy": 1 / n,
+        "ece": abs(1 / n - 1 / c),
+    }
     wrong = {k: (m[k], w) for k, w in want.items() if not close(m[k], w)}
     assert not wrong, f"metric: (xent, reference): {wrong}"
 
@@ -342,8 +374,7 @@ def test_logits_near_float64_max_are_refused(tmp_path: Path, extra: list[str]) -
     assert res.exit_code == 2 and res.stdout == ""
     assert "logit is 1.7e+308" in res.stderr and "overflow" in res.stderr
     edge = 2.0**1022
-    path = save_npz(tmp_path / "e.npz", np.array([[edge, -edge], [-edge, edge]]),
-                    np.array([0, 1]))
+    path = save_npz(tmp_path / "e.npz", np.array([[edge, -edge], [-edge, edge]]), np.array([0, 1]))
     out = xent(path, "--logits")
     assert out["loss_sum"] == 0.0 and out["metrics"]["entropy"] == 0.0
 
@@ -354,15 +385,16 @@ WIDE = 100_000
 
 
 @pytest.fixture(scope="module")
-def wide_logits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray,
-                                                                     np.ndarray]:
+def wide_logits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(20240531)
-    z = np.stack([
-        rng.normal(0.0, 1.0, WIDE),
-        rng.normal(0.0, 30.0, WIDE),     # one dominant class: the label, a small loss
-        rng.uniform(-1e4, 1e4, WIDE),
-        np.full(WIDE, 7.25),             # uniform: log(1e5)
-    ])
+    z = np.stack(
+        [
+            rng.normal(0.0, 1.0, WIDE),
+            rng.normal(0.0, 30.0, WIDE),  # one dominant class: the label, a small loss
+            rng.uniform(-1e4, 1e4, WIDE),
+            np.full(WIDE, 7.25),  # uniform: log(1e5)
+        ]
+    )
     y = np.array([5, int(np.argmax(z[1])), 17, WIDE - 1])
     assert len(set(y.tolist())) == 4  # one row per label class: per_class gives each row
     d = tmp_path_factory.mktemp("wide")
@@ -388,11 +420,14 @@ def ref_wide_entropy(row: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("chunk", [1, 3, None])
-def test_wide_logits_vs_fsum(wide_logits: tuple[Path, np.ndarray, np.ndarray],
-                             chunk: int | None) -> None:
+def test_wide_logits_vs_fsum(
+    wide_logits: tuple[Path, np.ndarray, np.ndarray], chunk: int | None
+) -> None:
     d, z, y = wide_logits
-    r = evaluate(ReadConfig(predictions=str(d / "z.npy"), labels=str(d / "y.npy"),
-                            chunk_rows=chunk), LossConfig(logits=True))
+    r = evaluate(
+        ReadConfig(predictions=str(d / "z.npy"), labels=str(d / "y.npy"), chunk_rows=chunk),
+        LossConfig(logits=True),
+    )
     want = [ref_wide_nll(z[i], int(y[i]))[0] for i in range(4)]
     assert_close(want[3], math.log(WIDE), 1e-15, what="reference")
     for i in range(4):
@@ -404,12 +439,15 @@ def test_wide_logits_vs_fsum(wide_logits: tuple[Path, np.ndarray, np.ndarray],
 
 
 @pytest.mark.parametrize("chunk", [1, None])
-def test_wide_logits_smoothed_vs_fsum(wide_logits: tuple[Path, np.ndarray, np.ndarray],
-                                      chunk: int | None) -> None:
+def test_wide_logits_smoothed_vs_fsum(
+    wide_logits: tuple[Path, np.ndarray, np.ndarray], chunk: int | None
+) -> None:
     d, z, y = wide_logits
     a = 0.1
-    r = evaluate(ReadConfig(predictions=str(d / "z.npy"), labels=str(d / "y.npy"),
-                            chunk_rows=chunk), LossConfig(logits=True, label_smoothing=a))
+    r = evaluate(
+        ReadConfig(predictions=str(d / "z.npy"), labels=str(d / "y.npy"), chunk_rows=chunk),
+        LossConfig(logits=True, label_smoothing=a),
+    )
     want = []
     for i in range(4):
         nll_y, total = ref_wide_nll(z[i], int(y[i]))
@@ -420,11 +458,9 @@ def test_wide_logits_smoothed_vs_fsum(wide_logits: tuple[Path, np.ndarray, np.nd
 
 
 @pytest.fixture(scope="module")
-def wide_probs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray,
-                                                                    np.ndarray]:
+def wide_probs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(7)
-    e = np.stack([rng.exponential(1.0, WIDE), np.exp(rng.normal(0, 5, WIDE)),
-                  np.full(WIDE, 1.0)])
+    e = np.stack([rng.exponential(1.0, WIDE), np.exp(rng.normal(0, 5, WIDE)), np.full(WIDE, 1.0)])
     p = e / e.sum(axis=1, keepdims=True)
     p[1, 3] = 5e-324  # a subnormal entry the entropy must take as 0 log 0 -> ~0
     y = np.array([11, 3, 99_998])
@@ -435,11 +471,14 @@ def wide_probs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarr
 
 
 @pytest.mark.parametrize("chunk", [1, None])
-def test_wide_probabilities_vs_math(wide_probs: tuple[Path, np.ndarray, np.ndarray],
-                                    chunk: int | None) -> None:
+def test_wide_probabilities_vs_math(
+    wide_probs: tuple[Path, np.ndarray, np.ndarray], chunk: int | None
+) -> None:
     d, p, y = wide_probs
-    r = evaluate(ReadConfig(predictions=str(d / "p.npy"), labels=str(d / "y.npy"),
-                            chunk_rows=chunk), LossConfig(clip_eps=0.0))
+    r = evaluate(
+        ReadConfig(predictions=str(d / "p.npy"), labels=str(d / "y.npy"), chunk_rows=chunk),
+        LossConfig(clip_eps=0.0),
+    )
     want = [-math.log(float(p[i, y[i]])) for i in range(3)]
     assert want[1] == -math.log(5e-324)
     for i in range(3):
@@ -447,15 +486,18 @@ def test_wide_probabilities_vs_math(wide_probs: tuple[Path, np.ndarray, np.ndarr
     assert_close(r.loss_sum, math.fsum(want), what="loss_sum")
     ent = [-math.fsum(v * math.log(v) for v in row.tolist() if v > 0) for row in p]
     assert_close(r.metrics["entropy"], math.fsum(ent) / 3, REL, what="entropy")
-    brier = [math.fsum([math.fsum(v * v for v in p[i].tolist()), -2 * float(p[i, y[i]]), 1.0])
-             for i in range(3)]
+    brier = [
+        math.fsum([math.fsum(v * v for v in p[i].tolist()), -2 * float(p[i, y[i]]), 1.0])
+        for i in range(3)
+    ]
     assert_close(r.metrics["brier"], math.fsum(brier) / 3, 1e-12, what="brier")
 
 
 # -- 3. tiny and subnormal probabilities, clipping --------------------------------------------
 
-TINY_ROWS = np.array([[1e-300, 1.0], [5e-324, 1.0], [1.0, 0.0], [0.25, 0.75],
-                      [F64_EPS, 1 - F64_EPS]])
+TINY_ROWS = np.array(
+    [[1e-300, 1.0], [5e-324, 1.0], [1.0, 0.0], [0.25, 0.75], [F64_EPS, 1 - F64_EPS]]
+)
 TINY_LABELS = np.array([0, 0, 0, 1, 0])
 
 
@@ -503,8 +545,17 @@ def test_zero_probability_on_the_true_class_is_infinite(tmp_path: Path) -> None:
     assert r.loss_sum == math.inf
 
 
-F32_ROWS = np.array([[1e-45, 1.0], [1e-38, 1.0], [1.0, 0.0], [0.25, 0.75],
-                     [F32_EPS, 1 - F32_EPS], [2e-7, 1 - 2e-7]], dtype=np.float32)
+F32_ROWS = np.array(
+    [
+        [1e-45, 1.0],
+        [1e-38, 1.0],
+        [1.0, 0.0],
+        [0.25, 0.75],
+        [F32_EPS, 1 - F32_EPS],
+        [2e-7, 1 - 2e-7],
+    ],
+    dtype=np.float32,
+)
 F32_LABELS = np.array([0, 0, 0, 1, 0, 0])
 
 
@@ -549,8 +600,7 @@ def test_binary_tiny_probabilities(tmp_path: Path) -> None:
     assert out["clipped"] == 0
     out, per_row = xent_rows(path, tmp_path)
     floor, top = -math.log(F64_EPS), -math.log1p(-F64_EPS)
-    for i, (g, w) in enumerate(zip(per_row, [floor, floor, top, top, math.log(2)],
-                                   strict=True)):
+    for i, (g, w) in enumerate(zip(per_row, [floor, floor, top, top, math.log(2)], strict=True)):
         assert_close(g, w, 1e-15, what=f"row {i}")
     assert out["clipped"] == 4
 
@@ -587,11 +637,13 @@ def const_1e7(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int
 
 
 @pytest.mark.parametrize("chunk", [65536, 999_983])
-def test_constant_loss_sum_over_1e7_rows(const_1e7: tuple[Path, Path, int],
-                                         chunk: int | None) -> None:
+def test_constant_loss_sum_over_1e7_rows(
+    const_1e7: tuple[Path, Path, int], chunk: int | None
+) -> None:
     zp, yp, n = const_1e7
-    r = evaluate(ReadConfig(predictions=str(zp), labels=str(yp), chunk_rows=chunk),
-                 LossConfig(logits=True))
+    r = evaluate(
+        ReadConfig(predictions=str(zp), labels=str(yp), chunk_rows=chunk), LossConfig(logits=True)
+    )
     ell = const_loss()
     assert r.n == n
     assert_close(r.loss_sum, float(Fraction(ell) * n), what="loss_sum")
@@ -602,8 +654,9 @@ def test_constant_loss_sum_over_1e7_rows(const_1e7: tuple[Path, Path, int],
 def test_constant_loss_sum_chunking(tmp_path: Path, chunk: int) -> None:
     n = {1: 5_003, 7: 30_011}.get(chunk, 200_003)
     zp, yp = write_const(tmp_path, n)
-    r = evaluate(ReadConfig(predictions=str(zp), labels=str(yp), chunk_rows=chunk),
-                 LossConfig(logits=True))
+    r = evaluate(
+        ReadConfig(predictions=str(zp), labels=str(yp), chunk_rows=chunk), LossConfig(logits=True)
+    )
     ell = const_loss()
     assert_close(r.loss_sum, float(Fraction(ell) * n), what="loss_sum")
     assert_close(r.loss_mean, ell, what="loss_mean")
@@ -616,13 +669,14 @@ def test_constant_loss_sum_over_1e8_rows(tmp_path: Path) -> None:
     z = np.lib.format.open_memmap(zp, mode="w+", dtype=np.float32, shape=(n,))
     y = np.lib.format.open_memmap(yp, mode="w+", dtype=np.int8, shape=(n,))
     for start in range(0, n, 1 << 22):
-        z[start:start + (1 << 22)] = np.float32(0.3)
-        y[start:start + (1 << 22)] = 1
+        z[start : start + (1 << 22)] = np.float32(0.3)
+        y[start : start + (1 << 22)] = 1
     z.flush()
     y.flush()
     del z, y
-    r = evaluate(ReadConfig(predictions=str(zp), labels=str(yp), chunk_rows=65536),
-                 LossConfig(logits=True))
+    r = evaluate(
+        ReadConfig(predictions=str(zp), labels=str(yp), chunk_rows=65536), LossConfig(logits=True)
+    )
     ell = softplus(-float(np.float32(0.3)))  # binary: -log sigmoid(z)
     assert r.n == n
     assert_close(r.loss_sum, float(Fraction(ell) * n), what="loss_sum")
@@ -655,8 +709,7 @@ def test_huge_and_tiny_losses_sum_like_fsum(tmp_path: Path, pattern: str) -> Non
     assert 0.99e-10 < TINY < 1.01e-10
     path, want = mixed_file(tmp_path / "m.npz", 10**6, pattern)
     for chunk in (65536, 1000):
-        r = evaluate(ReadConfig(predictions=str(path), chunk_rows=chunk),
-                     LossConfig(logits=True))
+        r = evaluate(ReadConfig(predictions=str(path), chunk_rows=chunk), LossConfig(logits=True))
         assert_close(r.loss_sum, want, what=f"chunk {chunk} loss_sum")
         assert within_ulps(r.loss_sum, want), f"chunk {chunk}: {r.loss_sum!r} vs fsum {want!r}"
         assert_close(r.loss_mean, want / 10**6, what=f"chunk {chunk} loss_mean")
@@ -677,8 +730,13 @@ def test_huge_and_tiny_losses_chunking(tmp_path: Path, pattern: str, chunk: int)
 
 
 def totals(out: dict[str, Any]) -> list[float]:
-    return [out["loss_sum"], out["loss_mean"], *[pc["loss_sum"] for pc in out["per_class"]],
-            out["metrics"]["entropy"], out["metrics"]["brier"]]
+    return [
+        out["loss_sum"],
+        out["loss_mean"],
+        *[pc["loss_sum"] for pc in out["per_class"]],
+        out["metrics"]["entropy"],
+        out["metrics"]["brier"],
+    ]
 
 
 @pytest.mark.parametrize("scale", list(SCALES))
@@ -710,8 +768,9 @@ def test_chunking_invariance_binary_huge_logits(tmp_path: Path, scale: str) -> N
     path = save_npz(tmp_path / "b.npz", z, y)
     want = math.fsum(ref_bce(float(v), float(k), 3.0, 0.1) for v, k in zip(z, y, strict=True))
     for chunk in CHUNKS:
-        out = xent(path, "--logits", "--pos-weight", "3", "--label-smoothing", "0.1",
-                   "--chunk-rows", chunk)
+        out = xent(
+            path, "--logits", "--pos-weight", "3", "--label-smoothing", "0.1", "--chunk-rows", chunk
+        )
         assert_close(out["loss_sum"], want, what=f"chunk {chunk}")
 
 
@@ -720,8 +779,9 @@ def test_chunking_invariance_tiny_probabilities(tmp_path: Path, chunk: int) -> N
     z, y = np.tile(TINY_ROWS, (3, 1)), np.tile(TINY_LABELS, 3)
     path = save_npz(tmp_path / "p.npz", z, y)
     out = xent(path, "--clip-eps", "0", "--chunk-rows", chunk)
-    want = 3 * math.fsum([-math.log(1e-300), -math.log(5e-324), 0.0, -math.log(0.75),
-                          -math.log(F64_EPS)])
+    want = 3 * math.fsum(
+        [-math.log(1e-300), -math.log(5e-324), 0.0, -math.log(0.75), -math.log(F64_EPS)]
+    )
     assert_close(out["loss_sum"], want, what="clip 0")
     assert out["clipped"] == 0
     out = xent(path, "--chunk-rows", chunk)
@@ -732,16 +792,22 @@ def test_chunking_invariance_tiny_probabilities(tmp_path: Path, chunk: int) -> N
 
 
 @pytest.mark.parametrize("chunk", [7, 65536])
-def test_chunking_invariance_wide_rows(wide_logits: tuple[Path, np.ndarray, np.ndarray],
-                                       wide_probs: tuple[Path, np.ndarray, np.ndarray],
-                                       chunk: int) -> None:
+def test_chunking_invariance_wide_rows(
+    wide_logits: tuple[Path, np.ndarray, np.ndarray],
+    wide_probs: tuple[Path, np.ndarray, np.ndarray],
+    chunk: int,
+) -> None:
     d, z, y = wide_logits
-    r = evaluate(ReadConfig(predictions=str(d / "z.npy"), labels=str(d / "y.npy"),
-                            chunk_rows=chunk), LossConfig(logits=True))
+    r = evaluate(
+        ReadConfig(predictions=str(d / "z.npy"), labels=str(d / "y.npy"), chunk_rows=chunk),
+        LossConfig(logits=True),
+    )
     assert_close(r.loss_sum, math.fsum(ref_wide_nll(z[i], int(y[i]))[0] for i in range(4)))
     d, p, y = wide_probs
-    r = evaluate(ReadConfig(predictions=str(d / "p.npy"), labels=str(d / "y.npy"),
-                            chunk_rows=chunk), LossConfig(clip_eps=0.0))
+    r = evaluate(
+        ReadConfig(predictions=str(d / "p.npy"), labels=str(d / "y.npy"), chunk_rows=chunk),
+        LossConfig(clip_eps=0.0),
+    )
     assert_close(r.loss_sum, math.fsum(-math.log(float(p[i, y[i]])) for i in range(3)))
 
 
@@ -819,6 +885,7 @@ def test_confident_huge_logits_metrics(tmp_path: Path, scale: float) -> None:
 
 # -- Confident rows keep their tiny figures (a review's findings) -----------------------------
 
+
 @pytest.mark.parametrize("layout", ["parquet", "npy", "weighted", "smoothed"])
 def test_brier_of_confident_probabilities(tmp_path: Path, layout: str) -> None:
     """sum_c (p_c - y_c)^2 for p = (1 - d, d/2, d/2), label 0: d^2 + d^2/2 ~ 1.5e-18. Computed
@@ -835,8 +902,9 @@ def test_brier_of_confident_probabilities(tmp_path: Path, layout: str) -> None:
         np.save(tmp_path / "y.npy", y)
         args = [str(tmp_path / "p.npy"), "--labels", str(tmp_path / "y.npy")]
     else:
-        pq.write_table(pa.table({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "label": y}),
-                       tmp_path / "p.parquet")
+        pq.write_table(
+            pa.table({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "label": y}), tmp_path / "p.parquet"
+        )
         args = [str(tmp_path / "p.parquet")]
         if layout == "weighted":
             args += ["--class-weights", "1,2,3"]
@@ -855,13 +923,26 @@ def test_one_hot_targets_of_a_confident_logit_row(tmp_path: Path) -> None:
     e = math.exp(-40)
     loss = math.log1p(2 * e)
     brier = (2 * e / (1 + 2 * e)) ** 2 + 2 * (e / (1 + 2 * e)) ** 2
-    pq.write_table(pa.table({"a": [40.0], "b": [0.0], "c": [0.0],
-                             "ta": [1.0], "tb": [0.0], "tc": [0.0]}), tmp_path / "o.parquet")
+    pq.write_table(
+        pa.table({"a": [40.0], "b": [0.0], "c": [0.0], "ta": [1.0], "tb": [0.0], "tc": [0.0]}),
+        tmp_path / "o.parquet",
+    )
     for extra in (["--target-cols", "ta,tb,tc"], ["--label-smoothing", "0"]):
-        res = CliRunner().invoke(app, ["compute", str(tmp_path / "o.parquet"), "--logits",
-                                       "--pred-cols", "a,b,c", *extra, "--format", "json"]
-                                 + ([] if "--target-cols" in extra else ["--labels", "-"]),
-                                 input=None if "--target-cols" in extra else "label\n0\n")
+        res = CliRunner().invoke(
+            app,
+            [
+                "compute",
+                str(tmp_path / "o.parquet"),
+                "--logits",
+                "--pred-cols",
+                "a,b,c",
+                *extra,
+                "--format",
+                "json",
+            ]
+            + ([] if "--target-cols" in extra else ["--labels", "-"]),
+            input=None if "--target-cols" in extra else "label\n0\n",
+        )
         assert res.exit_code == 0, res.stderr
         out = json.loads(res.stdout)
         assert out["loss"] == pytest.approx(loss, rel=1e-14, abs=0)
@@ -874,8 +955,11 @@ def test_logsumexp_rows_keeps_a_tiny_sum(order: str) -> None:
 
     z = np.array([[0.0, 40.0, 0.0], [1.0, 2.0, 3.0], [5.0, 5.0, -1.0]], order=order)
     m, lse = logsumexp_rows(z)
-    ref = [math.log1p(2 * math.exp(-40)), math.log1p(math.exp(-1) + math.exp(-2)),
-           math.log1p(1 + math.exp(-6))]
+    ref = [
+        math.log1p(2 * math.exp(-40)),
+        math.log1p(math.exp(-1) + math.exp(-2)),
+        math.log1p(1 + math.exp(-6)),
+    ]
     assert list(m) == [40.0, 3.0, 5.0]
     assert lse == pytest.approx(ref, rel=1e-15, abs=0)
     assert log_softmax(z)[0, 1] == pytest.approx(-ref[0], rel=1e-15, abs=0)

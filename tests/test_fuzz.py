@@ -66,8 +66,14 @@ def invoke(args: list[str]) -> Any:
     would for a user running ``xent`` (pytest otherwise turns them into its own warnings).
     """
 
-    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-             line: str | None = None) -> None:
+    def show(
+        message: Any,
+        category: Any,
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     hook = sys.unraisablehook
@@ -123,8 +129,10 @@ def describe(res: Any, args: list[str]) -> str:
     tb = ""
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         tb = "".join(traceback.format_exception(*res.exc_info))
-    return (f"\nargs: {args}\nexit: {res.exit_code}\nstdout: {res.stdout!r}\n"
-            f"stderr: {res.stderr!r}\n{tb}")
+    return (
+        f"\nargs: {args}\nexit: {res.exit_code}\nstdout: {res.stdout!r}\n"
+        f"stderr: {res.stderr!r}\n{tb}"
+    )
 
 
 def check(res: Any, ref: Ref, args: list[str], files: list[str]) -> None:
@@ -166,7 +174,8 @@ def check(res: Any, ref: Ref, args: list[str], files: list[str]) -> None:
         assert loss is None, "infinite loss is written as null" + info
     else:
         assert loss is not None and math.isclose(loss, ref.loss, rel_tol=1e-9, abs_tol=1e-12), (
-            f"loss {loss!r} != reference {ref.loss!r}" + info)
+            f"loss {loss!r} != reference {ref.loss!r}" + info
+        )
 
 
 # -- Reference math (float64, row by row, from the formulas in SPEC.md) -----------------------
@@ -200,8 +209,15 @@ def softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-def row_loss(s: list[float], y: int, *, logits: bool, eps: float, a: float = 0.0,
-             w: list[float] | None = None) -> float:
+def row_loss(
+    s: list[float],
+    y: int,
+    *,
+    logits: bool,
+    eps: float,
+    a: float = 0.0,
+    w: list[float] | None = None,
+) -> float:
     """One row's loss: multiclass CE (torch weight/smoothing) or, for one column, BCE (Keras)."""
     if len(s) == 1:
         yy = y * (1.0 - a) + a / 2.0
@@ -219,8 +235,9 @@ def row_loss(s: list[float], y: int, *, logits: bool, eps: float, a: float = 0.0
     return out
 
 
-def check_scores(ref: Ref, rows: list[list[float]], *, logits: bool, file: str,
-                 row_no: list[int]) -> None:
+def check_scores(
+    ref: Ref, rows: list[list[float]], *, logits: bool, file: str, row_no: list[int]
+) -> None:
     """The spec's checks of score values: finite logits; probabilities in [0, 1] whose rows
     (multiclass) sum to 1 within the tolerance."""
     for s, r in zip(rows, row_no, strict=True):
@@ -241,8 +258,9 @@ def check_scores(ref: Ref, rows: list[list[float]], *, logits: bool, file: str,
                 ref.bad("row does not sum to 1", file, r)
 
 
-def finish(ref: Ref, scores: list[list[float]], labels: list[int], *, logits: bool,
-           eps: float) -> Ref:
+def finish(
+    ref: Ref, scores: list[list[float]], labels: list[int], *, logits: bool, eps: float
+) -> Ref:
     """The mean loss of good rows (the reference's number, also for lenient cases)."""
     if not scores:
         if not ref.problems:
@@ -250,8 +268,7 @@ def finish(ref: Ref, scores: list[list[float]], labels: list[int], *, logits: bo
         return ref
     if ref.problems:
         return ref
-    losses = [row_loss(s, y, logits=logits, eps=eps) for s, y in zip(scores, labels,
-                                                                    strict=True)]
+    losses = [row_loss(s, y, logits=logits, eps=eps) for s, y in zip(scores, labels, strict=True)]
     ref.loss = fsum(losses) / len(losses)
     ref.n = len(losses)
     return ref
@@ -271,8 +288,9 @@ def label_from_text(text: str, names: list[str]) -> tuple[str, int | None]:
     return "bad", None
 
 
-def labels_from_text(ref: Ref, cells: list[str], names: list[str], file: str,
-                     row_no: list[int]) -> list[int]:
+def labels_from_text(
+    ref: Ref, cells: list[str], names: list[str], file: str, row_no: list[int]
+) -> list[int]:
     out: list[int] = []
     kinds = set()
     for cell, r in zip(cells, row_no, strict=True):
@@ -295,8 +313,23 @@ def labels_from_text(ref: Ref, cells: list[str], names: list[str], file: str,
 
 NAME_POOL = ("a", "b", "c", "cat", "dog", "x y", "x,y", 'q"t', "é", "NA", "null")
 TEXT_POOL = ("abc", "x", "--1", "1e", "0x1", "1,5", 'say "hi"', "#", " ", "1 2", "ü", "zebra")
-SPECIALS = ("1e308", "-1e308", "1e-320", "-0.0", "0", "1", "nan", "inf", "-inf", "NaN", "",
-            "1e400", ".5", "5.", "+0.5")
+SPECIALS = (
+    "1e308",
+    "-1e308",
+    "1e-320",
+    "-0.0",
+    "0",
+    "1",
+    "nan",
+    "inf",
+    "-inf",
+    "NaN",
+    "",
+    "1e400",
+    ".5",
+    "5.",
+    "+0.5",
+)
 
 
 def _quote(cell: str) -> str:
@@ -327,8 +360,14 @@ class CsvCase:
 def csv_files(draw: st.DrawFn) -> CsvCase:
     """A random, often broken, CSV file, and the options to read it."""
     ncols = draw(st.integers(2, 5))
-    others = draw(st.lists(st.sampled_from(NAME_POOL), min_size=ncols - 1, max_size=ncols - 1,
-                           unique=draw(st.sampled_from([True, True, True, False]))))
+    others = draw(
+        st.lists(
+            st.sampled_from(NAME_POOL),
+            min_size=ncols - 1,
+            max_size=ncols - 1,
+            unique=draw(st.sampled_from([True, True, True, False])),
+        )
+    )
     label_at = draw(st.integers(0, ncols - 1))
     header = [*others[:label_at], "label", *others[label_at:]]
     label_cols = draw(st.sampled_from(["one"] * 6 + ["none", "two"]))
@@ -345,8 +384,13 @@ def csv_files(draw: st.DrawFn) -> CsvCase:
 
     def score_row() -> list[str]:
         if logits:
-            vals = draw(st.lists(st.one_of(st.floats(-60, 60), st.sampled_from([1e308, -1e308])),
-                                 min_size=width, max_size=width))
+            vals = draw(
+                st.lists(
+                    st.one_of(st.floats(-60, 60), st.sampled_from([1e308, -1e308])),
+                    min_size=width,
+                    max_size=width,
+                )
+            )
         elif width == 1:
             vals = [draw(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0, 1e-320])))]
         elif draw(st.booleans()):
@@ -360,8 +404,11 @@ def csv_files(draw: st.DrawFn) -> CsvCase:
 
     def label_cell() -> str:
         k = 2 if width == 1 else width
-        good = (list(score_names) if by_name
-                else [str(i) for i in range(k)] + ["1.0", "-0", "1e0", "0.0", "+1"])
+        good = (
+            list(score_names)
+            if by_name
+            else [str(i) for i in range(k)] + ["1.0", "-0", "1e0", "0.0", "+1"]
+        )
         bad = ["zebra", "", "nan", "-1", str(k), "0.5", "1e400", "1e20", " 1", *TEXT_POOL[:4]]
         if by_name:
             bad = ["zebra", "", "nan", " a", *TEXT_POOL[:4]]
@@ -387,9 +434,20 @@ def csv_files(draw: st.DrawFn) -> CsvCase:
     quote_all = draw(st.booleans())
     delims = [","] * len(lines)
     if not clean:
-        mutation = draw(st.sampled_from(
-            ["none", "semicolon_all", "semicolon_one", "extra_field", "missing_field",
-             "trailing_comma_header", "trailing_comma_rows", "trailing_comma_all"]))
+        mutation = draw(
+            st.sampled_from(
+                [
+                    "none",
+                    "semicolon_all",
+                    "semicolon_one",
+                    "extra_field",
+                    "missing_field",
+                    "trailing_comma_header",
+                    "trailing_comma_rows",
+                    "trailing_comma_all",
+                ]
+            )
+        )
         rows_idx = list(range(1, len(lines)))
         if mutation == "semicolon_all":
             delims = [";"] * len(lines)
@@ -403,8 +461,10 @@ def csv_files(draw: st.DrawFn) -> CsvCase:
             which = {"header": [0], "rows": rows_idx, "all": [0, *rows_idx]}[mutation[15:]]
             for i in which:
                 lines[i].append("")
-    text_lines = [delims[i].join(field_text(c, quote_all and i > 0) for c in line)
-                  for i, line in enumerate(lines)]
+    text_lines = [
+        delims[i].join(field_text(c, quote_all and i > 0) for c in line)
+        for i, line in enumerate(lines)
+    ]
     if not clean:
         blanks = draw(st.lists(st.integers(1, len(text_lines)), max_size=3))
         for at in sorted(blanks, reverse=True):
@@ -416,7 +476,7 @@ def csv_files(draw: st.DrawFn) -> CsvCase:
     data = (("\ufeff" if draw(st.booleans()) else "") + text).encode()
     if not clean and n and draw(st.integers(0, 9)) == 0:
         # Bytes that are not UTF-8 in one data cell.
-        data = data[: len(data) // 2] + b"\xff\xfe" + data[len(data) // 2:]
+        data = data[: len(data) // 2] + b"\xff\xfe" + data[len(data) // 2 :]
     gz = draw(st.integers(0, 3)) == 3
     cut = None  # gzip only: how many bytes of the compressed file are kept
     if gz and not clean and draw(st.booleans()):
@@ -503,8 +563,11 @@ def csv_reference(data: bytes, file: str, *, logits: bool) -> Ref:
         data_row += 1
         ref.rows_alt[data_row] = malformed_at - 1
         ref.rows_from = data_row
-        ref.bad("malformed quoting (an unterminated quote, or text after a closing quote)",
-                file, data_row)
+        ref.bad(
+            "malformed quoting (an unterminated quote, or text after a closing quote)",
+            file,
+            data_row,
+        )
     check_scores(ref, scores, logits=logits, file=file, row_no=row_no)
     label_names = ["0", "1"] if len(names) == 1 else names
     labels = labels_from_text(ref, cells, label_names, file, row_no)
@@ -531,12 +594,12 @@ def test_fuzz_csv_text(case: CsvCase) -> None:
 
 SCORE_DTYPES = (np.float16, np.float32, np.float64, np.int32)
 LABEL_DTYPES = (np.int64, np.int32, np.uint8, np.bool_, np.float64, np.float32)
-SPECIAL_FLOATS = (math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, -0.0, 65504.0, 1e-8,
-                  3e38)
+SPECIAL_FLOATS = (math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, -0.0, 65504.0, 1e-8, 3e38)
 
 
-def _score_rows(draw: st.DrawFn, n: int, c: int, *, logits: bool, clean: bool,
-                bound: float) -> np.ndarray:
+def _score_rows(
+    draw: st.DrawFn, n: int, c: int, *, logits: bool, clean: bool, bound: float
+) -> np.ndarray:
     """(n, c) float64 scores: logits in [-bound, bound], or probability rows that sum to 1
     (one column: P(positive)); unless ``clean``, about one value in eight made special."""
     rows = []
@@ -550,8 +613,10 @@ def _score_rows(draw: st.DrawFn, n: int, c: int, *, logits: bool, clean: bool,
             total = sum(raw)
             row = [v / total for v in raw] if total > 0 else [1.0 / c] * c
         if not clean:
-            row = [draw(st.sampled_from(SPECIAL_FLOATS)) if draw(st.integers(0, 7)) == 0 else v
-                   for v in row]
+            row = [
+                draw(st.sampled_from(SPECIAL_FLOATS)) if draw(st.integers(0, 7)) == 0 else v
+                for v in row
+            ]
         rows.append(row)
     return np.array(rows, dtype=np.float64).reshape(n, c)
 
@@ -628,8 +693,9 @@ def test_fuzz_npy_arrays(case: tuple[np.ndarray, np.ndarray, bool, int | None]) 
         args += ["--chunk-rows", str(chunk)] if chunk else []
         res = invoke(args)
     ref = npy_reference(scores, labels, logits=logits)
-    check(res, ref, [*args, f"scores={scores!r}", f"labels={labels!r}"],
-          ["scores.npy", "labels.npy"])
+    check(
+        res, ref, [*args, f"scores={scores!r}", f"labels={labels!r}"], ["scores.npy", "labels.npy"]
+    )
 
 
 # -- 3. Random Parquet tables -----------------------------------------------------------------
@@ -668,8 +734,16 @@ def parquet_cases(draw: st.DrawFn) -> tuple[pa.Table, bool, int, int | None]:
             list_type = pa.list_(ty)
         with np.errstate(all="ignore"):
             cols["scores"] = pa.array(
-                [None if r is None else [None if v is None else np.float64(v).astype(
-                    ty.to_pandas_dtype()) for v in r] for r in lists], type=list_type)
+                [
+                    None
+                    if r is None
+                    else [
+                        None if v is None else np.float64(v).astype(ty.to_pandas_dtype()) for v in r
+                    ]
+                    for r in lists
+                ],
+                type=list_type,
+            )
     for j, name in enumerate(names if layout == "wide" else []):
         ty = draw(st.sampled_from(PQ_SCORE_TYPES))
         col = values[:, j]
@@ -680,8 +754,12 @@ def parquet_cases(draw: st.DrawFn) -> tuple[pa.Table, bool, int, int | None]:
                 col = col.astype(ty)
         mask = None
         if not clean:
-            mask = np.array(draw(st.lists(st.integers(0, 9), min_size=n, max_size=n)),
-                            dtype=np.int64).reshape(n) == 0
+            mask = (
+                np.array(
+                    draw(st.lists(st.integers(0, 9), min_size=n, max_size=n)), dtype=np.int64
+                ).reshape(n)
+                == 0
+            )
         cols[name] = pa.array(col, mask=mask)
     k = 2 if c == 1 else c
     kind = draw(st.sampled_from(["int", "bool", "names", "index_text", "float"]))
@@ -689,23 +767,48 @@ def parquet_cases(draw: st.DrawFn) -> tuple[pa.Table, bool, int, int | None]:
         vals: list[Any] = draw(st.lists(st.booleans(), min_size=n, max_size=n))
     elif kind == "names":
         class_names = ["0", "1"] if c == 1 else names
-        vals = draw(st.lists(st.sampled_from(class_names + ([] if clean else ["zebra", ""])),
-                             min_size=n, max_size=n))
+        vals = draw(
+            st.lists(
+                st.sampled_from(class_names + ([] if clean else ["zebra", ""])),
+                min_size=n,
+                max_size=n,
+            )
+        )
     elif kind == "index_text":
-        vals = draw(st.lists(st.sampled_from([str(i) for i in range(k)]
-                                             + ([] if clean else [str(k), "-1", "0.5", "x"])),
-                             min_size=n, max_size=n))
+        vals = draw(
+            st.lists(
+                st.sampled_from(
+                    [str(i) for i in range(k)] + ([] if clean else [str(k), "-1", "0.5", "x"])
+                ),
+                min_size=n,
+                max_size=n,
+            )
+        )
     elif kind == "int":
-        vals = draw(st.lists(st.integers(0 if clean else -2, k - 1 if clean else k + 1),
-                             min_size=n, max_size=n))
+        vals = draw(
+            st.lists(
+                st.integers(0 if clean else -2, k - 1 if clean else k + 1), min_size=n, max_size=n
+            )
+        )
     else:
-        vals = draw(st.lists(st.sampled_from([float(i) for i in range(k)]
-                                             + ([] if clean else [0.5, math.nan, float(k)])),
-                             min_size=n, max_size=n))
+        vals = draw(
+            st.lists(
+                st.sampled_from(
+                    [float(i) for i in range(k)] + ([] if clean else [0.5, math.nan, float(k)])
+                ),
+                min_size=n,
+                max_size=n,
+            )
+        )
     if not clean and n and draw(st.integers(0, 3)) == 0:
         vals[draw(st.integers(0, n - 1))] = None
-    ltype = {"int": pa.int64(), "bool": pa.bool_(), "names": pa.string(),
-             "index_text": pa.string(), "float": pa.float64()}[kind]
+    ltype = {
+        "int": pa.int64(),
+        "bool": pa.bool_(),
+        "names": pa.string(),
+        "index_text": pa.string(),
+        "float": pa.float64(),
+    }[kind]
     label = pa.array(vals, type=ltype)
     if kind == "names" and draw(st.booleans()):
         label = label.dictionary_encode()
@@ -785,8 +888,12 @@ def test_fuzz_parquet_tables(case: tuple[pa.Table, bool, int, int | None]) -> No
         args += ["--chunk-rows", str(chunk)] if chunk else []
         res = invoke(args)
     ref = parquet_reference(table, logits=logits, file="preds.parquet")
-    check(res, ref, [*args, f"table={table.to_pydict()!r}", f"schema={table.schema}"],
-          ["preds.parquet"])
+    check(
+        res,
+        ref,
+        [*args, f"table={table.to_pydict()!r}", f"schema={table.schema}"],
+        ["preds.parquet"],
+    )
 
 
 # -- 4. Options -------------------------------------------------------------------------------
@@ -822,19 +929,30 @@ def option_cases(draw: st.DrawFn) -> OptionCase:
             total = sum(raw)
             scores.append([v / total for v in raw] if total > 0 else [1.0 / c] * c)
     k = 2 if c == 1 else c
-    labels = draw(st.lists(st.sampled_from([*range(k), -100, *([k] * (n < 3))]),
-                           min_size=n, max_size=n))
+    labels = draw(
+        st.lists(st.sampled_from([*range(k), -100, *([k] * (n < 3))]), min_size=n, max_size=n)
+    )
     return OptionCase(
-        scores, labels, logits,
+        scores,
+        labels,
+        logits,
         fmt=draw(st.sampled_from(["csv", "npy"])),
         reduction=draw(st.sampled_from([None, "mean", "sum"])),
         base=draw(st.sampled_from([None, "e", "2", "10"])),
-        smoothing=draw(st.one_of(st.none(), st.floats(0.0, 1.0),
-                                 st.sampled_from([1.0, 1.5, -0.1]))),
+        smoothing=draw(
+            st.one_of(st.none(), st.floats(0.0, 1.0), st.sampled_from([1.0, 1.5, -0.1]))
+        ),
         ignore=draw(st.sampled_from([None, -100, 0, 1, 2, 7])),
-        weights=draw(st.one_of(st.none(), st.lists(
-            st.one_of(st.floats(0, 5), st.sampled_from([0.0, 1.0, -1.0])),
-            min_size=max(1, k - 1), max_size=k + 1))),
+        weights=draw(
+            st.one_of(
+                st.none(),
+                st.lists(
+                    st.one_of(st.floats(0, 5), st.sampled_from([0.0, 1.0, -1.0])),
+                    min_size=max(1, k - 1),
+                    max_size=k + 1,
+                ),
+            )
+        ),
         chunk=draw(st.one_of(st.none(), st.integers(1, 50))),
     )
 
@@ -856,8 +974,7 @@ def option_reference(case: OptionCase, file: str) -> Ref:
             ref.bad("--class-weights of the wrong length", OPTION)
         elif any(v < 0 for v in w):
             ref.bad("negative class weight", OPTION)
-    counted = [(s, y) for s, y in zip(case.scores, case.labels, strict=True)
-               if y != case.ignore]
+    counted = [(s, y) for s, y in zip(case.scores, case.labels, strict=True) if y != case.ignore]
     for i, y in enumerate(case.labels):
         if y != case.ignore and not 0 <= y < k:
             ref.bad("label out of range", file, i + 1)
@@ -888,8 +1005,10 @@ def test_fuzz_options(case: OptionCase) -> None:
             name = "preds.csv"
             path = Path(d) / name
             head = ",".join(f"s{j}" for j in range(c)) + ",label\n"
-            body = "".join(",".join(repr(v) for v in s) + f",{y}\n"
-                           for s, y in zip(case.scores, case.labels, strict=True))
+            body = "".join(
+                ",".join(repr(v) for v in s) + f",{y}\n"
+                for s, y in zip(case.scores, case.labels, strict=True)
+            )
             path.write_text(head + body)
             args = [str(path)]
         else:
@@ -900,9 +1019,13 @@ def test_fuzz_options(case: OptionCase) -> None:
             np.save(lp, np.array(case.labels, dtype=np.int64))
             args = [str(path), "--labels", str(lp)]
         args += ["--logits"] if case.logits else []
-        for opt, value in (("--reduction", case.reduction), ("--base", case.base),
-                           ("--label-smoothing", case.smoothing),
-                           ("--ignore-index", case.ignore), ("--chunk-rows", case.chunk)):
+        for opt, value in (
+            ("--reduction", case.reduction),
+            ("--base", case.base),
+            ("--label-smoothing", case.smoothing),
+            ("--ignore-index", case.ignore),
+            ("--chunk-rows", case.chunk),
+        ):
             if value is not None:
                 args += [opt, repr(value) if isinstance(value, float) else str(value)]
         if case.weights is not None:
@@ -957,13 +1080,13 @@ def test_regression_binary_labels_are_indices_too(chunk: str | None) -> None:
         assert res.exit_code == 0, res.stderr
         want = (-math.log(0.8) - math.log(0.9) - math.log(0.7)) / 3
         assert math.isclose(json.loads(res.stdout)["loss"], want, rel_tol=1e-12)
-        res, _ = run_csv(Path(d), b"a,label\n0.2,0\n0.7,-100\n0.9,1\n",
-                         "--ignore-index", "-100", *extra)
+        res, _ = run_csv(
+            Path(d), b"a,label\n0.2,0\n0.7,-100\n0.9,1\n", "--ignore-index", "-100", *extra
+        )
         assert res.exit_code == 0, res.stderr
         report = json.loads(res.stdout)
         assert report["n"] == 2
-        assert math.isclose(report["loss"], (-math.log(0.8) - math.log(0.9)) / 2,
-                            rel_tol=1e-12)
+        assert math.isclose(report["loss"], (-math.log(0.8) - math.log(0.9)) / 2, rel_tol=1e-12)
 
 
 def test_regression_invalid_utf8_in_the_header_is_exit_2(tmp_path: Path) -> None:
@@ -1003,8 +1126,12 @@ def test_regression_huge_label_is_reported_as_written(tmp_path: Path) -> None:
     np.save(tmp_path / "labels.npy", np.array([1e20]))
     argv = [str(tmp_path / "scores.npy"), "--labels", str(tmp_path / "labels.npy")]
     res = invoke(argv)
-    check(res, npy_reference(np.full((1, 2), 0.5), np.array([1e20]), logits=False), argv,
-          ["scores.npy", "labels.npy"])
+    check(
+        res,
+        npy_reference(np.full((1, 2), 0.5), np.array([1e20]), logits=False),
+        argv,
+        ["scores.npy", "labels.npy"],
+    )
     assert "-9223372036854775808" not in res.stderr, res.stderr
 
 
@@ -1070,8 +1197,12 @@ def run_parquet(tmp_path: Path, table: pa.Table, *args: str, group: int | None =
 def test_regression_missing_score_in_a_list_names_its_row(tmp_path: Path) -> None:
     # A null inside row 3's list of scores. Observed: "row 8, column 'scores': missing value"
     # in a file of 3 rows (the position in the flattened values, not the row).
-    table = pa.table({"scores": pa.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5], [0.2, None, 0.5]]),
-                      "label": [0, 1, 2]})
+    table = pa.table(
+        {
+            "scores": pa.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5], [0.2, None, 0.5]]),
+            "label": [0, 1, 2],
+        }
+    )
     res = run_parquet(tmp_path, table)
     assert res.exit_code == 2 and "row 3" in res.stderr, res.stderr
 
@@ -1090,8 +1221,12 @@ def test_regression_short_list_at_a_chunk_start_is_the_row_named(tmp_path: Path)
     # Row 3 has 1 score where every other row has 2; --chunk-rows 2 puts it first in its
     # chunk. Observed: "row 4, column 'scores': list has 2 scores but earlier rows have 1",
     # blaming row 4 (which matches the rest of the file).
-    table = pa.table({"scores": pa.array([[0.5, 0.5], [0.5, 0.5], [0.5], [0.5, 0.5], [0.5, 0.5]]),
-                      "label": [0, 0, 0, 0, 0]})
+    table = pa.table(
+        {
+            "scores": pa.array([[0.5, 0.5], [0.5, 0.5], [0.5], [0.5, 0.5], [0.5, 0.5]]),
+            "label": [0, 0, 0, 0, 0],
+        }
+    )
     res = run_parquet(tmp_path, table, "--chunk-rows", "2")
     assert res.exit_code == 2 and "row 3" in res.stderr, res.stderr
 
@@ -1100,7 +1235,11 @@ def test_regression_lists_that_widen_in_a_later_batch_do_not_crash(tmp_path: Pat
     # One row per row group (dictionary labels keep Parquet from joining the batches).
     # Observed: a traceback, "ValueError: all the input array dimensions except for the
     # concatenation axis must match exactly" from io.parts.concat_parts, exit 1.
-    table = pa.table({"scores": pa.array([[0.5, 0.5], [0.2, 0.3, 0.5]]),
-                      "label": pa.array(["0", "1"]).dictionary_encode()})
+    table = pa.table(
+        {
+            "scores": pa.array([[0.5, 0.5], [0.2, 0.3, 0.5]]),
+            "label": pa.array(["0", "1"]).dictionary_encode(),
+        }
+    )
     res = run_parquet(tmp_path, table, group=1)
     assert res.exit_code == 2 and "row 2" in res.stderr, res.stderr

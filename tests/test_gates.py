@@ -36,23 +36,39 @@ def preds(tmp_path: Path) -> Path:
 # -- the grammar -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,name,op,num", [
-    ("loss<=0.35", "loss", "<=", 0.35),
-    ("metrics.accuracy >= 0.9", "metrics.accuracy", ">=", 0.9),
-    (" metrics.ece<0.05 ", "metrics.ece", "<", 0.05),
-    ("per_class.cat.loss_mean<=1.2", "per_class.cat.loss_mean", "<=", 1.2),
-    ("n==223", "n", "==", 223.0),
-    ("clipped!=1", "clipped", "!=", 1.0),
-    ("loss>-1e-3", "loss", ">", -1e-3),
-    ("per_class.big cat.share<.5", "per_class.big cat.share", "<", 0.5),
-])
+@pytest.mark.parametrize(
+    "text,name,op,num",
+    [
+        ("loss<=0.35", "loss", "<=", 0.35),
+        ("metrics.accuracy >= 0.9", "metrics.accuracy", ">=", 0.9),
+        (" metrics.ece<0.05 ", "metrics.ece", "<", 0.05),
+        ("per_class.cat.loss_mean<=1.2", "per_class.cat.loss_mean", "<=", 1.2),
+        ("n==223", "n", "==", 223.0),
+        ("clipped!=1", "clipped", "!=", 1.0),
+        ("loss>-1e-3", "loss", ">", -1e-3),
+        ("per_class.big cat.share<.5", "per_class.big cat.share", "<", 0.5),
+    ],
+)
 def test_check_grammar_accepts(text: str, name: str, op: str, num: float) -> None:
     c = parse_check(text)
     assert (c.name, c.op, c.threshold) == (name, op, num)
 
 
-@pytest.mark.parametrize("text", ["loss", "loss<=", "<=0.3", "loss=<0.3", "loss<<1", "a<b<3",
-                                  "loss <= abc", "loss<=0.3; rm -rf /", "loss=0.3", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "loss",
+        "loss<=",
+        "<=0.3",
+        "loss=<0.3",
+        "loss<<1",
+        "a<b<3",
+        "loss <= abc",
+        "loss<=0.3; rm -rf /",
+        "loss=0.3",
+        "",
+    ],
+)
 def test_check_grammar_refuses(text: str) -> None:
     from xentcli.errors import UsageError
 
@@ -69,8 +85,10 @@ def test_names_are_looked_up_never_evaluated() -> None:
         lookup({"loss": 0.3}, check.name)
 
 
-@pytest.mark.parametrize("op,passes", [("<", False), ("<=", True), (">", False), (">=", True),
-                                       ("==", True), ("!=", False)])
+@pytest.mark.parametrize(
+    "op,passes",
+    [("<", False), ("<=", True), (">", False), (">=", True), ("==", True), ("!=", False)],
+)
 def test_every_operator(op: str, passes: bool) -> None:
     assert parse_check(f"x{op}2").passes(2.0) is passes
     assert parse_check(f"x{op}2").passes(None) is False  # null (an infinite loss) never passes
@@ -90,15 +108,37 @@ def test_max_increase_parsing() -> None:
 
 
 def test_checks_pass_and_fail(preds: Path) -> None:
-    ok = run(["compute", preds, "--logits", "--check", f"loss<={LOSS + 1e-9}",
-              "--check", "n==223", "--format", "json"])
+    ok = run(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--check",
+            f"loss<={LOSS + 1e-9}",
+            "--check",
+            "n==223",
+            "--format",
+            "json",
+        ]
+    )
     assert ok.exit_code == 0 and ok.stderr == ""
     acc = float(np.mean(np.argmax(Z, axis=1) == Y))
     cat_mean = math.fsum(ROWS[i] for i in range(N) if Y[i] == 0) / int((Y == 0).sum())
-    bad = run(["compute", preds, "--logits", "--format", "json",
-               "--check", f"metrics.accuracy>{acc}",
-               "--check", f"per_class.cat.loss_mean<{cat_mean / 2}",
-               "--check", "loss<100"])
+    bad = run(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--format",
+            "json",
+            "--check",
+            f"metrics.accuracy>{acc}",
+            "--check",
+            f"per_class.cat.loss_mean<{cat_mean / 2}",
+            "--check",
+            "loss<100",
+        ]
+    )
     assert bad.exit_code == 1
     assert json.loads(bad.stdout)["n"] == N  # the report still prints
     lines = bad.stderr.strip().splitlines()
@@ -124,21 +164,57 @@ def test_baseline_regression_and_improvement(tmp_path: Path, preds: Path) -> Non
     worse_report = run_json(["compute", preds, "--logits"])
     worse_report["loss"] = LOSS * 0.9  # the previous run was 10% better
     worse.write_text(json.dumps(worse_report))
-    res = run(["compute", preds, "--logits", "--baseline", worse, "--max-increase", "5%",
-               "--format", "json"])
+    res = run(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--baseline",
+            worse,
+            "--max-increase",
+            "5%",
+            "--format",
+            "json",
+        ]
+    )
     assert res.exit_code == 1 and "--max-increase 5%" in res.stderr
     out = json.loads(res.stdout)
     assert out["baseline"]["regressed"] is True
     assert out["baseline"]["delta"]["loss"] == pytest.approx(LOSS - LOSS * 0.9)
-    assert run(["compute", preds, "--logits", "--baseline", worse, "--max-increase",
-                "15%"]).exit_code == 0
-    assert run(["compute", preds, "--logits", "--baseline", worse, "--max-increase",
-                str(LOSS * 0.1 + 1e-6)]).exit_code == 0
+    assert (
+        run(["compute", preds, "--logits", "--baseline", worse, "--max-increase", "15%"]).exit_code
+        == 0
+    )
+    assert (
+        run(
+            [
+                "compute",
+                preds,
+                "--logits",
+                "--baseline",
+                worse,
+                "--max-increase",
+                str(LOSS * 0.1 + 1e-6),
+            ]
+        ).exit_code
+        == 0
+    )
     better = tmp_path / "better.json"
     worse_report["loss"] = LOSS * 1.5
     better.write_text(json.dumps(worse_report))
-    res = run(["compute", preds, "--logits", "--baseline", better, "--max-increase", "0",
-               "--format", "markdown"])
+    res = run(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--baseline",
+            better,
+            "--max-increase",
+            "0",
+            "--format",
+            "markdown",
+        ]
+    )
     assert res.exit_code == 0 and "| baseline | delta |" in res.stdout
 
 
@@ -191,15 +267,16 @@ def test_poisson_draws_follow_poisson_1() -> None:
     assert poisson1(np.random.default_rng(5), (50, 400)).tolist() == expected
 
 
-def slow_bootstrap(values: list[float], denom: list[float], chunk: int, seed: int,
-                   replicates: int, level: float) -> tuple[float, float]:
+def slow_bootstrap(
+    values: list[float], denom: list[float], chunk: int, seed: int, replicates: int, level: float
+) -> tuple[float, float]:
     """The scheme the README states, written out with loops: chunks of ``chunk`` rows, each cut
     into at most 1024 blocks; per replicate, each block gets a Poisson(1) weight drawn from
     default_rng([seed, first row of the chunk]) by inversion of a uniform draw."""
     num = [0.0] * replicates
     den = [0.0] * replicates
     for start in range(0, len(values), chunk):
-        v, d = values[start:start + chunk], denom[start:start + chunk]
+        v, d = values[start : start + chunk], denom[start : start + chunk]
         size = math.ceil(len(v) / 1024)
         blocks = math.ceil(len(v) / size)
         uniform = np.random.default_rng([seed, start]).random((replicates, blocks))
@@ -215,25 +292,80 @@ def slow_bootstrap(values: list[float], denom: list[float], chunk: int, seed: in
 
 @pytest.mark.parametrize("chunk", [7, 100])
 def test_ci_matches_a_slow_reference_bootstrap(preds: Path, chunk: int) -> None:
-    out = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "42",
-                    "--replicates", "200", "--chunk-rows", str(chunk)])
+    out = run_json(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--ci",
+            "0.9",
+            "--seed",
+            "42",
+            "--replicates",
+            "200",
+            "--chunk-rows",
+            str(chunk),
+        ]
+    )
     lo, hi = slow_bootstrap(ROWS, [1.0] * N, chunk, 42, 200, 0.9)
     assert out["ci"]["level"] == 0.9
     assert out["ci"]["loss_mean"] == pytest.approx([lo, hi], rel=1e-12)
     assert lo < LOSS < hi
-    again = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "42",
-                      "--replicates", "200", "--chunk-rows", str(chunk)])
+    again = run_json(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--ci",
+            "0.9",
+            "--seed",
+            "42",
+            "--replicates",
+            "200",
+            "--chunk-rows",
+            str(chunk),
+        ]
+    )
     assert again["ci"] == out["ci"]  # seeded: CI runs are reproducible
-    other = run_json(["compute", preds, "--logits", "--ci", "0.9", "--seed", "43",
-                      "--replicates", "200", "--chunk-rows", str(chunk)])
+    other = run_json(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--ci",
+            "0.9",
+            "--seed",
+            "43",
+            "--replicates",
+            "200",
+            "--chunk-rows",
+            str(chunk),
+        ]
+    )
     assert other["ci"] != out["ci"]
-    as_csv = run(["compute", preds, "--logits", "--ci", "0.9", "--seed", "42", "--replicates",
-                  "200", "--chunk-rows", str(chunk), "--format", "csv"]).stdout.splitlines()
+    as_csv = run(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--ci",
+            "0.9",
+            "--seed",
+            "42",
+            "--replicates",
+            "200",
+            "--chunk-rows",
+            str(chunk),
+            "--format",
+            "csv",
+        ]
+    ).stdout.splitlines()
     header, total = as_csv[0].split(","), next(r for r in as_csv if r.startswith("total,"))
     row = dict(zip(header, total.split(","), strict=True))  # the interval was left out of CSV
     assert float(row["ci_level"]) == 0.9
     assert [float(row["loss_mean_ci_low"]), float(row["loss_mean_ci_high"])] == pytest.approx(
-        [lo, hi], rel=1e-12)
+        [lo, hi], rel=1e-12
+    )
 
 
 def test_ci_with_an_infinite_row_loss(tmp_path: Path) -> None:
@@ -245,10 +377,13 @@ def test_ci_with_an_infinite_row_loss(tmp_path: Path) -> None:
     y = [1, 0, 1, 1, 0, 1, 0] * 5
     p[2] = 0.0  # and 37% of them not this one
     path = write_table(tmp_path / "inf.parquet", pa.table({"p": p, "label": y}))
-    out = run_json(["compute", path, "--clip-eps", "0", "--ci", "0.9", "--seed", "5",
-                    "--replicates", "300"])
-    rows = [-math.log(pi if yi else 1 - pi) if (pi if yi else 1 - pi) > 0 else 1e300
-            for pi, yi in zip(p, y, strict=True)]
+    out = run_json(
+        ["compute", path, "--clip-eps", "0", "--ci", "0.9", "--seed", "5", "--replicates", "300"]
+    )
+    rows = [
+        -math.log(pi if yi else 1 - pi) if (pi if yi else 1 - pi) > 0 else 1e300
+        for pi, yi in zip(p, y, strict=True)
+    ]
     lo, _ = slow_bootstrap(rows, [1.0] * len(rows), len(rows), 5, 300, 0.9)
     assert out["loss"] is None
     assert out["ci"]["loss_mean"][0] == pytest.approx(lo, rel=1e-12)
@@ -262,8 +397,22 @@ def test_compare_matches_a_slow_reference(tmp_path: Path, preds: Path) -> None:
     rows_b = [ref.ce_row_label(list(z_b[i]), int(Y[i]), logits=True) for i in range(N)]
     res = run(["compute", preds, "--logits"])
     assert res.exit_code == 0
-    cmp = run(["compare", preds, b, "--logits", "--format", "json", "--seed", "7",
-               "--replicates", "300", "--chunk-rows", "50"])
+    cmp = run(
+        [
+            "compare",
+            preds,
+            b,
+            "--logits",
+            "--format",
+            "json",
+            "--seed",
+            "7",
+            "--replicates",
+            "300",
+            "--chunk-rows",
+            "50",
+        ]
+    )
     assert cmp.exit_code == 0, cmp.stderr
     out = json.loads(cmp.stdout)
     diff = [rb - ra for ra, rb in zip(ROWS, rows_b, strict=True)]
@@ -292,8 +441,9 @@ def test_compare_refuses_different_labels_and_lengths(tmp_path: Path, preds: Pat
     other = write_table(tmp_path / "o.parquet", wide_table(Z, y2, names=["cat", "dog", "fish"]))
     res = run(["compare", preds, other, "--logits"])
     assert res.exit_code == 2 and "row 6" in res.stderr
-    short = write_table(tmp_path / "s.parquet",
-                        wide_table(Z[:-1], Y[:-1], names=["cat", "dog", "fish"]))
+    short = write_table(
+        tmp_path / "s.parquet", wide_table(Z[:-1], Y[:-1], names=["cat", "dog", "fish"])
+    )
     res = run(["compare", preds, short, "--logits"])
     assert res.exit_code == 2 and "rows" in res.stderr
 
@@ -339,7 +489,8 @@ def test_compare_writes_to_output(tmp_path: Path, preds: Path, fmt: str) -> None
     assert res.exit_code == 0 and res.stdout == ""
     text = out.read_text()
     assert text == run(["compare", preds, preds, "--logits", "--format", fmt]).stdout or (
-        fmt == "table" and "loss_mean" in text and "paired per-row difference" in text)
+        fmt == "table" and "loss_mean" in text and "paired per-row difference" in text
+    )
     if fmt == "json":
         assert json.loads(text)["difference"]["loss_mean"] == 0
 
@@ -348,8 +499,12 @@ def test_compare_writes_to_output(tmp_path: Path, preds: Path, fmt: str) -> None
 
 
 def xent(*args: str, **kw: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "xentcli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "xentcli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv"])
@@ -422,11 +577,13 @@ def test_sigterm_and_sighup_leave_no_partial_file(tmp_path: Path, sig: int) -> N
 
 @pytest.mark.parametrize("option", ["--output", "--per-sample"])
 def test_an_output_path_that_cannot_be_written_is_refused_before_reading(
-        tmp_path: Path, option: str) -> None:
+    tmp_path: Path, option: str
+) -> None:
     """stdin stays open and unread: the run must not wait for it (nor consume it) to find
     that the report has nowhere to go."""
-    proc = xent("compute", "-", option, str(tmp_path / "missing" / "out.csv"),
-                stdin=subprocess.PIPE)
+    proc = xent(
+        "compute", "-", option, str(tmp_path / "missing" / "out.csv"), stdin=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         code = proc.wait(timeout=30)  # stdin still open: xent must not be waiting on it
@@ -437,8 +594,9 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_reading(
     assert b"does not exist" in proc.stderr.read() and os.listdir(tmp_path) == []
 
 
-def test_ctrl_c_while_importing_is_one_line(monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_while_importing_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The console script's first ~80 ms import typer and numpy: a Ctrl-C there ends as one
     later does (the entry point catches it), not with a traceback."""
     import builtins
@@ -465,7 +623,8 @@ def test_ctrl_c_while_importing_is_one_line(monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.parametrize(("user", "expected"), [(None, "1"), ("4", "4")])
 def test_entry_keeps_openblas_to_one_thread_unless_told(
-        monkeypatch: pytest.MonkeyPatch, user: str | None, expected: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, user: str | None, expected: str
+) -> None:
     """OpenBLAS's extra thread spins on the reader's core after ``import numpy``; the entry
     point asks for one thread before anything imports numpy, and a user's setting wins."""
     import builtins
@@ -495,17 +654,22 @@ def test_entry_keeps_openblas_to_one_thread_unless_told(
     assert seen == [expected]
 
 
-@pytest.mark.parametrize(("args", "code"), [
-    (["compute", "missing.csv"], 2),
-    (["compute", "{preds}", "--logits", "--check", "bogus<1"], 2),
-    (["compute", "{preds}", "--logits", "--max-loss", "0.001"], 1),
-])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["compute", "missing.csv"], 2),
+        (["compute", "{preds}", "--logits", "--check", "bogus<1"], 2),
+        (["compute", "{preds}", "--logits", "--max-loss", "0.001"], 1),
+    ],
+)
 def test_closed_stderr_keeps_the_exit_code(preds: Path, args: list[str], code: int) -> None:
     """`xent ... 2>&1 | head`: the reader of stderr is gone before the error or gate line is
     written; the exit code must still say what happened."""
-    proc = subprocess.Popen([sys.executable, "-m", "xentcli",
-                             *(a.format(preds=preds) for a in args)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xentcli", *(a.format(preds=preds) for a in args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None
     proc.stderr.close()
     assert proc.wait(timeout=60) == code
@@ -515,9 +679,12 @@ def test_nohup_keeps_sighup_ignored(tmp_path: Path) -> None:
     """Started with SIGHUP ignored (nohup), xent keeps ignoring it and finishes the run."""
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xentcli", "compute", "-", "--format", "json", "--output",
-         str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        [sys.executable, "-m", "xentcli", "compute", "-", "--format", "json", "--output", str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
     assert proc.stdin is not None
     proc.stdin.write(b"a,b,label\n0.5,0.5,0\n")
     proc.stdin.flush()
@@ -529,8 +696,17 @@ def test_nohup_keeps_sighup_ignored(tmp_path: Path) -> None:
 
 
 def test_output_and_per_sample_must_differ(tmp_path: Path, preds: Path) -> None:
-    res = run(["compute", preds, "--logits", "--output", tmp_path / "r.csv", "--per-sample",
-               tmp_path / "r.csv"])
+    res = run(
+        [
+            "compute",
+            preds,
+            "--logits",
+            "--output",
+            tmp_path / "r.csv",
+            "--per-sample",
+            tmp_path / "r.csv",
+        ]
+    )
     assert res.exit_code == 2 and "both name" in res.stderr
     assert os.listdir(tmp_path) == ["z.parquet"]
 
@@ -543,50 +719,76 @@ def test_no_color_and_non_terminal_give_plain_text(preds: Path) -> None:
 
 def test_stdin_pipeline_with_json(preds: Path) -> None:
     csv = write_table(preds.with_suffix(".csv"), wide_table(Z, Y))
-    proc = xent("compute", "-", "--logits", "--format", "json", "--quiet",
-                stdin=subprocess.PIPE)
+    proc = xent("compute", "-", "--logits", "--format", "json", "--quiet", stdin=subprocess.PIPE)
     out, err = proc.communicate(csv.read_bytes(), timeout=60)
     assert proc.returncode == 0 and err == b""
     assert json.loads(out)["loss"] == pytest.approx(LOSS, rel=1e-12)
 
 
-@pytest.mark.parametrize("args", [["compute", "-", "--logits"],
-                                  ["compute", "-", "--input-format", "arrow"],
-                                  ["compute", "{preds}", "--labels", "-"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compute", "-", "--logits"],
+        ["compute", "-", "--input-format", "arrow"],
+        ["compute", "{preds}", "--labels", "-"],
+    ],
+)
 def test_a_closed_stdin(preds: Path, args: list[str]) -> None:
     """stdin closed (`<&-`): Python has no sys.stdin at all; one line, exit 2 (it was an
     AttributeError traceback and exit 1, a failed gate's code)."""
-    proc = subprocess.run([sys.executable, "-m", "xentcli",
-                           *[a.format(preds=preds) for a in args]],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-                          preexec_fn=lambda: os.close(0))
+    proc = subprocess.run(
+        [sys.executable, "-m", "xentcli", *[a.format(preds=preds) for a in args]],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr == "xent: error: <stdin>: stdin is closed; pipe the input in, or pass " \
-                          "its path\n"
+    assert (
+        proc.stderr == "xent: error: <stdin>: stdin is closed; pipe the input in, or pass "
+        "its path\n"
+    )
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-@pytest.mark.parametrize("args", [["compute", "{preds}", "--logits", "--format", "json"],
-                                  ["compute", "{preds}", "--logits"],
-                                  ["explain", "--probs", "0.5,0.5", "--label", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compute", "{preds}", "--logits", "--format", "json"],
+        ["compute", "{preds}", "--logits"],
+        ["explain", "--probs", "0.5,0.5", "--label", "0"],
+    ],
+)
 def test_stdout_on_a_full_disk_is_an_error(preds: Path, args: list[str]) -> None:
     with open("/dev/full", "wb") as full:
-        proc = subprocess.run([sys.executable, "-m", "xentcli",
-                               *[a.format(preds=preds) for a in args]],
-                              stdout=full, stderr=subprocess.PIPE, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "xentcli", *[a.format(preds=preds) for a in args]],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
     assert proc.returncode == 2  # not 1: that would read as a failed gate
     assert proc.stderr == b"xent: error: stdout: cannot write: No space left on device\n"
 
 
-@pytest.mark.parametrize("args", [["compute", "{preds}", "--logits", "--format", "json"],
-                                  ["explain", "--probs", "0.5,0.5", "--label", "0"],
-                                  ["--version"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compute", "{preds}", "--logits", "--format", "json"],
+        ["explain", "--probs", "0.5,0.5", "--label", "0"],
+        ["--version"],
+    ],
+)
 def test_a_closed_stdout_is_an_error(preds: Path, args: list[str]) -> None:
     """`xent ... >&-`: one line, exit 2 (Python would give a traceback and exit 1)."""
-    proc = subprocess.run([sys.executable, "-m", "xentcli",
-                           *[a.format(preds=preds) for a in args]],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
-                          preexec_fn=lambda: os.close(1))
+    proc = subprocess.run(
+        [sys.executable, "-m", "xentcli", *[a.format(preds=preds) for a in args]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )
     assert proc.returncode == 2
     assert proc.stderr == b"xent: error: stdout: cannot write: it is closed\n"
 
@@ -597,8 +799,7 @@ def test_console_process_output_and_exit_codes(tmp_path: Path) -> None:
     z = RNG.normal(size=(300, 5))
     y = RNG.integers(0, 5, 300)
     path = write_table(tmp_path / "p.parquet", wide_table(z, y))
-    want = math.fsum(ref.ce_row_label(list(z[i]), int(y[i]), logits=True)
-                     for i in range(300)) / 300
+    want = math.fsum(ref.ce_row_label(list(z[i]), int(y[i]), logits=True) for i in range(300)) / 300
     out, err = xent("compute", str(path), "--logits", "--format", "json").communicate(timeout=60)
     assert err == b""
     assert json.loads(out)["loss"] == pytest.approx(want, rel=1e-12)
@@ -619,8 +820,9 @@ def test_compare_with_an_infinite_loss(tmp_path: Path) -> None:
     res = run(["compare", half, zero, "--clip-eps", "0", "--max-increase", "1"])
     assert res.exit_code == 1  # B's loss is infinite: above any finite A
     assert "RuntimeWarning" not in res.stderr
-    assert res.stderr == ("xent: gate failed: B's loss inf is above A's 0.693147 by more than "
-                          "--max-increase 1\n")
+    assert res.stderr == (
+        "xent: gate failed: B's loss inf is above A's 0.693147 by more than --max-increase 1\n"
+    )
     assert "a loss is infinite, so there is no interval" in res.stdout
     res = run(["compare", zero, zero, "--clip-eps", "0", "--max-increase", "1"])
     assert res.exit_code == 0 and res.stderr == ""  # an infinite A cannot be exceeded
@@ -631,7 +833,8 @@ def test_compare_takes_the_options_its_errors_suggest(tmp_path: Path) -> None:
     a.write_text("id,x,y,label\nr1,2,2,0\nr2,1,3,1\n")  # scores that need --renormalize
     b = tmp_path / "b.csv"
     b.write_text("id,x,y,label\nr1,3,1,0\nr2,1,1,1\n")
-    out = json.loads(run(["compare", a, b, "--id-col", "id", "--renormalize",
-                          "--format", "json"]).stdout)
+    out = json.loads(
+        run(["compare", a, b, "--id-col", "id", "--renormalize", "--format", "json"]).stdout
+    )
     assert out["a"]["loss"] == pytest.approx((math.log(2) + math.log(4 / 3)) / 2, rel=1e-14)
     assert out["b"]["loss"] == pytest.approx((math.log(4 / 3) + math.log(2)) / 2, rel=1e-14)

@@ -55,8 +55,14 @@ def test_multiclass_labels_vs_reference(dtype, logits, smoothing, weighted, orde
         scores.astype(np.float64), y, logits=logits, eps=eps, class_weight=w, smoothing=smoothing
     )
     expected = [
-        ref.ce_row_label(list(map(float, scores[i])), int(y[i]), logits=logits, eps=eps,
-                         w=None if w is None else list(w), a=smoothing)
+        ref.ce_row_label(
+            list(map(float, scores[i])),
+            int(y[i]),
+            logits=logits,
+            eps=eps,
+            w=None if w is None else list(w),
+            a=smoothing,
+        )
         for i in range(n)
     ]
     np.testing.assert_allclose(out.loss, expected, rtol=1e-12)
@@ -75,10 +81,15 @@ def test_multiclass_targets_vs_reference(logits, smoothing) -> None:
     t = softmax(RNG.normal(size=(n, c)))
     t[:5] = np.eye(c)[RNG.integers(0, c, 5)]  # some one-hot rows
     w = RNG.uniform(0.5, 2.0, c)
-    out = kernels.multiclass_targets(scores, t, logits=logits, eps=1e-15, class_weight=w,
-                                     smoothing=smoothing)
-    expected = [ref.ce_row_target(list(scores[i]), list(t[i]), logits=logits, eps=1e-15,
-                                  w=list(w), a=smoothing) for i in range(n)]
+    out = kernels.multiclass_targets(
+        scores, t, logits=logits, eps=1e-15, class_weight=w, smoothing=smoothing
+    )
+    expected = [
+        ref.ce_row_target(
+            list(scores[i]), list(t[i]), logits=logits, eps=1e-15, w=list(w), a=smoothing
+        )
+        for i in range(n)
+    ]
     np.testing.assert_allclose(out.loss, expected, rtol=1e-12)
     assert out.denom is None
 
@@ -94,8 +105,17 @@ def test_binary_vs_reference(logits, pw, smoothing) -> None:
     y = RNG.integers(0, 2, n).astype(np.float64)
     eps = float(np.finfo(np.float64).eps)
     out = kernels.binary(scores, y, logits=logits, eps=eps, pos_weight=pw, smoothing=smoothing)
-    expected = [ref.bce(float(scores[i]), float(y[i]), logits=logits, eps=eps,
-                        pw=1.0 if pw is None else pw, a=smoothing) for i in range(n)]
+    expected = [
+        ref.bce(
+            float(scores[i]),
+            float(y[i]),
+            logits=logits,
+            eps=eps,
+            pw=1.0 if pw is None else pw,
+            a=smoothing,
+        )
+        for i in range(n)
+    ]
     np.testing.assert_allclose(out.loss, expected, rtol=1e-12, atol=1e-300)
 
 
@@ -114,8 +134,9 @@ def _binary_scores(logits: bool, dtype) -> np.ndarray:
 @pytest.mark.parametrize("logits", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("pw", [None, 2.5, 0.0])
-@pytest.mark.parametrize("eps", [0.0, 1e-3, float(np.finfo(np.float64).eps),
-                                 float(np.finfo(np.float32).eps)])
+@pytest.mark.parametrize(
+    "eps", [0.0, 1e-3, float(np.finfo(np.float64).eps), float(np.finfo(np.float32).eps)]
+)
 def test_binary_fused_equals_binary_and_bernoulli_stats(logits, dtype, pw, eps) -> None:
     """The fused binary kernel gives the values of the general ones bit for bit."""
     scores = _binary_scores(logits, dtype)
@@ -124,10 +145,10 @@ def test_binary_fused_equals_binary_and_bernoulli_stats(logits, dtype, pw, eps) 
     y[18:20] = [1, 0]
     lo, st, pred = kernels.binary_fused(scores, y, logits=logits, eps=eps, pos_weight=pw)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ref_lo = kernels.binary(scores, y.astype(np.float64), logits=logits, eps=eps,
-                                pos_weight=pw)
-        ref_st = kernels.bernoulli_stats(scores[:, None], y.astype(np.float64)[:, None],
-                                         logits=logits)
+        ref_lo = kernels.binary(scores, y.astype(np.float64), logits=logits, eps=eps, pos_weight=pw)
+        ref_st = kernels.bernoulli_stats(
+            scores[:, None], y.astype(np.float64)[:, None], logits=logits
+        )
     np.testing.assert_array_equal(pred, kernels.positive(scores, logits=logits))
     assert not np.isnan(lo.loss).any()  # --pos-weight 0: 0 x inf counts as 0
     np.testing.assert_array_equal(lo.loss, ref_lo.loss)
@@ -149,16 +170,19 @@ def test_binary_fused_vs_reference(logits, pw) -> None:
         assert math.isclose(lo.loss[i], want, rel_tol=1e-12, abs_tol=1e-300), i
         if logits:  # p = sigma(z), 1 - p = sigma(-z) and their logs, without cancellation
             p, q = (1 / (1 + math.exp(-x)) if x > -700 else math.exp(x) for x in (s, -s))
-            log_p, log_q = (-math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
-                            for x in (s, -s))
+            log_p, log_q = (
+                -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+                for x in (s, -s)
+            )
         else:
             p, q = s, 1 - s
             log_p = math.log(p) if p > 0 else 0.0
             log_q = math.log1p(-p) if p < 1 else 0.0
         h = -(p * log_p + q * log_q)
         assert math.isclose(st.entropy[i], h, rel_tol=1e-12, abs_tol=1e-300), i
-        assert math.isclose(st.brier[i], (q if yi == 1 else p) ** 2, rel_tol=1e-12,
-                            abs_tol=1e-300), i
+        assert math.isclose(
+            st.brier[i], (q if yi == 1 else p) ** 2, rel_tol=1e-12, abs_tol=1e-300
+        ), i
         assert math.isclose(st.confidence[i], max(p, q), rel_tol=1e-12), i
         assert math.isclose(st.p_true[i], p if yi == 1 else q, rel_tol=1e-12), i
         assert bool(pred[i]) == (s > (0.0 if logits else 0.5))
@@ -184,7 +208,7 @@ def test_bernoulli_stats_soft_targets_vs_exact_fractions(logits) -> None:
     assert math.isclose(st.brier[0], float(want / len(z)), rel_tol=1e-12)
     for i, x in enumerate(s.tolist()):  # each label's own squared error too
         p = 1 / (1 + Fraction(math.exp(-x))) if logits else Fraction(x)
-        one = kernels.bernoulli_stats(s[None, i:i + 1], t[None, i:i + 1], logits=logits)
+        one = kernels.bernoulli_stats(s[None, i : i + 1], t[None, i : i + 1], logits=logits)
         exact = float((p - Fraction(float(t[i]))) ** 2)
         assert math.isclose(one.brier[0], exact, rel_tol=1e-9, abs_tol=1e-300), i
         assert math.isclose(one.confidence[0], float(max(p, 1 - p)), rel_tol=1e-12), i
@@ -198,8 +222,9 @@ def test_multilabel_vs_reference(label_mean) -> None:
     pw = RNG.uniform(0.5, 3, c)
     out = kernels.multilabel(z, t, logits=True, eps=0.0, pos_weight=pw, label_mean=label_mean)
     for i in range(n):
-        row = [ref.bce(float(z[i, k]), float(t[i, k]), logits=True, pw=float(pw[k]))
-               for k in range(c)]
+        row = [
+            ref.bce(float(z[i, k]), float(t[i, k]), logits=True, pw=float(pw[k])) for k in range(c)
+        ]
         want = math.fsum(row) / (c if label_mean else 1)
         assert out.loss[i] == pytest.approx(want, rel=1e-12)
         np.testing.assert_allclose(out.class_terms[i], row, rtol=1e-12)
@@ -210,8 +235,9 @@ def test_extreme_logits_stay_finite() -> None:
     out = kernels.multiclass_labels(z, np.array([0, 0]), logits=True, eps=0.0)
     assert out.loss[0] == 0.0
     assert out.loss[1] == pytest.approx(2e30)
-    b = kernels.binary(np.array([1e30, -1e30, 1e30]), np.array([1.0, 0.0, 0.0]),
-                       logits=True, eps=0.0)
+    b = kernels.binary(
+        np.array([1e30, -1e30, 1e30]), np.array([1.0, 0.0, 0.0]), logits=True, eps=0.0
+    )
     np.testing.assert_allclose(b.loss, [0.0, 0.0, 1e30])
 
 
@@ -239,8 +265,9 @@ def test_take_along_rows_layouts() -> None:
     want = m[np.arange(9), idx]
     for arr in (np.ascontiguousarray(m), np.asfortranarray(m), m[:, ::1][::1, :][:, [0, 1, 2, 3]]):
         np.testing.assert_array_equal(kernels.take_along_rows(arr, idx), want)
-    np.testing.assert_array_equal(kernels.take_along_rows(m[::2], idx[:5]),
-                                  m[::2][np.arange(5), idx[:5]])
+    np.testing.assert_array_equal(
+        kernels.take_along_rows(m[::2], idx[:5]), m[::2][np.arange(5), idx[:5]]
+    )
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
@@ -280,19 +307,23 @@ def test_fused_kernel_equals_the_general_one(logits, dtype, weighted, layout, c)
     y = RNG.integers(0, c, n)
     w = RNG.uniform(0.5, 2, c) if weighted else None
     eps = float(np.finfo(dtype).eps)
-    lo, st, pred = kernels.multiclass_fused(scores, y, logits=logits, eps=eps,
-                                            class_weight=w, top_k=2)
-    ref_lo = kernels.multiclass_labels(np.ascontiguousarray(scores), y, logits=logits, eps=eps,
-                                       class_weight=w)
+    lo, st, pred = kernels.multiclass_fused(
+        scores, y, logits=logits, eps=eps, class_weight=w, top_k=2
+    )
+    ref_lo = kernels.multiclass_labels(
+        np.ascontiguousarray(scores), y, logits=logits, eps=eps, class_weight=w
+    )
     ref_pred = np.argmax(scores, axis=1)
-    ref_st = kernels.multiclass_stats(np.ascontiguousarray(scores), logits=logits,
-                                      pred=ref_pred, labels=y, top_k=2)
+    ref_st = kernels.multiclass_stats(
+        np.ascontiguousarray(scores), logits=logits, pred=ref_pred, labels=y, top_k=2
+    )
     np.testing.assert_array_equal(pred, ref_pred)
     np.testing.assert_allclose(lo.loss, ref_lo.loss, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(lo.clipped, ref_lo.clipped)
     for name in ("confidence", "hit", "brier", "entropy", "p_true", "top_k"):
-        np.testing.assert_allclose(getattr(st, name), getattr(ref_st, name), rtol=1e-12,
-                                   atol=1e-14, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(st, name), getattr(ref_st, name), rtol=1e-12, atol=1e-14, err_msg=name
+        )
 
 
 def test_calibration_bins_match_searchsorted_on_the_edges() -> None:
@@ -300,8 +331,15 @@ def test_calibration_bins_match_searchsorted_on_the_edges() -> None:
 
     for bins in (1, 7, 10, 15, 33):
         edges = np.linspace(0, 1, bins + 1)
-        conf = np.concatenate([RNG.uniform(0, 1, 5000), edges, np.nextafter(edges, 2),
-                               np.nextafter(edges, -1)[1:], [1.0, 0.0]])
+        conf = np.concatenate(
+            [
+                RNG.uniform(0, 1, 5000),
+                edges,
+                np.nextafter(edges, 2),
+                np.nextafter(edges, -1)[1:],
+                [1.0, 0.0],
+            ]
+        )
         conf = conf[(conf >= 0) & (conf <= 1)]
         want = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
         np.testing.assert_array_equal(calibration_bin(conf, bins), want)
@@ -309,8 +347,9 @@ def test_calibration_bins_match_searchsorted_on_the_edges() -> None:
 
 
 def test_softmax_sums_textbook_and_ties() -> None:
-    z = np.asfortranarray(np.vstack([RNG.normal(size=(500, 7)) * 5,
-                                     RNG.integers(0, 3, size=(200, 7)).astype(float)]))
+    z = np.asfortranarray(
+        np.vstack([RNG.normal(size=(500, 7)) * 5, RNG.integers(0, 3, size=(200, 7)).astype(float)])
+    )
     y = RNG.integers(0, 7, len(z))
     s = kernels.softmax_sums(z, y)
     np.testing.assert_array_equal(s.k, np.argmax(z, axis=1))  # ties: the first max
@@ -321,12 +360,15 @@ def test_softmax_sums_textbook_and_ties() -> None:
         t = [v - mx for v in row]
         assert s.g[i] == t[y[i]]
         assert s.eg[i] == pytest.approx(math.exp(t[y[i]]), rel=1e-15)
-        assert s.a[i] == pytest.approx(math.fsum(math.exp(v) for j, v in enumerate(t) if j != k),
-                                       rel=1e-14)
-        assert s.s1[i] == pytest.approx(math.fsum(math.exp(v) * v for v in t), rel=1e-13,
-                                        abs=1e-300)
+        assert s.a[i] == pytest.approx(
+            math.fsum(math.exp(v) for j, v in enumerate(t) if j != k), rel=1e-14
+        )
+        assert s.s1[i] == pytest.approx(
+            math.fsum(math.exp(v) * v for v in t), rel=1e-13, abs=1e-300
+        )
         assert s.sq[i] == pytest.approx(
-            math.fsum(math.exp(2 * v) for j, v in enumerate(t) if j != k), rel=1e-14)
+            math.fsum(math.exp(2 * v) for j, v in enumerate(t) if j != k), rel=1e-14
+        )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -345,8 +387,9 @@ def test_fused_kernel_keeps_precision_on_confident_rows(dtype) -> None:
         a = math.fsum(math.exp(v) for j, v in enumerate(t) if j != y[i])
         big_a = 1.0 + a
         assert lo.loss[i] == pytest.approx(math.log1p(a), rel=1e-13, abs=0)
-        brier = math.fsum([(a / big_a) ** 2] + [(math.exp(v) / big_a) ** 2
-                                                 for j, v in enumerate(t) if j != y[i]])
+        brier = math.fsum(
+            [(a / big_a) ** 2] + [(math.exp(v) / big_a) ** 2 for j, v in enumerate(t) if j != y[i]]
+        )
         assert st.brier[i] == pytest.approx(brier, rel=1e-12, abs=0)
         assert st.p_true[i] == pytest.approx(1.0 / big_a, rel=1e-15, abs=0)
 
@@ -394,11 +437,18 @@ def test_blocked_logit_kernel_across_blocks(monkeypatch, c: int, layout: str) ->
     for row, label in zip(scores.tolist(), y.tolist(), strict=True):
         mx = max(row)
         k = row.index(mx)  # log-sum-exp as log1p of the non-max terms: exact for tiny losses
-        want.append(math.log1p(math.fsum(math.exp(v - mx) for j, v in enumerate(row)
-                                         if j != k)) + (mx - row[label]))
+        want.append(
+            math.log1p(math.fsum(math.exp(v - mx) for j, v in enumerate(row) if j != k))
+            + (mx - row[label])
+        )
     np.testing.assert_allclose(lo.loss, want, rtol=1e-13, atol=0)
-    ref_st = kernels.multiclass_stats(np.ascontiguousarray(scores, dtype=np.float64),
-                                      logits=True, pred=np.argmax(scores, axis=1), labels=y)
+    ref_st = kernels.multiclass_stats(
+        np.ascontiguousarray(scores, dtype=np.float64),
+        logits=True,
+        pred=np.argmax(scores, axis=1),
+        labels=y,
+    )
     for name in ("confidence", "brier", "entropy", "p_true"):
-        np.testing.assert_allclose(getattr(st, name), getattr(ref_st, name), rtol=1e-11,
-                                   atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(st, name), getattr(ref_st, name), rtol=1e-11, atol=1e-15, err_msg=name
+        )

@@ -37,18 +37,21 @@ def both(names: tuple[str, ...], chunks: list[list[str | None]]) -> tuple[list, 
     return out[0], out[1]
 
 
-@pytest.mark.parametrize(("names", "chunks"), [
-    (("0", "1", "2"), [["2", "0"], ["1", "007", "2"]]),  # leading zeros: 7 (out of range later)
-    (("0", "1", "2"), [["1"], [" 2", "0"]]),  # spaces: the general path trims them
-    (("0", "1", "2"), [["1"], ["2.0", "+1"]]),  # decimals and signs are numbers too
-    (("0", "1", "2"), [["1"], ["2", "x"]]),  # neither an index nor a name: that row
-    (("0", "1", "2"), [["1"], ["2", None]]),  # missing label: that row
-    (("0", "1", "2"), [["1"], ["99999999999999999999"]]),  # too large for int64
-    (("cat", "dog"), [["dog", "cat"], ["cat", "cat", "dog"]]),  # names, decided by chunk 1
-    (("cat", "dog"), [["dog", "cat"], ["cat", "cow"]]),  # an unknown name: that row
-    (("cat", "dog"), [["1", "0"], ["0", "1", "1"]]),  # indices for named classes
-    (("cat", "dog"), [["1", "0"], ["dog"]]),  # indices first, then a name
-])
+@pytest.mark.parametrize(
+    ("names", "chunks"),
+    [
+        (("0", "1", "2"), [["2", "0"], ["1", "007", "2"]]),  # leading zeros: 7 (out of range later)
+        (("0", "1", "2"), [["1"], [" 2", "0"]]),  # spaces: the general path trims them
+        (("0", "1", "2"), [["1"], ["2.0", "+1"]]),  # decimals and signs are numbers too
+        (("0", "1", "2"), [["1"], ["2", "x"]]),  # neither an index nor a name: that row
+        (("0", "1", "2"), [["1"], ["2", None]]),  # missing label: that row
+        (("0", "1", "2"), [["1"], ["99999999999999999999"]]),  # too large for int64
+        (("cat", "dog"), [["dog", "cat"], ["cat", "cat", "dog"]]),  # names, decided by chunk 1
+        (("cat", "dog"), [["dog", "cat"], ["cat", "cow"]]),  # an unknown name: that row
+        (("cat", "dog"), [["1", "0"], ["0", "1", "1"]]),  # indices for named classes
+        (("cat", "dog"), [["1", "0"], ["dog"]]),  # indices first, then a name
+    ],
+)
 def test_dictionary_labels_read_like_text(names: tuple[str, ...], chunks: list) -> None:
     got, want = both(names, chunks)
     assert got == want
@@ -69,7 +72,8 @@ def test_csv_labels_across_chunks(tmp_path: Path) -> None:
     y = rng.integers(0, 3, 50)
     names = ["ant", "bee", "cow"]
     lines = ["ant,bee,cow,label"] + [
-        ",".join(f"{v:.17g}" for v in row) + f",{names[k]}" for row, k in zip(p, y, strict=True)]
+        ",".join(f"{v:.17g}" for v in row) + f",{names[k]}" for row, k in zip(p, y, strict=True)
+    ]
     path = tmp_path / "p.csv"
     path.write_text("\n".join(lines) + "\n")
     want = math.fsum(-math.log(float(f"{p[i, y[i]]:.17g}")) for i in range(50)) / 50
@@ -85,17 +89,19 @@ def test_index_labels_in_csv_need_no_pyarrow_compute(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     rows = [f"{0.1 * (i % 9) + 0.05},{0.95 - 0.1 * (i % 9)},{i % 2}" for i in range(40)]
     path.write_text("\n".join(["0,1,label", *rows]) + "\n")
-    code = ("import sys; from typer.testing import CliRunner; from xentcli.cli import app; "
-            f"r = CliRunner().invoke(app, ['compute', {str(path)!r}, '--chunk-rows', '8']); "
-            "assert r.exit_code == 0, r.output; print('pyarrow.compute' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys; from typer.testing import CliRunner; from xentcli.cli import app; "
+        f"r = CliRunner().invoke(app, ['compute', {str(path)!r}, '--chunk-rows', '8']); "
+        "assert r.exit_code == 0, r.output; print('pyarrow.compute' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("order", [[0, 1, 2, 3], [2, 3, 0, 1], [1, 2, 3, 0]])
-def test_binary_class_named_false_means_that_class_in_every_chunk(tmp_path: Path,
-                                                                 order: list[int]) -> None:
+def test_binary_class_named_false_means_that_class_in_every_chunk(
+    tmp_path: Path, order: list[int]
+) -> None:
     """--class-names yes,false: "false" names class 1 (the positive one), whichever chunk it
     falls in; true/false mean 1/0 only when no class is named like them."""
     rows = [("0.9", "yes"), ("0.8", "false"), ("0.3", "false"), ("0.2", "false")]

@@ -230,8 +230,15 @@ def mc_logits(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mc_expected(
-    skm: Any, sps: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray, *, base: str,
-    top_k: int | None, logp_true: np.ndarray | None = None,
+    skm: Any,
+    sps: Any,
+    p: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    *,
+    base: str,
+    top_k: int | None,
+    logp_true: np.ndarray | None = None,
 ) -> dict[str, float]:
     """References for index labels. ``logp_true``: log p of the true class (logits); else the
     loss is scikit-learn's log_loss on the probabilities."""
@@ -282,8 +289,9 @@ MC_CASES = [
 
 
 @pytest.mark.parametrize(("kind", "fmt", "weighted"), MC_CASES)
-def test_multiclass_labels(tmp_path: Path, skm: Any, sps: Any, kind: str, fmt: str,
-                           weighted: bool) -> None:
+def test_multiclass_labels(
+    tmp_path: Path, skm: Any, sps: Any, kind: str, fmt: str, weighted: bool
+) -> None:
     rng = np.random.default_rng([1, MC_CASES.index((kind, fmt, weighted))])
     if kind == "probs":
         p, y = mc_probs(rng)
@@ -325,10 +333,14 @@ def test_two_columns_multiclass_brier_is_unhalved(tmp_path: Path, skm: Any) -> N
     y = rng.integers(0, 2, n)
     out = xent(write(tmp_path, {**wide(p, "c"), "label": y}))
     assert out["task"] == "multiclass"
-    close(out["metrics"]["brier"],
-          skm.brier_score_loss(y, p, labels=[0, 1], scale_by_half=False), "brier")
-    manual = wmean([sum((p[i, c] - (y[i] == c)) ** 2 for c in range(2)) for i in range(n)],
-                   np.ones(n))
+    close(
+        out["metrics"]["brier"],
+        skm.brier_score_loss(y, p, labels=[0, 1], scale_by_half=False),
+        "brier",
+    )
+    manual = wmean(
+        [sum((p[i, c] - (y[i] == c)) ** 2 for c in range(2)) for i in range(n)], np.ones(n)
+    )
     close(out["metrics"]["brier"], manual, "brier (loop)")
 
 
@@ -367,37 +379,62 @@ def test_top_1_tie_break_is_sklearns_not_argmax(tmp_path: Path, skm: Any) -> Non
     p = np.full((4, 4), 0.25)
     y = np.arange(4)
     w = np.array([1.0, 2.0, 3.0, 4.0])
-    out = xent(write(tmp_path, {**wide(p, "c"), "label": y, "w": w}),
-               "--weight-col", "w", "--top-k", "1")
+    out = xent(
+        write(tmp_path, {**wide(p, "c"), "label": y, "w": w}), "--weight-col", "w", "--top-k", "1"
+    )
     ref = skm.top_k_accuracy_score(y, p, k=1, labels=[0, 1, 2, 3], sample_weight=w)
     assert ref == pytest.approx(0.4)
     close(out["metrics"]["top_k_accuracy"], ref, "top_k_accuracy k=1 on a 4-way tie")
-    close(out["metrics"]["accuracy"], skm.accuracy_score(y, np.argmax(p, 1), sample_weight=w),
-          "accuracy on a 4-way tie (argmax: first maximum)")
+    close(
+        out["metrics"]["accuracy"],
+        skm.accuracy_score(y, np.argmax(p, 1), sample_weight=w),
+        "accuracy on a 4-way tie (argmax: first maximum)",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # binary
 # --------------------------------------------------------------------------------------------
 
-BIN_CASES = [("probs", False, "e"), ("probs", True, "2"), ("logits", False, "2"),
-             ("logits", True, "e")]
+BIN_CASES = [
+    ("probs", False, "e"),
+    ("probs", True, "2"),
+    ("logits", False, "2"),
+    ("logits", True, "e"),
+]
 
 
 @pytest.mark.parametrize(("kind", "weighted", "base"), BIN_CASES)
-def test_binary(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: bool,
-                base: str) -> None:
+def test_binary(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: bool, base: str) -> None:
     rng = np.random.default_rng([4, BIN_CASES.index((kind, weighted, base))])
     n = 199
     y = rng.integers(0, 2, n)
     if kind == "probs":
         s = rng.beta(0.8, 0.8, n)
-        edge = [(0.5, 0), (0.5, 1), (1.0, 1), (0.0, 0), (1.0, 0), (0.0, 1), (0.75, 1),
-                (0.25, 1), (0.75, 0)]
+        edge = [
+            (0.5, 0),
+            (0.5, 1),
+            (1.0, 1),
+            (0.0, 0),
+            (1.0, 0),
+            (0.0, 1),
+            (0.75, 1),
+            (0.25, 1),
+            (0.75, 0),
+        ]
     else:
         s = rng.normal(size=n) * 2.5
-        edge = [(0.0, 0), (0.0, 1), (1e-30, 1), (-1e-30, 1), (800.0, 1), (-800.0, 0),
-                (800.0, 0), (35.0, 1), (-35.0, 1)]
+        edge = [
+            (0.0, 0),
+            (0.0, 1),
+            (1e-30, 1),
+            (-1e-30, 1),
+            (800.0, 1),
+            (-800.0, 0),
+            (800.0, 0),
+            (35.0, 1),
+            (-35.0, 1),
+        ]
     for i, (v, lab) in enumerate(edge):
         s[i], y[i] = v, lab
     w = weights(rng, n, weighted)
@@ -441,12 +478,37 @@ def test_binary(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: bool,
 def test_calibration_bin_edges(tmp_path: Path, n_bins: int) -> None:
     """Confidences exactly on bin edges go to the bin whose lo they equal; exactly 1.0 goes to
     the last bin (closed at 1.0). --clip-eps 0 keeps the 1.0 exact."""
-    vals = np.array([0.5, 0.5, 0.625, 0.75, 0.75, 0.875, 1.0, 1.0, 0.0, 0.25, 0.125, 0.375,
-                     0.5 + 2**-20, 0.75 - 2**-20, 1.0 - 2**-40])
+    vals = np.array(
+        [
+            0.5,
+            0.5,
+            0.625,
+            0.75,
+            0.75,
+            0.875,
+            1.0,
+            1.0,
+            0.0,
+            0.25,
+            0.125,
+            0.375,
+            0.5 + 2**-20,
+            0.75 - 2**-20,
+            1.0 - 2**-40,
+        ]
+    )
     y = np.array([0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1])
     w = np.arange(1.0, len(vals) + 1)
-    out = xent(write(tmp_path, {"score": vals, "label": y, "w": w}), "--weight-col", "w",
-               "--clip-eps", "0", "--bins", str(n_bins), "--plot")
+    out = xent(
+        write(tmp_path, {"score": vals, "label": y, "w": w}),
+        "--weight-col",
+        "w",
+        "--clip-eps",
+        "0",
+        "--bins",
+        str(n_bins),
+        "--plot",
+    )
     conf = np.maximum(vals, 1.0 - vals)
     ece, mce, cal = calibration_ref(conf, (vals > 0.5) == y, w, n_bins)
     assert cal[-1][1] == 1.0 and cal[-1][2] >= 7 + 8 + 9  # the three confidences of 1.0
@@ -467,8 +529,11 @@ def test_tied_logits_fall_in_the_edge_bin_on_every_kernel(tmp_path: Path, path: 
         z, y = np.vstack([z, z[:1]]), np.append(y, -100)
     cols = {f"c{j}": z[:, j] for j in range(10)} | {"label": y}
     args = ["--logits", "--bins", "10", "--plot"]
-    args += {"fused": [], "ignored row": ["--ignore-index", "-100"],
-             "smoothing": ["--label-smoothing", "0.1"]}[path]
+    args += {
+        "fused": [],
+        "ignored row": ["--ignore-index", "-100"],
+        "smoothing": ["--label-smoothing", "0.1"],
+    }[path]
     out = xent(write(tmp_path, cols), *args)
     conf = np.array([0.1, 0.1, 0.2, 0.2, 0.5, 0.5])
     hit = [True, False, False, False, True, False]  # the first of the tied classes is predicted
@@ -484,8 +549,14 @@ def test_calibration_bin_with_only_zero_weights_is_empty(tmp_path: Path) -> None
     vals = np.array([0.55, 0.6, 0.4, 0.9, 0.95, 0.05, 0.8, 0.2])
     y = np.array([0, 0, 1, 1, 1, 0, 0, 1])
     w = np.array([0.0, 0.0, 0.0, 1.0, 2.0, 1.0, 3.0, 1.0])  # conf in [0.5, 0.75): weight 0
-    out = xent(write(tmp_path, {"score": vals, "label": y, "w": w}), "--weight-col", "w",
-               "--bins", "4", "--plot")
+    out = xent(
+        write(tmp_path, {"score": vals, "label": y, "w": w}),
+        "--weight-col",
+        "w",
+        "--bins",
+        "4",
+        "--plot",
+    )
     conf = np.maximum(vals, 1.0 - vals)
     ece, mce, cal = calibration_ref(conf, (vals > 0.5) == y, w, 4)
     assert [b[0] for b in cal] == [0.75]
@@ -497,26 +568,39 @@ def test_calibration_bin_with_only_zero_weights_is_empty(tmp_path: Path) -> None
 # multi-label
 # --------------------------------------------------------------------------------------------
 
-ML_CASES = [("probs", False, "sum"), ("probs", True, "mean"), ("logits", True, "sum"),
-            ("logits", False, "mean")]
+ML_CASES = [
+    ("probs", False, "sum"),
+    ("probs", True, "mean"),
+    ("logits", True, "sum"),
+    ("logits", False, "mean"),
+]
 
 
 @pytest.mark.parametrize(("kind", "weighted", "red"), ML_CASES)
-def test_multilabel(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: bool,
-                    red: str) -> None:
+def test_multilabel(
+    tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: bool, red: str
+) -> None:
     rng = np.random.default_rng([5, ML_CASES.index((kind, weighted, red))])
     n, C = 197, 4
     Y = (rng.random((n, C)) < 0.35).astype(np.int64)
     Y[0], Y[1] = 0, 1  # all-negative and all-positive rows
     if kind == "probs":
         s = rng.random((n, C))
-        s[2:6] = [[0.0, 1.0, 0.5, 0.25], [1.0, 0.0, 0.5, 0.75], [0.5, 0.5, 1.0, 0.0],
-                  [1.0, 1.0, 0.0, 0.0]]
+        s[2:6] = [
+            [0.0, 1.0, 0.5, 0.25],
+            [1.0, 0.0, 0.5, 0.75],
+            [0.5, 0.5, 1.0, 0.0],
+            [1.0, 1.0, 0.0, 0.0],
+        ]
         p, q, pred = s, 1.0 - s, s > 0.5
     else:
         s = rng.normal(size=(n, C)) * 2.0
-        s[2:6] = [[0.0, 800.0, -800.0, 1e-30], [-1e-30, 0.0, 30.0, -30.0],
-                  [5.0, -5.0, 0.0, 0.0], [800.0, 800.0, -800.0, -800.0]]
+        s[2:6] = [
+            [0.0, 800.0, -800.0, 1e-30],
+            [-1e-30, 0.0, 30.0, -30.0],
+            [5.0, -5.0, 0.0, 0.0],
+            [800.0, 800.0, -800.0, -800.0],
+        ]
         (p, q), pred = sigmoid_pair(s), s > 0
     Y[2:6] = [[0, 1, 1, 0], [1, 0, 0, 1], [1, 0, 1, 0], [1, 1, 0, 0]]  # keep losses finite
     w = weights(rng, n, weighted)
@@ -531,8 +615,9 @@ def test_multilabel(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: boo
     assert out["task"] == "multilabel"
     div = C if red == "mean" else 1
     if kind == "probs":
-        per_label = [skm.log_loss(Y[:, j], s[:, j], labels=[0, 1], sample_weight=w)
-                     for j in range(C)]
+        per_label = [
+            skm.log_loss(Y[:, j], s[:, j], labels=[0, 1], sample_weight=w) for j in range(C)
+        ]
     else:
         per_label = [wmean(np.logaddexp(0.0, s[:, j]) - s[:, j] * Y[:, j], w) for j in range(C)]
     loss = math.fsum(per_label) / div
@@ -544,8 +629,10 @@ def test_multilabel(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: boo
     exp = {
         "accuracy": 1.0 - skm.hamming_loss(Y, pred.astype(int), sample_weight=w),
         "subset_accuracy": skm.accuracy_score(Y, pred.astype(int), sample_weight=w),
-        "brier": math.fsum(skm.brier_score_loss(Y[:, j], p[:, j], sample_weight=w,
-                                                pos_label=1) for j in range(C)) / C,
+        "brier": math.fsum(
+            skm.brier_score_loss(Y[:, j], p[:, j], sample_weight=w, pos_label=1) for j in range(C)
+        )
+        / C,
         "entropy": wmean(bern_entropy(p, q, sps, "e").sum(axis=1), w) / div,
         "prior_entropy": prior,
         "normalized_entropy": loss / prior,
@@ -561,8 +648,12 @@ def test_multilabel(tmp_path: Path, skm: Any, sps: Any, kind: str, weighted: boo
 # soft / one-hot target columns
 # --------------------------------------------------------------------------------------------
 
-SOFT_CASES = [("probs", False, "e"), ("probs", True, "2"), ("logits", True, "e"),
-              ("logits", False, "2")]
+SOFT_CASES = [
+    ("probs", False, "e"),
+    ("probs", True, "2"),
+    ("logits", True, "e"),
+    ("logits", False, "2"),
+]
 
 
 @pytest.mark.parametrize(("kind", "weighted", "base"), SOFT_CASES)
@@ -592,14 +683,21 @@ def test_soft_targets(tmp_path: Path, sps: Any, kind: str, weighted: bool, base:
     b = None if base == "e" else float(base)
     ln = LN[base]
     # slow loops from the definitions (0 log 0 = 0)
-    ce = [-math.fsum(T[i, c] * math.log(p[i, c]) for c in range(C) if T[i, c] > 0) / ln
-          for i in range(n)]
+    ce = [
+        -math.fsum(T[i, c] * math.log(p[i, c]) for c in range(C) if T[i, c] > 0) / ln
+        for i in range(n)
+    ]
     loss = wmean(ce, w)
     ctx = f"soft targets {kind} weighted={weighted} base={base}"
     close(out["loss_mean"], loss, f"{ctx} loss_mean")
     qbar = np.array([wmean(T[:, c], w) for c in range(C)])
-    prior = wmean([-math.fsum(T[i, c] * math.log(qbar[c]) for c in range(C) if T[i, c] > 0) / ln
-                   for i in range(n)], w)
+    prior = wmean(
+        [
+            -math.fsum(T[i, c] * math.log(qbar[c]) for c in range(C) if T[i, c] > 0) / ln
+            for i in range(n)
+        ],
+        w,
+    )
     target_entropy = wmean(sps.entropy(T, axis=1, base=b), w)
     kl = wmean([sps.entropy(T[i], p[i], base=b) for i in range(n)], w)
     assert kl == pytest.approx(loss - target_entropy, rel=1e-10)
@@ -630,8 +728,9 @@ def test_one_hot_targets_match_index_labels(tmp_path: Path, skm: Any, sps: Any) 
     w = weights(rng, len(y), True)
     onehot = np.eye(C_MC, dtype=np.int64)[y]
     args = ["--weight-col", "w", "--top-k", "2", "--task", "multiclass"]
-    out = xent(write(tmp_path, {**wide(p, "c"), **wide(onehot, "t"), "w": w}),
-               "--target-cols", "t*", *args)
+    out = xent(
+        write(tmp_path, {**wide(p, "c"), **wide(onehot, "t"), "w": w}), "--target-cols", "t*", *args
+    )
     exp = mc_expected(skm, sps, p, y, w, base="e", top_k=2)
     loss = exp.pop("loss_mean")
     close(out["loss_mean"], loss, "one-hot loss_mean")
@@ -649,8 +748,9 @@ def test_one_hot_targets_match_index_labels(tmp_path: Path, skm: Any, sps: Any) 
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_ignore_index_rows_count_nowhere(tmp_path: Path, skm: Any, sps: Any,
-                                         weighted: bool) -> None:
+def test_ignore_index_rows_count_nowhere(
+    tmp_path: Path, skm: Any, sps: Any, weighted: bool
+) -> None:
     rng = np.random.default_rng([8, weighted])
     p, y = mc_probs(rng)
     w = weights(rng, len(y), weighted)
@@ -684,8 +784,9 @@ PRIOR_MC_CASES = [
 
 
 @pytest.mark.parametrize(("cw", "ls", "ignore"), PRIOR_MC_CASES)
-def test_prior_entropy_multiclass_options(tmp_path: Path, cw: str, ls: float | None,
-                                          ignore: bool) -> None:
+def test_prior_entropy_multiclass_options(
+    tmp_path: Path, cw: str, ls: float | None, ignore: bool
+) -> None:
     """prior_entropy = the loss, under the same options, of the best constant prediction.
     Computed with torch.nn.functional.cross_entropy on a constant row log(q) repeated for every
     row; q is the minimiser, checked by a zero gradient of that torch loss."""
@@ -718,8 +819,9 @@ def test_prior_entropy_multiclass_options(tmp_path: Path, cw: str, ls: float | N
     # best constant prediction: the loss is sum_c A_c (-log q_c) / D, minimised by q ∝ A
     kept = y[y != -100]
     cwa = cwv if cwv is not None else np.ones(C)
-    A = np.array([(1 - a) * cwa[c] * np.sum(kept == c) + a / C * cwa[c] * len(kept)
-                  for c in range(C)])
+    A = np.array(
+        [(1 - a) * cwa[c] * np.sum(kept == c) + a / C * cwa[c] * len(kept) for c in range(C)]
+    )
     q = A / A.sum()
     logq = torch.tensor(np.log(q), dtype=torch.float64, requires_grad=True)
     prior_t = F.cross_entropy(logq.expand(n, C), yt, **kw)
@@ -730,18 +832,25 @@ def test_prior_entropy_multiclass_options(tmp_path: Path, cw: str, ls: float | N
     close(out["loss_mean"], loss, f"{ctx} loss_mean")
     freq = np.bincount(kept, minlength=C) / len(kept)
     naive = F.cross_entropy(torch.tensor(np.log(freq)).expand(n, C), yt, **kw).item() / LN["2"]
-    check_metrics(out, {"prior_entropy": prior, "normalized_entropy": loss / prior,
-                        "information_gain": 1.0 - loss / prior},
-                  f"{ctx} (best q={q.tolist()}; the loss of the plain class frequencies "
-                  f"{freq.tolist()} would be {naive!r})")
+    check_metrics(
+        out,
+        {
+            "prior_entropy": prior,
+            "normalized_entropy": loss / prior,
+            "information_gain": 1.0 - loss / prior,
+        },
+        f"{ctx} (best q={q.tolist()}; the loss of the plain class frequencies "
+        f"{freq.tolist()} would be {naive!r})",
+    )
 
 
 PRIOR_BIN_CASES = [(None, 0.2, False), (3.0, None, True), (0.5, 0.1, True)]
 
 
 @pytest.mark.parametrize(("pw", "ls", "weighted"), PRIOR_BIN_CASES)
-def test_prior_entropy_binary_options(tmp_path: Path, pw: float | None, ls: float | None,
-                                      weighted: bool) -> None:
+def test_prior_entropy_binary_options(
+    tmp_path: Path, pw: float | None, ls: float | None, weighted: bool
+) -> None:
     """Binary: Keras smoothing y' = y(1-a) + a/2, torch pos_weight, scikit-learn sample weights;
     the best constant logit is found in closed form and checked by a zero torch gradient."""
     torch = pytest.importorskip("torch")
@@ -782,11 +891,20 @@ def test_prior_entropy_binary_options(tmp_path: Path, pw: float | None, ls: floa
     prior = prior_t.item()
     rate = math.fsum(w * y) / math.fsum(w)
     naive = wloss(torch.tensor(math.log(rate / (1 - rate)), dtype=torch.float64).expand(n)).item()
-    ctx = (f"binary --pos-weight {pw} --label-smoothing {ls} weighted={weighted} (best constant "
-           f"p={P / (P + Nn)!r}; the loss of the raw base rate {rate!r} would be {naive!r})")
+    ctx = (
+        f"binary --pos-weight {pw} --label-smoothing {ls} weighted={weighted} (best constant "
+        f"p={P / (P + Nn)!r}; the loss of the raw base rate {rate!r} would be {naive!r})"
+    )
     close(out["loss_mean"], loss, f"{ctx} loss_mean")
-    check_metrics(out, {"prior_entropy": prior, "normalized_entropy": loss / prior,
-                        "information_gain": 1.0 - loss / prior}, ctx)
+    check_metrics(
+        out,
+        {
+            "prior_entropy": prior,
+            "normalized_entropy": loss / prior,
+            "information_gain": 1.0 - loss / prior,
+        },
+        ctx,
+    )
 
 
 CONST_CASES = [
@@ -799,8 +917,9 @@ CONST_CASES = [
 
 
 @pytest.mark.parametrize(("task", "opts"), CONST_CASES)
-def test_best_constant_model_has_zero_information_gain(tmp_path: Path, task: str,
-                                                       opts: list[str]) -> None:
+def test_best_constant_model_has_zero_information_gain(
+    tmp_path: Path, task: str, opts: list[str]
+) -> None:
     """The model that predicts the best constant for every row IS the prior: its loss equals
     prior_entropy, so normalized_entropy = 1 and information_gain = 0 (no constant prediction
     can have positive information gain). The constant is the closed-form minimiser of the
@@ -839,14 +958,26 @@ def test_target_entropy_and_kl_under_label_smoothing(tmp_path: Path) -> None:
     z = rng.normal(size=(40, 3))
     y = rng.integers(0, 3, 40)
     onehot = np.eye(3)[y]
-    labels = write_table(tmp_path / "l.parquet", pa.table(
-        {"a": z[:, 0], "b": z[:, 1], "c": z[:, 2], "label": y}))
-    targets = write_table(tmp_path / "t.parquet", pa.table(
-        {"a": z[:, 0], "b": z[:, 1], "c": z[:, 2],
-         "ta": onehot[:, 0], "tb": onehot[:, 1], "tc": onehot[:, 2]}))
+    labels = write_table(
+        tmp_path / "l.parquet", pa.table({"a": z[:, 0], "b": z[:, 1], "c": z[:, 2], "label": y})
+    )
+    targets = write_table(
+        tmp_path / "t.parquet",
+        pa.table(
+            {
+                "a": z[:, 0],
+                "b": z[:, 1],
+                "c": z[:, 2],
+                "ta": onehot[:, 0],
+                "tb": onehot[:, 1],
+                "tc": onehot[:, 2],
+            }
+        ),
+    )
     by_label = run_json(["compute", labels, "--logits", "--label-smoothing", "0.1"])
-    by_target = run_json(["compute", targets, "--logits", "--label-smoothing", "0.1",
-                          "--target-cols", "ta,tb,tc"])
+    by_target = run_json(
+        ["compute", targets, "--logits", "--label-smoothing", "0.1", "--target-cols", "ta,tb,tc"]
+    )
     on, off = 1 - 0.1 + 0.1 / 3, 0.1 / 3
     h = -(on * math.log(on) + 2 * off * math.log(off))  # by hand
     for out in (by_label, by_target):

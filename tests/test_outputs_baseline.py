@@ -54,23 +54,47 @@ def leftovers(directory: Path) -> list[str]:
 @pytest.fixture
 def null_baseline(tmp_path: Path) -> Path:
     prev = tmp_path / "prev.json"
-    res = run(["compute", csv(tmp_path, ZERO, "zero.csv"), "--clip-eps", "0",
-               "--format", "json", "--output", prev])
+    res = run(
+        [
+            "compute",
+            csv(tmp_path, ZERO, "zero.csv"),
+            "--clip-eps",
+            "0",
+            "--format",
+            "json",
+            "--output",
+            prev,
+        ]
+    )
     assert res.exit_code == 0 and res.stdout == ""
     assert json.loads(prev.read_text())["loss"] is None  # strict JSON: inf is written as null
     return prev
 
 
-NULL_NOTE = ("the baseline loss is null (infinite): the change cannot be measured, and no "
-             "loss rises above it")
+NULL_NOTE = (
+    "the baseline loss is null (infinite): the change cannot be measured, and no "
+    "loss rises above it"
+)
 
 
 @pytest.mark.parametrize("clip", [[], ["--clip-eps", "0"]], ids=["finite_now", "infinite_now"])
-def test_null_baseline_loss_cannot_be_exceeded(tmp_path: Path, null_baseline: Path,
-                                               clip: list[str]) -> None:
+def test_null_baseline_loss_cannot_be_exceeded(
+    tmp_path: Path, null_baseline: Path, clip: list[str]
+) -> None:
     zero = tmp_path / "zero.csv"
-    res = run(["compute", zero, *clip, "--baseline", null_baseline, "--max-increase", "2%",
-               "--format", "json"])
+    res = run(
+        [
+            "compute",
+            zero,
+            *clip,
+            "--baseline",
+            null_baseline,
+            "--max-increase",
+            "2%",
+            "--format",
+            "json",
+        ]
+    )
     assert res.exit_code == 0, res.stderr
     # the note, also on stderr for the table and Markdown reader
     assert res.stderr == f"xent: note: --baseline {null_baseline}: {NULL_NOTE}\n"
@@ -83,27 +107,56 @@ def test_null_baseline_loss_cannot_be_exceeded(tmp_path: Path, null_baseline: Pa
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
-def test_null_baseline_renders_in_every_format(tmp_path: Path, null_baseline: Path,
-                                               fmt: str) -> None:
-    res = run(["compute", tmp_path / "zero.csv", "--baseline", null_baseline,
-               "--max-increase", "0", "--format", fmt])
+def test_null_baseline_renders_in_every_format(
+    tmp_path: Path, null_baseline: Path, fmt: str
+) -> None:
+    res = run(
+        [
+            "compute",
+            tmp_path / "zero.csv",
+            "--baseline",
+            null_baseline,
+            "--max-increase",
+            "0",
+            "--format",
+            fmt,
+        ]
+    )
     assert res.exit_code == 0 and res.stderr.startswith("xent: note: "), res.stderr
     assert res.stderr.count("\n") == 1 and res.stdout
 
 
 def test_quiet_keeps_the_note_off_stderr(tmp_path: Path, null_baseline: Path) -> None:
-    res = run(["compute", tmp_path / "zero.csv", "--baseline", null_baseline, "--quiet",
-               "--format", "json"])
+    res = run(
+        [
+            "compute",
+            tmp_path / "zero.csv",
+            "--baseline",
+            null_baseline,
+            "--quiet",
+            "--format",
+            "json",
+        ]
+    )
     assert res.exit_code == 0 and res.stderr == ""
     assert json.loads(res.stdout)["baseline"]["note"]  # still in the report
 
 
 def test_a_gate_on_an_infinite_loss_says_why_it_is_null(tmp_path: Path) -> None:
-    res = run(["compute", csv(tmp_path, ZERO, "zero.csv"), "--clip-eps", "0", "--check",
-               "loss>1", "--format", "json"])
+    res = run(
+        [
+            "compute",
+            csv(tmp_path, ZERO, "zero.csv"),
+            "--clip-eps",
+            "0",
+            "--check",
+            "loss>1",
+            "--format",
+            "json",
+        ]
+    )
     assert res.exit_code == 1
-    assert res.stderr == ("xent: gate failed: loss is null (infinite or undefined), "
-                          "wanted > 1\n")
+    assert res.stderr == ("xent: gate failed: loss is null (infinite or undefined), wanted > 1\n")
 
 
 def test_output_dash_is_stdout_and_a_table_file_is_the_piped_table(tmp_path: Path) -> None:
@@ -125,12 +178,25 @@ def test_infinite_loss_against_a_finite_baseline_fails_the_gate(tmp_path: Path) 
     prev = tmp_path / "prev.json"
     assert run(["compute", zero, "--format", "json", "--output", prev]).exit_code == 0
     old = json.loads(prev.read_text())["loss"]
-    res = run(["compute", zero, "--clip-eps", "0", "--baseline", prev, "--max-increase", "2%",
-               "--format", "json"])
+    res = run(
+        [
+            "compute",
+            zero,
+            "--clip-eps",
+            "0",
+            "--baseline",
+            prev,
+            "--max-increase",
+            "2%",
+            "--format",
+            "json",
+        ]
+    )
     assert res.exit_code == 1
     assert json.loads(res.stdout)["baseline"]["regressed"] is True  # the report still prints
-    assert res.stderr == (f"xent: gate failed: loss inf vs baseline {old:.6g} rose by more "
-                          "than --max-increase 2%\n")
+    assert res.stderr == (
+        f"xent: gate failed: loss inf vs baseline {old:.6g} rose by more than --max-increase 2%\n"
+    )
 
 
 # -- 1b: hand-edited baselines are refused by the loader ------------------------------------
@@ -145,18 +211,30 @@ BAD_BASELINES = {
     "infinity": ('{"loss": 0.1, "perplexity": Infinity}', "'Infinity' is not JSON"),
     "unit_number": ('{"loss": 0.1, "unit": 2}', "'unit' is the number 2, not a string"),
     "metrics_list": ('{"loss": 0.1, "metrics": [1]}', "'metrics' is an array, not an object"),
-    "metric_string": ('{"loss": 0.1, "metrics": {"accuracy": "0.9"}}',
-                      "'metrics.accuracy' is the string \"0.9\""),
-    "per_class_object": ('{"loss": 0.1, "per_class": {"class": "a"}}',
-                         "'per_class' is an object, not an array"),
-    "per_class_row_number": ('{"loss": 0.1, "per_class": [1]}',
-                             "'per_class[0]' is the number 1, not an object"),
-    "per_class_no_class": ('{"loss": 0.1, "per_class": [{"x": 1}]}',
-                           "'per_class[0]' has no 'class'"),
-    "per_class_class_number": ('{"loss": 0.1, "per_class": [{"class": "a"}, {"class": 3}]}',
-                               "'per_class[1].class' is the number 3, not a string"),
-    "per_class_loss_mean": ('{"loss": 0.1, "per_class": [{"class": "a", "loss_mean": {}}]}',
-                            "'per_class[0].loss_mean' is an object"),
+    "metric_string": (
+        '{"loss": 0.1, "metrics": {"accuracy": "0.9"}}',
+        "'metrics.accuracy' is the string \"0.9\"",
+    ),
+    "per_class_object": (
+        '{"loss": 0.1, "per_class": {"class": "a"}}',
+        "'per_class' is an object, not an array",
+    ),
+    "per_class_row_number": (
+        '{"loss": 0.1, "per_class": [1]}',
+        "'per_class[0]' is the number 1, not an object",
+    ),
+    "per_class_no_class": (
+        '{"loss": 0.1, "per_class": [{"x": 1}]}',
+        "'per_class[0]' has no 'class'",
+    ),
+    "per_class_class_number": (
+        '{"loss": 0.1, "per_class": [{"class": "a"}, {"class": 3}]}',
+        "'per_class[1].class' is the number 3, not a string",
+    ),
+    "per_class_loss_mean": (
+        '{"loss": 0.1, "per_class": [{"class": "a", "loss_mean": {}}]}',
+        "'per_class[0].loss_mean' is an object",
+    ),
     "no_loss": ('{"n": 3}', "no 'loss'"),
     "not_an_object": ("[1, 2]", "no 'loss'"),
     "too_deep": ("[" * 100_000, "nested too deeply"),
@@ -170,8 +248,21 @@ def test_malformed_baseline_is_refused_before_reading(tmp_path: Path, case: str)
     prev = tmp_path / "prev.json"
     prev.write_text(text)
     report = tmp_path / "report.json"
-    refused([csv(tmp_path), "--baseline", prev, "--max-increase", "2%", "--format", "json",
-             "--output", report], f"--baseline {prev}: ", *needles)
+    refused(
+        [
+            csv(tmp_path),
+            "--baseline",
+            prev,
+            "--max-increase",
+            "2%",
+            "--format",
+            "json",
+            "--output",
+            report,
+        ],
+        f"--baseline {prev}: ",
+        *needles,
+    )
     assert not report.exists()
 
 
@@ -188,8 +279,9 @@ def test_a_valid_baseline_with_extra_keys_still_compares(tmp_path: Path) -> None
     report["future_key"] = {"nested": [1, "two"]}  # keys are added freely
     report["loss"] = int(report["loss"])  # an integer is a number too
     prev.write_text(json.dumps(report))
-    res = run(["compute", csv(tmp_path), "--baseline", prev, "--max-increase", "1000",
-               "--format", "json"])
+    res = run(
+        ["compute", csv(tmp_path), "--baseline", prev, "--max-increase", "1000", "--format", "json"]
+    )
     assert res.exit_code == 0 and res.stderr == ""
     assert json.loads(res.stdout)["baseline"]["regressed"] is False
 
@@ -227,8 +319,11 @@ def test_output_through_a_chain_of_links_into_another_directory(tmp_path: Path) 
 def test_symlink_loop_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a.json").symlink_to("b.json")
     (tmp_path / "b.json").symlink_to("a.json")
-    refused([csv(tmp_path), "--format", "json", "--output", tmp_path / "a.json"],
-            "a.json", "symbolic links")
+    refused(
+        [csv(tmp_path), "--format", "json", "--output", tmp_path / "a.json"],
+        "a.json",
+        "symbolic links",
+    )
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -267,8 +362,10 @@ def _drain(path: Path, got: list[bytes]) -> threading.Thread:
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
-@pytest.mark.parametrize("option,name", [("--output", "r.json"), ("--per-sample", "rows.csv"),
-                                         ("--per-sample", "rows.parquet")])
+@pytest.mark.parametrize(
+    "option,name",
+    [("--output", "r.json"), ("--per-sample", "rows.csv"), ("--per-sample", "rows.parquet")],
+)
 def test_writes_through_a_link_to_a_fifo(tmp_path: Path, option: str, name: str) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -330,9 +427,23 @@ def test_stdout_link_in_a_child_appends_to_its_redirected_stdout(tmp_path: Path)
     link = tmp_path / "stdout.md"
     link.symlink_to("/proc/self/fd/1")
     with open(summary, "ab") as fh:
-        proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", str(csv(tmp_path)),
-                               "--format", "markdown", "--output", str(link)],
-                              stdout=fh, stderr=subprocess.PIPE, timeout=120, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "xentcli",
+                "compute",
+                str(csv(tmp_path)),
+                "--format",
+                "markdown",
+                "--output",
+                str(link),
+            ],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
     assert proc.returncode == 0, proc.stderr
     assert link.is_symlink()
     text = summary.read_text()
@@ -349,14 +460,29 @@ def test_stdout_link_shares_the_redirect_position(tmp_path: Path) -> None:
     with open(seq, "wb") as fh:
         fh.write(b"BEFORE\n")
         fh.flush()
-        proc = subprocess.run([sys.executable, "-m", "xentcli", "compute", str(csv(tmp_path)),
-                               "--format", "json", "--quiet", "--output", str(link)],
-                              stdout=fh, stderr=subprocess.PIPE, timeout=120, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "xentcli",
+                "compute",
+                str(csv(tmp_path)),
+                "--format",
+                "json",
+                "--quiet",
+                "--output",
+                str(link),
+            ],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
         fh.write(b"AFTER\n")
     assert proc.returncode == 0, proc.stderr
     text = seq.read_text()
     assert text.startswith("BEFORE\n{") and text.endswith("}\nAFTER\n")
-    assert json.loads(text[len("BEFORE\n"):-len("AFTER\n")])["n"] == 2
+    assert json.loads(text[len("BEFORE\n") : -len("AFTER\n")])["n"] == 2
 
 
 def test_dev_stdout_resolves_to_writing_in_place() -> None:
@@ -387,14 +513,14 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-OUTPUTS = [("--output", "r.json"), ("--per-sample", "rows.csv"),
-           ("--per-sample", "rows.parquet")]
+OUTPUTS = [("--output", "r.json"), ("--per-sample", "rows.csv"), ("--per-sample", "rows.parquet")]
 
 
 @pytest.mark.parametrize("option,name", OUTPUTS)
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o002, 0o077])
-def test_a_new_file_gets_the_umask(tmp_path: Path, umask: Any, option: str, name: str,
-                                   mask: int) -> None:
+def test_a_new_file_gets_the_umask(
+    tmp_path: Path, umask: Any, option: str, name: str, mask: int
+) -> None:
     inp = csv(tmp_path)
     umask(mask)
     res = run(["compute", inp, "--format", "json", option, tmp_path / name])
@@ -404,8 +530,9 @@ def test_a_new_file_gets_the_umask(tmp_path: Path, umask: Any, option: str, name
 
 @pytest.mark.parametrize("option,name", OUTPUTS)
 @pytest.mark.parametrize("old_mode,mask", [(0o644, 0o077), (0o600, 0o022), (0o664, 0o022)])
-def test_a_replaced_file_keeps_its_mode(tmp_path: Path, umask: Any, option: str, name: str,
-                                        old_mode: int, mask: int) -> None:
+def test_a_replaced_file_keeps_its_mode(
+    tmp_path: Path, umask: Any, option: str, name: str, old_mode: int, mask: int
+) -> None:
     inp = csv(tmp_path)
     target = tmp_path / name
     target.write_text("old")
@@ -428,8 +555,10 @@ def test_a_file_replaced_through_a_link_keeps_its_mode(tmp_path: Path, umask: An
     assert mode(real) == 0o640 and link.is_symlink()
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="needs root to give a link to another user")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="needs root to give a link to another user",
+)
 def test_a_link_planted_by_another_user_in_a_shared_dir_is_not_followed(tmp_path: Path) -> None:
     """As the kernel's protected_symlinks: /tmp/report.json -> a file of ours, planted by
     someone else, must not make xent replace that file."""
@@ -449,8 +578,9 @@ def test_a_link_planted_by_another_user_in_a_shared_dir_is_not_followed(tmp_path
     assert json.loads(mine.read_text())["n"] == 2
 
 
-def test_dot_dot_after_a_linked_directory_is_the_kernel_s(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dot_dot_after_a_linked_directory_is_the_kernel_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "lnk").symlink_to(tmp_path / "a" / "b")
     monkeypatch.chdir(tmp_path)

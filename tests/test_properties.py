@@ -26,14 +26,21 @@ def logit_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return z, y
 
 
-def score(z: np.ndarray, y: np.ndarray, *, chunk: int = 10_000, logits: bool = True,
-          w: np.ndarray | None = None) -> Result:
+def score(
+    z: np.ndarray,
+    y: np.ndarray,
+    *,
+    chunk: int = 10_000,
+    logits: bool = True,
+    w: np.ndarray | None = None,
+) -> Result:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "s.npz"
         extra = {} if w is None else {"weights": w}
         np.savez(path, scores=z, labels=y, **extra)
-        return evaluate(ReadConfig(str(path), chunk_rows=chunk, threads=1),
-                        LossConfig(logits=logits))
+        return evaluate(
+            ReadConfig(str(path), chunk_rows=chunk, threads=1), LossConfig(logits=logits)
+        )
 
 
 def close(a: float, b: float, rel: float = 1e-12) -> bool:

@@ -82,7 +82,7 @@ def test_an_empty_first_batch(tmp_path: Path, stream: bool, wide: bool) -> None:
 
     flat = pa.array(SCORES.reshape(-1))
     col = pa.ListArray.from_arrays(pa.array(np.arange(0, N * C + 1, C, dtype=np.int32)), flat)
-    t = (wide_table(SCORES, LABELS) if wide else pa.table({"scores": col, "label": LABELS}))
+    t = wide_table(SCORES, LABELS) if wide else pa.table({"scores": col, "label": LABELS})
     path = tmp_path / ("p.arrows" if stream else "p.arrow")
     write = ipc.new_stream if stream else ipc.new_file
     with write(path, t.schema) as w:
@@ -100,8 +100,9 @@ def test_dictionary_encoded_scores(tmp_path: Path) -> None:
     s32 = SCORES.astype(np.float32)
     cols = {f"c{j}": pa.array(s32[:, j]).dictionary_encode() for j in range(C)}
     path = tmp_path / "d.arrow"
-    with pa.ipc.new_file(path, pa.schema([(k, v.type) for k, v in cols.items()]
-                                         + [("label", pa.int64())])) as w:
+    with pa.ipc.new_file(
+        path, pa.schema([(k, v.type) for k, v in cols.items()] + [("label", pa.int64())])
+    ) as w:
         w.write_table(pa.table({**cols, "label": LABELS}))
     ds = open_dataset(ReadConfig(str(path), chunk_rows=7))
     assert ds.score_dtype == np.float32
@@ -154,8 +155,9 @@ def test_fortran_npz_member(tmp_path: Path) -> None:
 def test_labels_file_read_in_step(tmp_path: Path, chunk: int) -> None:
     preds = write_table(tmp_path / "p.parquet", wide_table(SCORES))
     labels = write_table(tmp_path / "y.csv", pa.table({"y": LABELS, "w": WEIGHTS}))
-    got = collect(ReadConfig(str(preds), labels=str(labels), label_col="y", weight_col="w",
-                             chunk_rows=chunk))
+    got = collect(
+        ReadConfig(str(preds), labels=str(labels), label_col="y", weight_col="w", chunk_rows=chunk)
+    )
     np.testing.assert_array_equal(got["scores"], SCORES)
     np.testing.assert_array_equal(got["labels"].astype(int), LABELS)
     np.testing.assert_array_equal(got["weights"], WEIGHTS)
@@ -167,8 +169,9 @@ def test_target_columns_and_pred_cols_glob(tmp_path: Path) -> None:
     cols |= {f"t{j}": targets[:, j] for j in range(C)}
     cols["note"] = [f"r{i}" for i in range(N)]
     path = write_table(tmp_path / "t.parquet", pa.table(cols))
-    got = collect(ReadConfig(str(path), pred_cols="p*", target_cols="t*", id_col="note",
-                             chunk_rows=7))
+    got = collect(
+        ReadConfig(str(path), pred_cols="p*", target_cols="t*", id_col="note", chunk_rows=7)
+    )
     np.testing.assert_array_equal(got["scores"], SCORES)
     np.testing.assert_array_equal(got["targets"], targets)
     assert list(got["ids"][:2]) == ["r0", "r1"]
@@ -179,5 +182,7 @@ def test_rebatch_exact_sizes() -> None:
     out = list(rebatch(iter(parts), 4))
     assert [p.n for p in out] == [4, 4, 4, 4, 2]
     assert [p.row0 for p in out] == [0, 4, 8, 12, 16]
-    np.testing.assert_array_equal(np.concatenate([p.arrays["x"] for p in out]),
-                                  np.concatenate([np.arange(n) for n in (3, 0, 5, 1, 9)]))
+    np.testing.assert_array_equal(
+        np.concatenate([p.arrays["x"] for p in out]),
+        np.concatenate([np.arange(n) for n in (3, 0, 5, 1, 9)]),
+    )

@@ -74,8 +74,9 @@ def test_wine_soft_targets() -> None:
     p = np.column_stack([t.column(c).to_numpy() for c in cls])
     q = np.column_stack([t.column(f"t_{c}").to_numpy() for c in cls])
     out = run_json(["compute", DATA / "wine_soft.csv", "--target-cols", "t_*"])
-    rows = [ref.ce_row_target(list(p[i]), list(q[i]), logits=False, eps=EPS64)
-            for i in range(len(p))]
+    rows = [
+        ref.ce_row_target(list(p[i]), list(q[i]), logits=False, eps=EPS64) for i in range(len(p))
+    ]
     assert out["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
 
 

@@ -199,8 +199,11 @@ class Summary:
         self.bin_hits = CompensatedSum((bins,))
         self.loss_hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
         self.worst = WorstRows(self.spec.worst) if self.spec.worst > 0 else None
-        self.boot = (PoissonBootstrap(self.spec.replicates, self.spec.seed)
-                     if self.spec.ci is not None else None)
+        self.boot = (
+            PoissonBootstrap(self.spec.replicates, self.spec.seed)
+            if self.spec.ci is not None
+            else None
+        )
 
     def update(self, rows: RowValues, key: int = 0) -> None:
         """Fold in one chunk; ``key`` (its first row) seeds the chunk's bootstrap draws."""
@@ -247,12 +250,13 @@ class Summary:
             self._update_stats(rows.stats, sw)
         if self.spec.histogram:
             idx = np.searchsorted(LOSS_EDGES, lo.loss, side="right") - 1
-            self.loss_hist += np.bincount(np.clip(idx, 0, len(self.loss_hist) - 1),
-                                          minlength=len(self.loss_hist))
+            self.loss_hist += np.bincount(
+                np.clip(idx, 0, len(self.loss_hist) - 1), minlength=len(self.loss_hist)
+            )
         if self.worst is not None:
             self.worst.update(rows)
         if self.boot is not None:
-            denom = (np.ones(n) if lo.denom is None else lo.denom)
+            denom = np.ones(n) if lo.denom is None else lo.denom
             self.boot.update(wloss, denom if sw is None else sw * denom, key)
 
     def _update_stats(self, st: RowStats, sw: np.ndarray | None) -> None:
@@ -366,7 +370,16 @@ def _take(rows: RowValues, keep: np.ndarray) -> RowValues:
             target_entropy=sel(st.target_entropy),
         )
     out = replace(rows, losses=losses, stats=st)
-    for name in ("sample_weight", "group", "support", "correct", "exact", "rows", "y_true",
-                 "y_pred", "ids"):
+    for name in (
+        "sample_weight",
+        "group",
+        "support",
+        "correct",
+        "exact",
+        "rows",
+        "y_true",
+        "y_pred",
+        "ids",
+    ):
         setattr(out, name, sel(getattr(rows, name)))
     return out

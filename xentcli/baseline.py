@@ -35,11 +35,14 @@ def load(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise UsageError(f"--baseline {path}: no such file") from None
     except _NonStrictJSON as exc:
-        raise UsageError(f"--baseline {path}: '{exc}' is not JSON; write a non-finite "
-                         "figure as null, as xent does") from None
+        raise UsageError(
+            f"--baseline {path}: '{exc}' is not JSON; write a non-finite "
+            "figure as null, as xent does"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--baseline {path}: not JSON ({exc.msg} at line {exc.lineno}); "
-                         f"{_REMEDY}") from None
+        raise UsageError(
+            f"--baseline {path}: not JSON ({exc.msg} at line {exc.lineno}); {_REMEDY}"
+        ) from None
     except OSError as exc:
         raise UsageError(f"--baseline {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -107,8 +110,7 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
         if not isinstance(row["class"], str):
             return f"'per_class[{i}].class' is {_kind(row['class'])}, not a string"
         if "loss_mean" in row and not _is_figure(row["loss_mean"]):
-            return (f"'per_class[{i}].loss_mean' is {_kind(row['loss_mean'])}, "
-                    "not a number or null")
+            return f"'per_class[{i}].loss_mean' is {_kind(row['loss_mean'])}, not a number or null"
     return None
 
 
@@ -125,8 +127,9 @@ def _shown(x: float | None) -> str:
     return "inf" if x is None else f"{x:.6g}"  # null in a report is a non-finite figure
 
 
-def compare(report: dict[str, Any], base: dict[str, Any], path: str,
-            bound: MaxIncrease | None) -> tuple[dict[str, Any], str | None]:
+def compare(
+    report: dict[str, Any], base: dict[str, Any], path: str, bound: MaxIncrease | None
+) -> tuple[dict[str, Any], str | None]:
     """(the report's ``baseline`` object, a regression message or None).
 
     ``base`` is what ``load`` returned. The ``baseline`` object holds the baseline's figures
@@ -146,12 +149,18 @@ def compare(report: dict[str, Any], base: dict[str, Any], path: str,
         if v is not None and o is not None:
             delta[k] = v - o
     new_loss, old_loss = report.get("loss"), base["loss"]
-    out: dict[str, Any] = {"path": path, "loss": old_loss, "delta": delta,
-                           "figures": {k: old[k] for k in new if k in old}}
+    out: dict[str, Any] = {
+        "path": path,
+        "loss": old_loss,
+        "delta": delta,
+        "figures": {k: old[k] for k in new if k in old},
+    }
     message = None
     if old_loss is None:
-        out["note"] = ("the baseline loss is null (infinite): the change cannot be measured, "
-                       "and no loss rises above it")
+        out["note"] = (
+            "the baseline loss is null (infinite): the change cannot be measured, "
+            "and no loss rises above it"
+        )
     if bound is not None:
         out["max_increase"] = bound.describe()
         # An infinite baseline loss cannot be exceeded, even by an infinite loss.
@@ -161,8 +170,10 @@ def compare(report: dict[str, Any], base: dict[str, Any], path: str,
             rel = ""
             if new_loss is not None and old_loss:
                 rel = f" ({100 * (new_loss - old_loss) / abs(old_loss):+.2f}%)"
-            message = (f"loss {_shown(new_loss)} vs baseline {_shown(old_loss)}{rel} rose by "
-                       f"more than --max-increase {bound.describe()}")
+            message = (
+                f"loss {_shown(new_loss)} vs baseline {_shown(old_loss)}{rel} rose by "
+                f"more than --max-increase {bound.describe()}"
+            )
     return out, message
 
 

@@ -17,8 +17,15 @@ MAX_BLOCKS = 1024
 
 # P(K <= k) for K ~ Poisson(1), k = 0, 1, ...: each an exactly rounded sum of e^-1 / j!, up to
 # the last below 1.0 (k = 16): a draw of 17 stands for K >= 17, which has probability ~1e-15.
-_CDF = np.array([c for c in (math.fsum(math.exp(-1.0) / math.factorial(j) for j in range(k + 1))
-                             for k in range(24)) if c < 1.0])
+_CDF = np.array(
+    [
+        c
+        for c in (
+            math.fsum(math.exp(-1.0) / math.factorial(j) for j in range(k + 1)) for k in range(24)
+        )
+        if c < 1.0
+    ]
+)
 _DENSE = 4  # K >= 4 has probability 0.019: those draws are looked up one by one
 
 
@@ -38,8 +45,9 @@ def poisson1(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 class PoissonBootstrap:
-    def __init__(self, replicates: int = DEFAULT_REPLICATES, seed: int = 0,
-                 max_blocks: int = MAX_BLOCKS) -> None:
+    def __init__(
+        self, replicates: int = DEFAULT_REPLICATES, seed: int = 0, max_blocks: int = MAX_BLOCKS
+    ) -> None:
         self.replicates = replicates
         self.seed = seed
         self.max_blocks = max_blocks

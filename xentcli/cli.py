@@ -123,28 +123,49 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 
 
 # Options shared by compute, compare and inspect: declared once.
-LabelsOpt = Annotated[str | None, typer.Option(
-    "--labels", help="Labels in a separate file, read in step row by row.")]
-LabelColOpt = Annotated[str, typer.Option("--label-col",
-                                          help="Label column (class index or name).")]
-TargetColsOpt = Annotated[str | None, typer.Option(
-    "--target-cols", help="One-hot/soft/multi-hot target columns: comma list or glob.")]
-PredColsOpt = Annotated[str | None, typer.Option(
-    "--pred-cols", help="Score columns: comma list or glob (default: every other column).")]
+LabelsOpt = Annotated[
+    str | None, typer.Option("--labels", help="Labels in a separate file, read in step row by row.")
+]
+LabelColOpt = Annotated[
+    str, typer.Option("--label-col", help="Label column (class index or name).")
+]
+TargetColsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target-cols", help="One-hot/soft/multi-hot target columns: comma list or glob."
+    ),
+]
+PredColsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pred-cols", help="Score columns: comma list or glob (default: every other column)."
+    ),
+]
 WeightColOpt = Annotated[str | None, typer.Option("--weight-col", help="Sample-weight column.")]
-ClassNamesOpt = Annotated[str | None, typer.Option(
-    "--class-names", help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).")]
+ClassNamesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--class-names", help="Class names A,B,... (for .npy and list columns; binary: NEG,POS)."
+    ),
+]
 TaskOpt = Annotated[Task, typer.Option("--task", help="Problem type.")]
-IdColOpt = Annotated[str | None, typer.Option(
-    "--id-col", help="Row id column (not a score; carried into --per-sample).")]
-RenormalizeOpt = Annotated[bool, typer.Option(
-    "--renormalize", help="Divide each row of scores by its sum.")]
-SumTolOpt = Annotated[float, typer.Option(
-    "--sum-tol", help="Tolerance for probability rows summing to 1.")]
-OutputOpt = Annotated[str | None, typer.Option(
-    "--output", help="Write the report here instead of stdout.")]
-InputFormatOpt = Annotated[InputFormat, typer.Option(
-    "--input-format", help="Override the format detected from the extension.")]
+IdColOpt = Annotated[
+    str | None,
+    typer.Option("--id-col", help="Row id column (not a score; carried into --per-sample)."),
+]
+RenormalizeOpt = Annotated[
+    bool, typer.Option("--renormalize", help="Divide each row of scores by its sum.")
+]
+SumTolOpt = Annotated[
+    float, typer.Option("--sum-tol", help="Tolerance for probability rows summing to 1.")
+]
+OutputOpt = Annotated[
+    str | None, typer.Option("--output", help="Write the report here instead of stdout.")
+]
+InputFormatOpt = Annotated[
+    InputFormat,
+    typer.Option("--input-format", help="Override the format detected from the extension."),
+]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -217,10 +238,13 @@ def _root(
 @handles_errors
 def compute(
     predictions: Annotated[
-        str, typer.Argument(metavar="PREDICTIONS",
-                            help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
-                            ".npy, .npz), a directory or glob of such files, or - for stdin.",
-                            show_default=False)
+        str,
+        typer.Argument(
+            metavar="PREDICTIONS",
+            help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
+            ".npy, .npz), a directory or glob of such files, or - for stdin.",
+            show_default=False,
+        ),
     ],
     labels: LabelsOpt = None,
     label_col: LabelColOpt = "label",
@@ -229,70 +253,117 @@ def compute(
     weight_col: WeightColOpt = None,
     id_col: IdColOpt = None,
     class_names: ClassNamesOpt = None,
-    logits: Annotated[bool, typer.Option(
-        "--logits", help="Scores are logits (log-softmax / log-sigmoid is applied).")] = False,
+    logits: Annotated[
+        bool,
+        typer.Option("--logits", help="Scores are logits (log-softmax / log-sigmoid is applied)."),
+    ] = False,
     task: TaskOpt = Task.auto,
     reduction: Annotated[Reduction, typer.Option(help="What 'loss' reports.")] = Reduction.mean,
-    label_reduction: Annotated[LabelReduction, typer.Option(
-        help="Multi-label: sum or mean of the per-label BCEs of a row.")] = LabelReduction.sum,
-    class_weights: Annotated[str | None, typer.Option(
-        help="Per-class weights W0,W1,... (torch cross_entropy weight).")] = None,
-    label_smoothing: Annotated[float, typer.Option(
-        help="Label smoothing in [0, 1) (torch for multiclass, Keras for binary).")] = 0.0,
-    ignore_index: Annotated[int | None, typer.Option(
-        help="Label value of rows to skip (torch ignore_index).")] = None,
-    pos_weight: Annotated[str | None, typer.Option(
-        help="Weight of positives: one number, or one per label column.")] = None,
-    base: Annotated[Base, typer.Option(help="Logarithm base: e (nats), 2 (bits), "
-                                       "10 (hartleys).")] = Base.e,
-    clip_eps: Annotated[float | None, typer.Option(
-        help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
-             "type; 0 turns clipping off).", show_default=False)] = None,
+    label_reduction: Annotated[
+        LabelReduction,
+        typer.Option(help="Multi-label: sum or mean of the per-label BCEs of a row."),
+    ] = LabelReduction.sum,
+    class_weights: Annotated[
+        str | None, typer.Option(help="Per-class weights W0,W1,... (torch cross_entropy weight).")
+    ] = None,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(help="Label smoothing in [0, 1) (torch for multiclass, Keras for binary)."),
+    ] = 0.0,
+    ignore_index: Annotated[
+        int | None, typer.Option(help="Label value of rows to skip (torch ignore_index).")
+    ] = None,
+    pos_weight: Annotated[
+        str | None, typer.Option(help="Weight of positives: one number, or one per label column.")
+    ] = None,
+    base: Annotated[
+        Base, typer.Option(help="Logarithm base: e (nats), 2 (bits), 10 (hartleys).")
+    ] = Base.e,
+    clip_eps: Annotated[
+        float | None,
+        typer.Option(
+            help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
+            "type; 0 turns clipping off).",
+            show_default=False,
+        ),
+    ] = None,
     renormalize: RenormalizeOpt = False,
     sum_tol: SumTolOpt = 1e-3,
     input_format: InputFormatOpt = InputFormat.auto,
-    format: Annotated[OutputFormat, typer.Option(
-        "--format", help="Report format.")] = OutputFormat.table,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Report format.")
+    ] = OutputFormat.table,
     output: OutputOpt = None,
-    per_sample: Annotated[str | None, typer.Option(
-        help="Write each row's loss, y_true, y_pred (.parquet or .csv).")] = None,
-    max_loss: Annotated[float | None, typer.Option(
-        help="Exit 1 when 'loss' is above this (a CI gate).")] = None,
-    chunk_rows: Annotated[int | None, typer.Option(
-        help="Rows per chunk; memory is bounded by it (default: about 4M scores, at most "
-             f"{DEFAULT_CHUNK_ROWS:,} rows).", show_default=False)] = None,
-    threads: Annotated[int, typer.Option(
-        help="Threads for decoding and scoring (0: every core).")] = 0,
-    top_k: Annotated[int | None, typer.Option(
-        help="Also report top-K accuracy (multiclass).")] = None,
+    per_sample: Annotated[
+        str | None, typer.Option(help="Write each row's loss, y_true, y_pred (.parquet or .csv).")
+    ] = None,
+    max_loss: Annotated[
+        float | None, typer.Option(help="Exit 1 when 'loss' is above this (a CI gate).")
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Rows per chunk; memory is bounded by it (default: about 4M scores, at most "
+            f"{DEFAULT_CHUNK_ROWS:,} rows).",
+            show_default=False,
+        ),
+    ] = None,
+    threads: Annotated[
+        int, typer.Option(help="Threads for decoding and scoring (0: every core).")
+    ] = 0,
+    top_k: Annotated[
+        int | None, typer.Option(help="Also report top-K accuracy (multiclass).")
+    ] = None,
     bins: Annotated[int, typer.Option(help="Calibration bins for ECE/MCE.")] = 15,
-    worst: Annotated[int, typer.Option(
-        help="List the K rows with the largest loss.")] = 0,
-    plot: Annotated[bool, typer.Option(
-        "--plot", help="Draw a reliability diagram and a loss histogram.")] = False,
-    check: Annotated[list[str] | None, typer.Option(
-        help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one "
-             "fails.")] = None,
-    baseline: Annotated[str | None, typer.Option(
-        help="A previous run's JSON report to compare with.")] = None,
-    max_increase: Annotated[str | None, typer.Option(
-        help="With --baseline: exit 1 if loss rose by more than X (or X%).")] = None,
-    ci: Annotated[float | None, typer.Option(
-        help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95.")] = None,
+    worst: Annotated[int, typer.Option(help="List the K rows with the largest loss.")] = 0,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw a reliability diagram and a loss histogram.")
+    ] = False,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one fails."
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="A previous run's JSON report to compare with.")
+    ] = None,
+    max_increase: Annotated[
+        str | None,
+        typer.Option(help="With --baseline: exit 1 if loss rose by more than X (or X%)."),
+    ] = None,
+    ci: Annotated[
+        float | None,
+        typer.Option(help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No progress bar or notes on stderr (errors still show).")
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."
+        ),
     ] = False,
-    group_by: Annotated[list[str] | None, typer.Option(
-        help="Also report each slice of this column's values (repeatable); the column is "
-             "never read as scores.")] = None,
-    engine: Annotated[Engine, typer.Option(
-        help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]').")
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also report each slice of this column's values (repeatable); the column is "
+            "never read as scores."
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]')."
+        ),
     ] = Engine.local,
-    scheduler: Annotated[str | None, typer.Option(
-        help="With --engine dask: a scheduler address (default: a local cluster of "
-             "--threads workers).")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine dask: a scheduler address (default: a local cluster of "
+            "--threads workers)."
+        ),
+    ] = None,
 ) -> None:
     """Compute cross-entropy for a file of predictions and labels."""
     read = ReadConfig(
@@ -323,12 +394,20 @@ def compute(
         renormalize=renormalize,
         sum_tol=sum_tol,
     )
-    out = OutputConfig(format=format, output=_file(output), per_sample=per_sample,
-                       max_loss=max_loss,
-                       plot=plot, checks=tuple(check or ()), baseline=baseline,
-                       max_increase=max_increase, quiet=quiet)
-    metrics = MetricConfig(top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci,
-                           seed=seed, replicates=replicates)
+    out = OutputConfig(
+        format=format,
+        output=_file(output),
+        per_sample=per_sample,
+        max_loss=max_loss,
+        plot=plot,
+        checks=tuple(check or ()),
+        baseline=baseline,
+        max_increase=max_increase,
+        quiet=quiet,
+    )
+    metrics = MetricConfig(
+        top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci, seed=seed, replicates=replicates
+    )
     if threads < 0:
         raise UsageError(f"--threads {threads}: must be >= 0 (0: every core)")
     if len(set(read.group_by)) != len(read.group_by):
@@ -337,14 +416,27 @@ def compute(
         raise UsageError("--per-sample writes rows in input order; it needs --engine local")
     if scheduler and engine is not Engine.dask:
         raise UsageError("--scheduler goes with --engine dask")
-    raise typer.Exit(run_compute(read, loss, out, metrics,
-                                 scheduler=scheduler if engine is Engine.dask else None,
-                                 distributed=engine is Engine.dask))
+    raise typer.Exit(
+        run_compute(
+            read,
+            loss,
+            out,
+            metrics,
+            scheduler=scheduler if engine is Engine.dask else None,
+            distributed=engine is Engine.dask,
+        )
+    )
 
 
-def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
-                metrics: MetricConfig | None = None, *, scheduler: str | None = None,
-                distributed: bool = False) -> int:
+def run_compute(
+    read: ReadConfig,
+    loss: LossConfig,
+    out: OutputConfig,
+    metrics: MetricConfig | None = None,
+    *,
+    scheduler: str | None = None,
+    distributed: bool = False,
+) -> int:
     import dataclasses
 
     from xentcli import baseline as baselines
@@ -367,12 +459,17 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
         raise UsageError("--max-increase needs --baseline PREV.json to compare with")
     base = baselines.load(out.baseline) if out.baseline else None
 
-    if (out.output and out.per_sample
-            and os.path.realpath(out.output) == os.path.realpath(out.per_sample)):
-        raise UsageError(f"--output and --per-sample both name {out.output}; give each its own "
-                         "file")
-    refuse_replacing_inputs({"--output": out.output, "--per-sample": out.per_sample},
-                            [read.predictions, read.labels])
+    if (
+        out.output
+        and out.per_sample
+        and os.path.realpath(out.output) == os.path.realpath(out.per_sample)
+    ):
+        raise UsageError(
+            f"--output and --per-sample both name {out.output}; give each its own file"
+        )
+    refuse_replacing_inputs(
+        {"--output": out.output, "--per-sample": out.per_sample}, [read.predictions, read.labels]
+    )
     # Both output files are made now: a path that cannot be written is refused before the
     # input is read (and neither is left behind when the other cannot be made).
     report_path = AtomicPath(out.output) if out.output else None
@@ -390,8 +487,7 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
         if distributed:
             from xentcli.engines import evaluate_dask
 
-            result = evaluate_dask(read, loss, metrics, scheduler=scheduler,
-                                   workers=read.threads)
+            result = evaluate_dask(read, loss, metrics, scheduler=scheduler, workers=read.threads)
         else:
             result = evaluate(read, loss, sink, metrics, progress=progress)
         report = result.to_dict(plot=out.plot)
@@ -416,8 +512,9 @@ def run_compute(read: ReadConfig, loss: LossConfig, out: OutputConfig,
             progress.close()
 
     if out.max_loss is not None and not (result.loss <= out.max_loss):
-        failed.insert(0, f"loss {result.loss:.6g} {result.unit} is above --max-loss "
-                         f"{out.max_loss:g}")
+        failed.insert(
+            0, f"loss {result.loss:.6g} {result.unit} is above --max-loss {out.max_loss:g}"
+        )
     if report_path is not None:
         try:
             text = render_text(result, out.format, plot=out.plot)
@@ -463,8 +560,6 @@ def _err_gate(message: str) -> None:
     _to_stderr(f"xent: gate failed: {message}\n")
 
 
-
-
 def _stdout_console() -> Any:
     from rich.console import Console
 
@@ -485,43 +580,59 @@ def _stdout_console() -> Any:
     # Rich draws for 80 columns when stdout is not a terminal, folding numbers and commands
     # across lines in a file or a CI log; there, lines are only as long as they need.
     width = None if os.environ.get("COLUMNS") or sys.stdout.isatty() else PLAIN_WIDTH
-    return StdoutConsole(highlight=False, markup=False, emoji=False, width=width,
-                         no_color=bool(os.environ.get("NO_COLOR")) or None)
+    return StdoutConsole(
+        highlight=False,
+        markup=False,
+        emoji=False,
+        width=width,
+        no_color=bool(os.environ.get("NO_COLOR")) or None,
+    )
 
 
 @app.command(name="compare", cls=_Command)
 @handles_errors
 def compare_cmd(
-    a: Annotated[str, typer.Argument(metavar="A", help="Predictions A (the baseline model).",
-                                     show_default=False)],
-    b: Annotated[str, typer.Argument(metavar="B", help="Predictions B (the candidate), same rows.",
-                                     show_default=False)],
+    a: Annotated[
+        str,
+        typer.Argument(metavar="A", help="Predictions A (the baseline model).", show_default=False),
+    ],
+    b: Annotated[
+        str,
+        typer.Argument(
+            metavar="B", help="Predictions B (the candidate), same rows.", show_default=False
+        ),
+    ],
     labels: LabelsOpt = None,
     label_col: LabelColOpt = "label",
     target_cols: TargetColsOpt = None,
     pred_cols: PredColsOpt = None,
     weight_col: WeightColOpt = None,
-    id_col: Annotated[str | None, typer.Option(
-        "--id-col", help="Row id column (not a score).")] = None,
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="Row id column (not a score).")
+    ] = None,
     class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = False,
     renormalize: RenormalizeOpt = False,
     sum_tol: SumTolOpt = 1e-3,
     task: TaskOpt = Task.auto,
     base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
-    clip_eps: Annotated[float | None, typer.Option(help="Probability clipping.",
-                                                   show_default=False)] = None,
+    clip_eps: Annotated[
+        float | None, typer.Option(help="Probability clipping.", show_default=False)
+    ] = None,
     ci: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
-    max_increase: Annotated[str | None, typer.Option(
-        help="Exit 1 if B's loss is above A's by more than X (or X%).")] = None,
+    max_increase: Annotated[
+        str | None, typer.Option(help="Exit 1 if B's loss is above A's by more than X (or X%).")
+    ] = None,
     input_format: InputFormatOpt = InputFormat.auto,
-    format: Annotated[OutputFormat, typer.Option("--format", help="Report format.")
-                      ] = OutputFormat.table,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Report format.")
+    ] = OutputFormat.table,
     output: OutputOpt = None,
-    chunk_rows: Annotated[int | None, typer.Option(help="Rows per chunk (default: auto).",
-                                                   show_default=False)] = None,
+    chunk_rows: Annotated[
+        int | None, typer.Option(help="Rows per chunk (default: auto).", show_default=False)
+    ] = None,
 ) -> None:
     """Compare two prediction sets on the same rows, with a bootstrap interval."""
     from xentcli.evaluate import compare
@@ -532,13 +643,28 @@ def compare_cmd(
     bound = MaxIncrease.parse(max_increase) if max_increase is not None else None
 
     def read(path: str) -> ReadConfig:
-        return ReadConfig(predictions=path, labels=labels, label_col=label_col,
-                          target_cols=target_cols, pred_cols=pred_cols, weight_col=weight_col,
-                          id_col=id_col, class_names=_names(class_names),
-                          input_format=input_format, chunk_rows=chunk_rows, threads=1)
+        return ReadConfig(
+            predictions=path,
+            labels=labels,
+            label_col=label_col,
+            target_cols=target_cols,
+            pred_cols=pred_cols,
+            weight_col=weight_col,
+            id_col=id_col,
+            class_names=_names(class_names),
+            input_format=input_format,
+            chunk_rows=chunk_rows,
+            threads=1,
+        )
 
-    loss = LossConfig(task=task, logits=logits, base=base, clip_eps=clip_eps,
-                      renormalize=renormalize, sum_tol=sum_tol)
+    loss = LossConfig(
+        task=task,
+        logits=logits,
+        base=base,
+        clip_eps=clip_eps,
+        renormalize=renormalize,
+        sum_tol=sum_tol,
+    )
     metrics = MetricConfig(seed=seed, replicates=replicates)
     output = _file(output)
     refuse_replacing_inputs({"--output": output}, [a, b, labels])
@@ -560,8 +686,10 @@ def compare_cmd(
         _to_stdout(lambda: sys.stdout.write(compare_text(result, format, **gate)))
     if regressed:
         assert bound is not None
-        _err_gate(f"B's loss {result.b.loss:.6g} is above A's {result.a.loss:.6g} by more than "
-                  f"--max-increase {bound.describe()}")
+        _err_gate(
+            f"B's loss {result.b.loss:.6g} is above A's {result.a.loss:.6g} by more than "
+            f"--max-increase {bound.describe()}"
+        )
         raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
@@ -573,26 +701,41 @@ class ReportFormat(str, Enum):
 @app.command(cls=_Command)
 @handles_errors
 def explain(
-    probs: Annotated[str | None, typer.Option(
-        help="Predicted probabilities of one row, comma-separated (one value: binary P(pos)).")
+    probs: Annotated[
+        str | None,
+        typer.Option(
+            help="Predicted probabilities of one row, comma-separated (one value: binary P(pos))."
+        ),
     ] = None,
-    logits: Annotated[str | None, typer.Option(
-        help="Logits of one row, comma-separated (one value: a binary logit).")] = None,
+    logits: Annotated[
+        str | None,
+        typer.Option(help="Logits of one row, comma-separated (one value: a binary logit)."),
+    ] = None,
     label: Annotated[str | None, typer.Option(help="The true class (index or name).")] = None,
-    target: Annotated[str | None, typer.Option(
-        help="A target row (soft labels), comma-separated.")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="A target row (soft labels), comma-separated.")
+    ] = None,
     base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = Base.e,
-    class_names: Annotated[str | None, typer.Option(
-        "--class-names", help="Names of the classes A,B,... (binary: NEG,POS).")] = None,
-    format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
-                      ] = ReportFormat.table,
+    class_names: Annotated[
+        str | None,
+        typer.Option("--class-names", help="Names of the classes A,B,... (binary: NEG,POS)."),
+    ] = None,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.table,
 ) -> None:
     """Walk one row through surprisal, entropy, cross-entropy, KL and the gradient."""
     from xentcli.explain import explain as explain_row
     from xentcli.render import explain_json, explain_table
 
-    e = explain_row(probs=probs, logits=logits, label=label, target=target, base=base,
-                    class_names=_names(class_names))
+    e = explain_row(
+        probs=probs,
+        logits=logits,
+        label=label,
+        target=target,
+        base=base,
+        class_names=_names(class_names),
+    )
     if format is ReportFormat.json:
         sys.stdout.write(explain_json(e))
     else:
@@ -602,9 +745,12 @@ def explain(
 @app.command(cls=_Command)
 @handles_errors
 def inspect(
-    predictions: Annotated[str, typer.Argument(metavar="PREDICTIONS",
-                                               help="Predictions file, or - for stdin.",
-                                               show_default=False)],
+    predictions: Annotated[
+        str,
+        typer.Argument(
+            metavar="PREDICTIONS", help="Predictions file, or - for stdin.", show_default=False
+        ),
+    ],
     labels: LabelsOpt = None,
     label_col: LabelColOpt = "label",
     target_cols: TargetColsOpt = None,
@@ -614,16 +760,25 @@ def inspect(
     class_names: ClassNamesOpt = None,
     task: TaskOpt = Task.auto,
     input_format: InputFormatOpt = InputFormat.auto,
-    format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")
-                      ] = ReportFormat.table,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.table,
 ) -> None:
     """Show what a predictions file holds and the xent compute command to score it."""
     from xentcli.inspection import inspect_file
     from xentcli.render import inspect_json, inspect_table
 
-    read = ReadConfig(predictions=predictions, labels=labels, label_col=label_col,
-                      target_cols=target_cols, pred_cols=pred_cols, weight_col=weight_col,
-                      id_col=id_col, class_names=_names(class_names), input_format=input_format)
+    read = ReadConfig(
+        predictions=predictions,
+        labels=labels,
+        label_col=label_col,
+        target_cols=target_cols,
+        pred_cols=pred_cols,
+        weight_col=weight_col,
+        id_col=id_col,
+        class_names=_names(class_names),
+        input_format=input_format,
+    )
     found = inspect_file(read, task=task)
     if format is ReportFormat.json:
         sys.stdout.write(inspect_json(found))

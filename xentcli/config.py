@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-
 PLAIN_WIDTH = 200  # a table's width in a file or a pipe: lines only as long as they need
+
 
 class Task(str, Enum):
     auto = "auto"

@@ -45,8 +45,10 @@ def fragments(read: ReadConfig) -> list[Fragment]:
     if is_dataset_path(read.predictions):
         found = open_dataset_input(read.predictions, None, threads=False)
         if found.kind != "parquet":
-            raise UsageError("--engine dask reads Parquet files (a dataset or one file); "
-                             f"{read.predictions} holds {found.kind} files")
+            raise UsageError(
+                "--engine dask reads Parquet files (a dataset or one file); "
+                f"{read.predictions} holds {found.kind} files"
+            )
         for path in found.files:
             out.append(Fragment(path, row0, base=found.base))
             row0 += _num_rows(path)
@@ -74,16 +76,27 @@ def _num_rows(path: str) -> int:
     return int(_metadata(path).num_rows)
 
 
-def fold_fragment(frag: Fragment, *, read: ReadConfig, loss: LossConfig,
-                  metrics: MetricConfig, plan: TaskPlan,
-                  labels_by_name: bool | None) -> Folded | XentError:
+def fold_fragment(
+    frag: Fragment,
+    *,
+    read: ReadConfig,
+    loss: LossConfig,
+    metrics: MetricConfig,
+    plan: TaskPlan,
+    labels_by_name: bool | None,
+) -> Folded | XentError:
     """Runs on a worker: read one fragment and fold it (rows numbered from ``frag.row0``, as
     rows of the whole input), its text labels read as the client's first chunk decided (names
     or indices). A problem with the input comes back as a value, for the client to report:
     raised, it would also be logged with a traceback by the worker."""
-    cfg = replace(read, predictions=frag.path, partition_base=frag.base,
-                  row_groups=None if frag.row_group is None else (frag.row_group,), threads=1,
-                  part_of=read.predictions)
+    cfg = replace(
+        read,
+        predictions=frag.path,
+        partition_base=frag.base,
+        row_groups=None if frag.row_group is None else (frag.row_group,),
+        threads=1,
+        part_of=read.predictions,
+    )
     try:
         ds = open_dataset(cfg)
         scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
@@ -114,13 +127,23 @@ def _client(scheduler: str | None, workers: int) -> Any:
     # Its HTTP server (no dashboard) wants port 8787 and warns when another cluster has it;
     # the workers' own logs (a failed task's traceback) stay off the user's terminal.
     warnings.filterwarnings("ignore", message="Port .* is already in use")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.CRITICAL)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.CRITICAL,
+    )
     return Client(cluster)
 
 
-def evaluate_dask(read: ReadConfig, loss: LossConfig, metrics: MetricConfig | None = None,
-                  scheduler: str | None = None, workers: int = 0) -> Result:
+def evaluate_dask(
+    read: ReadConfig,
+    loss: LossConfig,
+    metrics: MetricConfig | None = None,
+    scheduler: str | None = None,
+    workers: int = 0,
+) -> Result:
     """The same result as :func:`xentcli.evaluate.evaluate`, folded by Dask tasks."""
     import os
 
@@ -143,8 +166,14 @@ def evaluate_dask(read: ReadConfig, loss: LossConfig, metrics: MetricConfig | No
     first_scorer = ChunkScorer(ds, read, loss, plan, metrics)
     first_scorer.score(first)
     frags = fragments(read)
-    task = functools.partial(fold_fragment, read=read, loss=loss, metrics=metrics, plan=plan,
-                             labels_by_name=first_scorer.encoder.by_name)
+    task = functools.partial(
+        fold_fragment,
+        read=read,
+        loss=loss,
+        metrics=metrics,
+        plan=plan,
+        labels_by_name=first_scorer.encoder.by_name,
+    )
     client = _client(scheduler, workers or os.cpu_count() or 1)
     try:
         futures = client.map(task, frags, pure=False)

@@ -65,8 +65,10 @@ def check_options(loss: LossConfig) -> None:
         raise UsageError(f"--clip-eps {loss.clip_eps}: must be in [0, 0.5)")
     if not loss.sum_tol >= 0:
         raise UsageError(f"--sum-tol {loss.sum_tol}: must be >= 0")
-    for name, values in (("--class-weights", loss.class_weights),
-                         ("--pos-weight", loss.pos_weight)):
+    for name, values in (
+        ("--class-weights", loss.class_weights),
+        ("--pos-weight", loss.pos_weight),
+    ):
         if values is not None and not all(np.isfinite(v) and v >= 0 for v in values):
             raise UsageError(f"{name}: weights must be finite numbers >= 0")
 
@@ -93,13 +95,16 @@ def _default_names(n: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(n))
 
 
-def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str, ...] | None
-              ) -> TaskPlan:
+def plan_task(
+    ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str, ...] | None
+) -> TaskPlan:
     """Settle the task (``--task auto`` looks at the first chunk) and the class names."""
     width = first.arrays["scores"].shape[1]
     targets = first.arrays.get("targets")
-    if targets is not None and targets.shape[1] != width and not (
-        width == 1 and targets.shape[1] == 1
+    if (
+        targets is not None
+        and targets.shape[1] != width
+        and not (width == 1 and targets.shape[1] == 1)
     ):
         raise InputError(
             f"{ds.source}: {width} score columns but {targets.shape[1]} target columns; "
@@ -154,8 +159,9 @@ def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str
     class_weight = None
     if loss.class_weights is not None:
         if task is not Task.multiclass:
-            raise UsageError("--class-weights is for multiclass; use --pos-weight for binary "
-                             "and multi-label")
+            raise UsageError(
+                "--class-weights is for multiclass; use --pos-weight for binary and multi-label"
+            )
         if len(loss.class_weights) != width:
             raise UsageError(
                 f"--class-weights gives {len(loss.class_weights)} weights for {width} classes"
@@ -164,8 +170,9 @@ def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str
     pos_weight = None
     if loss.pos_weight is not None:
         if task is Task.multiclass:
-            raise UsageError("--pos-weight is for binary and multi-label; use --class-weights "
-                             "for multiclass")
+            raise UsageError(
+                "--pos-weight is for binary and multi-label; use --class-weights for multiclass"
+            )
         if len(loss.pos_weight) not in (1, width):
             raise UsageError(
                 f"--pos-weight gives {len(loss.pos_weight)} weights; give one, or one per "
@@ -186,15 +193,22 @@ def plan_task(ds: Dataset, loss: LossConfig, first: Part, class_names: tuple[str
 class ChunkScorer:
     """Scores one part after another under a fixed plan."""
 
-    def __init__(self, ds: Dataset, read: ReadConfig, loss: LossConfig, plan: TaskPlan,
-                 metrics: MetricConfig | None = None) -> None:
+    def __init__(
+        self,
+        ds: Dataset,
+        read: ReadConfig,
+        loss: LossConfig,
+        plan: TaskPlan,
+        metrics: MetricConfig | None = None,
+    ) -> None:
         self.ds = ds
         self.read = read
         self.metrics = metrics or MetricConfig()
         self.loss = loss
         self.plan = plan
-        self.encoder = LabelEncoder(plan.classes, ds.label_where or ds.source,
-                                    binary=plan.task is Task.binary)
+        self.encoder = LabelEncoder(
+            plan.classes, ds.label_where or ds.source, binary=plan.task is Task.binary
+        )
 
     def _score_column(self, j: int) -> str:
         names = self.ds.score_names
@@ -224,15 +238,23 @@ class ChunkScorer:
             )
         sw = part.arrays.get("weights")
         if sw is not None:
-            sw = check_weights(sw, source=ds.weight_source or ds.source,
-                               column=self.read.weight_col or "weights", row0=row0)
+            sw = check_weights(
+                sw,
+                source=ds.weight_source or ds.source,
+                column=self.read.weight_col or "weights",
+                row0=row0,
+            )
 
         labels: np.ndarray | None = None
         targets: np.ndarray | None = None
         keep: np.ndarray | None = None
         if plan.uses_targets:
-            targets = check_targets(part.arrays["targets"], source=self._target_source,
-                                    column=self._target_column, row0=row0)
+            targets = check_targets(
+                part.arrays["targets"],
+                source=self._target_source,
+                column=self._target_column,
+                row0=row0,
+            )
             if task is Task.binary:
                 labels = self._binary_labels(targets[:, 0], row0)
                 targets = None
@@ -266,19 +288,28 @@ class ChunkScorer:
 
         sel = _selector(keep)
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
-        if (task is Task.multiclass and y is not None and keep is None
-                and loss.label_smoothing == 0.0):
+        if (
+            task is Task.multiclass
+            and y is not None
+            and keep is None
+            and loss.label_smoothing == 0.0
+        ):
             pred_cls: np.ndarray | None
             lo, stats, pred_cls = kernels.multiclass_fused(
-                s, y, logits=loss.logits, eps=plan.eps, class_weight=plan.class_weight,
-                top_k=self.metrics.top_k)
+                s,
+                y,
+                logits=loss.logits,
+                eps=plan.eps,
+                class_weight=plan.class_weight,
+                top_k=self.metrics.top_k,
+            )
             rows = RowValues(lo, w, y, None, stats.hit, stats=stats)
             pred_all: np.ndarray | None = pred_cls  # every row counts here
-        elif (task is Task.binary and y is not None and keep is None
-              and loss.label_smoothing == 0.0):
+        elif task is Task.binary and y is not None and keep is None and loss.label_smoothing == 0.0:
             pw = None if plan.pos_weight is None else float(plan.pos_weight[0])
-            lo, stats, decision = kernels.binary_fused(s[:, 0], y, logits=loss.logits,
-                                                       eps=plan.eps, pos_weight=pw)
+            lo, stats, decision = kernels.binary_fused(
+                s[:, 0], y, logits=loss.logits, eps=plan.eps, pos_weight=pw
+            )
             rows = RowValues(lo, w, y, None, stats.hit, stats=stats)
             pred_all = decision.astype(np.int64)
         else:
@@ -298,12 +329,16 @@ class ChunkScorer:
         elif task is Task.binary:
             assert labels is not None
             y_true = labels.copy()
-            y_pred = (pred_all if pred_all is not None
-                      else kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64))
+            y_pred = (
+                pred_all
+                if pred_all is not None
+                else kernels.positive(scores[:, 0], logits=loss.logits).astype(np.int64)
+            )
         else:
             assert pred_all is not None
-            y_true = (kernels.argmax_rows(targets) if targets is not None
-                      else np.asarray(labels).copy())
+            y_true = (
+                kernels.argmax_rows(targets) if targets is not None else np.asarray(labels).copy()
+            )
             y_pred = pred_all
         ids = part.arrays.get("ids")
         if self.metrics.worst:
@@ -314,20 +349,28 @@ class ChunkScorer:
             y_true[~keep] = -1
         return rows, ScoredRows(loss_all, y_true, y_pred, ids, keep)
 
-    def _stats(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
-               pred_cls: np.ndarray | None) -> kernels.RowStats:
+    def _stats(
+        self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None, pred_cls: np.ndarray | None
+    ) -> kernels.RowStats:
         plan, loss = self.plan, self.loss
         if plan.task is Task.multiclass:
             assert pred_cls is not None
-            return kernels.multiclass_stats(s, logits=loss.logits, pred=pred_cls, labels=y,
-                                            targets=t, top_k=self.metrics.top_k,
-                                            smoothing=loss.label_smoothing)
+            return kernels.multiclass_stats(
+                s,
+                logits=loss.logits,
+                pred=pred_cls,
+                labels=y,
+                targets=t,
+                top_k=self.metrics.top_k,
+                smoothing=loss.label_smoothing,
+            )
         if plan.task is Task.binary:
             assert y is not None
             return kernels.bernoulli_stats(s, y.astype(np.float64)[:, None], logits=loss.logits)
         assert t is not None
-        return kernels.bernoulli_stats(s, t, logits=loss.logits,
-                                       label_mean=loss.label_reduction is LabelReduction.mean)
+        return kernels.bernoulli_stats(
+            s, t, logits=loss.logits, label_mean=loss.label_reduction is LabelReduction.mean
+        )
 
     def _binary_labels(self, values: np.ndarray, row0: int) -> np.ndarray:
         hard = (values == 0) | (values == 1)
@@ -353,17 +396,29 @@ class ChunkScorer:
                 else f"labels must be class indices 0..{hi - 1}"
                 + ("; rows to skip need --ignore-index" if labels[r] < 0 else "")
             )
-            raise InputError(f"{self.encoder._at(row0 + r)}: label {labels[r]} is out of "
-                             f"range; {hint}")
+            raise InputError(
+                f"{self.encoder._at(row0 + r)}: label {labels[r]} is out of range; {hint}"
+            )
 
-    def _kernel(self, s: np.ndarray, y: np.ndarray | None, t: np.ndarray | None,
-                sw: np.ndarray | None, pred_cls: np.ndarray | None) -> RowValues:
+    def _kernel(
+        self,
+        s: np.ndarray,
+        y: np.ndarray | None,
+        t: np.ndarray | None,
+        sw: np.ndarray | None,
+        pred_cls: np.ndarray | None,
+    ) -> RowValues:
         plan, loss = self.plan, self.loss
         logits, eps, smoothing = loss.logits, plan.eps, loss.label_smoothing
         if plan.task is Task.multilabel:
             assert t is not None
             lo = kernels.multilabel(
-                s, t, logits=logits, eps=eps, smoothing=smoothing, pos_weight=plan.pos_weight,
+                s,
+                t,
+                logits=logits,
+                eps=eps,
+                smoothing=smoothing,
+                pos_weight=plan.pos_weight,
                 label_mean=loss.label_reduction is LabelReduction.mean,
             )
             right = kernels.positive(s, logits=loss.logits) == (t >= 0.5)
@@ -371,19 +426,27 @@ class ChunkScorer:
         if plan.task is Task.binary:
             assert y is not None
             pw = None if plan.pos_weight is None else float(plan.pos_weight[0])
-            lo = kernels.binary(s[:, 0], y.astype(np.float64), logits=logits, eps=eps,
-                                smoothing=smoothing, pos_weight=pw)
+            lo = kernels.binary(
+                s[:, 0],
+                y.astype(np.float64),
+                logits=logits,
+                eps=eps,
+                smoothing=smoothing,
+                pos_weight=pw,
+            )
             pred = kernels.positive(s[:, 0], logits=loss.logits)
             return RowValues(lo, sw, y, None, (pred == (y == 1)).astype(np.float64))
         assert pred_cls is not None
         if t is not None:
-            lo = kernels.multiclass_targets(s, t, logits=logits, eps=eps, smoothing=smoothing,
-                                            class_weight=plan.class_weight)
+            lo = kernels.multiclass_targets(
+                s, t, logits=logits, eps=eps, smoothing=smoothing, class_weight=plan.class_weight
+            )
             right = pred_cls == kernels.argmax_rows(t)
             return RowValues(lo, sw, None, t, right.astype(np.float64))
         assert y is not None
-        lo = kernels.multiclass_labels(s, y, logits=logits, eps=eps, smoothing=smoothing,
-                                       class_weight=plan.class_weight)
+        lo = kernels.multiclass_labels(
+            s, y, logits=logits, eps=eps, smoothing=smoothing, class_weight=plan.class_weight
+        )
         return RowValues(lo, sw, y, None, (pred_cls == y).astype(np.float64))
 
 
@@ -457,8 +520,13 @@ class _Raised:
     exc: BaseException
 
 
-def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
-             metrics: MetricConfig | None = None, progress: Any = None) -> Result:
+def evaluate(
+    read: ReadConfig,
+    loss: LossConfig,
+    sink: RowSink | None = None,
+    metrics: MetricConfig | None = None,
+    progress: Any = None,
+) -> Result:
     """Read, score and sum the whole input; return the finished result."""
     metrics = metrics or MetricConfig()
     check_options(loss)
@@ -478,8 +546,14 @@ def evaluate(read: ReadConfig, loss: LossConfig, sink: RowSink | None = None,
     scorer = ChunkScorer(ds, read, loss, plan, metrics)
     if sink is not None:
         sink.start(plan, ds.id_name)
-    folded = fold(itertools.chain([first], parts), scorer, ds.group_by, sink=sink,
-                  progress=progress, total=ds.num_rows)
+    folded = fold(
+        itertools.chain([first], parts),
+        scorer,
+        ds.group_by,
+        sink=sink,
+        progress=progress,
+        total=ds.num_rows,
+    )
     return finish_all(folded, plan=plan, loss=loss, ds=ds)
 
 
@@ -500,8 +574,15 @@ class Folded:
         return self
 
 
-def fold(parts: Iterator[Part], scorer: ChunkScorer, group_by: tuple[str, ...] = (), *,
-         sink: RowSink | None = None, progress: Any = None, total: int | None = None) -> Folded:
+def fold(
+    parts: Iterator[Part],
+    scorer: ChunkScorer,
+    group_by: tuple[str, ...] = (),
+    *,
+    sink: RowSink | None = None,
+    progress: Any = None,
+    total: int | None = None,
+) -> Folded:
     """Score every part and fold it into a summary (and the slices' summaries)."""
     plan, metrics = scorer.plan, scorer.metrics
     folded = Folded(Summary(plan.n_classes, metrics), {})
@@ -546,8 +627,10 @@ def finish_all(folded: Folded, *, plan: TaskPlan, loss: LossConfig, ds: Dataset)
     if not ds.group_by:
         return result
     groups = tuple(
-        ({c: _jsonable(v) for c, v in zip(ds.group_by, key, strict=True)},
-         finish(folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name))
+        (
+            {c: _jsonable(v) for c, v in zip(ds.group_by, key, strict=True)},
+            finish(folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name),
+        )
         for key in sorted(folded.slices, key=_slice_order)
     )
     return dataclasses.replace(result, groups=groups)
@@ -574,8 +657,10 @@ class Grouper:
                 arr = arr.combine_chunks()
             value_type = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
             if pa.types.is_nested(value_type):
-                raise UsageError(f"--group-by {c}: the column holds {arr.type} values; group "
-                                 "by a column of single values (text, numbers, dates)")
+                raise UsageError(
+                    f"--group-by {c}: the column holds {arr.type} values; group "
+                    "by a column of single values (text, numbers, dates)"
+                )
             enc = pc.dictionary_encode(arr, null_encoding="encode")
             # a view of the indices' buffer: to_numpy(zero_copy_only=False) imported pandas
             # (~0.2 s, and a Ctrl-C during that import was lost)
@@ -596,6 +681,7 @@ class Grouper:
 def _slice_order(key: tuple[Any, ...]) -> tuple[tuple[int, float, str], ...]:
     """Slices in order of their values: numbers by value (2 before 10), then text, then
     missing values last."""
+
     def one(v: Any) -> tuple[int, float, str]:
         if v is None:
             return (2, 0.0, "")
@@ -652,8 +738,13 @@ class Comparison:
         return bool(self.low > 0 or self.high < 0)
 
 
-def compare(read_a: ReadConfig, read_b: ReadConfig, loss: LossConfig,
-            metrics: MetricConfig | None = None, level: float = 0.95) -> Comparison:
+def compare(
+    read_a: ReadConfig,
+    read_b: ReadConfig,
+    loss: LossConfig,
+    metrics: MetricConfig | None = None,
+    level: float = 0.95,
+) -> Comparison:
     """Score A and B row by row in step; bootstrap the paired per-row loss difference."""
     from xentcli.bootstrap import PoissonBootstrap
     from xentcli.io.parts import zip_aligned
@@ -717,8 +808,9 @@ def compare(read_a: ReadConfig, read_b: ReadConfig, loss: LossConfig,
     res_b = finish(sum_b, plan=plan_b, cfg=loss, source=ds_b.source)
     unit = loss.base.log
     lo, hi = boot.interval(level)
-    return Comparison(res_a, res_b, sum_a.n, diff_num / diff_den / unit, level, lo / unit,
-                      hi / unit)
+    return Comparison(
+        res_a, res_b, sum_a.n, diff_num / diff_den / unit, level, lo / unit, hi / unit
+    )
 
 
 def _same_weights(part_a: Part, part_b: Part, source_a: str, source_b: str) -> None:
@@ -729,15 +821,18 @@ def _same_weights(part_a: Part, part_b: Part, source_a: str, source_b: str) -> N
         return
     if wa is None or wb is None:
         has, lacks = (source_a, source_b) if wb is None else (source_b, source_a)
-        raise InputError(f"{has} has sample weights but {lacks} has none; compare needs both "
-                         "weighted alike (--weight-col names a column of both)")
+        raise InputError(
+            f"{has} has sample weights but {lacks} has none; compare needs both "
+            "weighted alike (--weight-col names a column of both)"
+        )
     wa, wb = np.asarray(wa, dtype=np.float64), np.asarray(wb, dtype=np.float64)
     differs = np.flatnonzero(wa != wb)
     if differs.size:
         r = int(differs[0])
         raise InputError(
             f"{source_a} and {source_b} disagree on the sample weight of row "
-            f"{part_a.row0 + r + 1} ({wa[r]:g} and {wb[r]:g}); compare needs both weighted alike")
+            f"{part_a.row0 + r + 1} ({wa[r]:g} and {wb[r]:g}); compare needs both weighted alike"
+        )
 
 
 def _tag(parts: Iterator[Part], tag: str) -> Iterator[Part]:
@@ -747,5 +842,8 @@ def _tag(parts: Iterator[Part], tag: str) -> Iterator[Part]:
 
 def _untag(part: Part, tag: str) -> Part:
     prefix = f"{tag}:"
-    return Part(part.n, part.row0,
-                {k[len(prefix):]: v for k, v in part.arrays.items() if k.startswith(prefix)})
+    return Part(
+        part.n,
+        part.row0,
+        {k[len(prefix) :]: v for k, v in part.arrays.items() if k.startswith(prefix)},
+    )

@@ -76,6 +76,7 @@ def _log_softmax(z: list[float]) -> list[float]:
 
 def _log_sigmoid_pair(z: float) -> list[float]:
     """[log(1 - sigmoid(z)), log sigmoid(z)] = [-softplus(z), -softplus(-z)]."""
+
     def softplus(x: float) -> float:
         return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
@@ -105,16 +106,20 @@ def explain(
         assert probs is not None
         p = _numbers("--probs", probs)
         if any(v < 0 or v > 1 for v in p):
-            raise UsageError(f"--probs '{probs}': probabilities must be in [0, 1] "
-                             "(pass --logits for raw scores)")
+            raise UsageError(
+                f"--probs '{probs}': probabilities must be in [0, 1] (pass --logits for raw scores)"
+            )
         if len(p) == 1:
             p = [1.0 - p[0], p[0]]
         elif abs(math.fsum(p) - 1.0) > sum_tol:
-            raise UsageError(f"--probs '{probs}': sums to {math.fsum(p):.6g}, not 1 "
-                             "(pass --logits for raw scores)")
+            raise UsageError(
+                f"--probs '{probs}': sums to {math.fsum(p):.6g}, not 1 "
+                "(pass --logits for raw scores)"
+            )
         log_p = [-math.inf if v == 0 else math.log(v) for v in p]
-    binary = len(p) == 2 and ((z is not None and len(z) == 1) or (probs is not None
-                                                                   and len(probs.split(",")) == 1))
+    binary = len(p) == 2 and (
+        (z is not None and len(z) == 1) or (probs is not None and len(probs.split(",")) == 1)
+    )
     c = len(p)
     names = class_names or tuple(str(i) for i in range(c))
     if len(names) != c:
@@ -128,8 +133,9 @@ def explain(
             try:
                 index = int(label)
             except ValueError:
-                raise UsageError(f"--label '{label}': not a class index or name "
-                                 f"({', '.join(names)})") from None
+                raise UsageError(
+                    f"--label '{label}': not a class index or name ({', '.join(names)})"
+                ) from None
         if not 0 <= index < c:
             raise UsageError(f"--label {index}: out of range for {c} classes (0..{c - 1})")
         y = [1.0 if k == index else 0.0 for k in range(c)]
@@ -147,8 +153,9 @@ def explain(
     # from log p, never log(exp(...)): p of a logit 40 below the max is 4e-18, its log exact
     surprisal = tuple((0.0 - lp) / unit for lp in log_p)  # 0.0 - 0.0: no -0.0
     entropy = math.fsum(_xlogy_neg(pv, lp) for pv, lp in zip(p, log_p, strict=True)) / unit
-    target_entropy = math.fsum(
-        _xlogy_neg(v, -math.inf if v == 0 else math.log(v)) for v in y) / unit
+    target_entropy = (
+        math.fsum(_xlogy_neg(v, -math.inf if v == 0 else math.log(v)) for v in y) / unit
+    )
     cross = math.fsum(_xlogy_neg(yv, lp) for yv, lp in zip(y, log_p, strict=True)) / unit
     return Explanation(
         classes=tuple(names),

@@ -26,9 +26,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NAME = r"[^<>=!\s](?:[^<>=!]*[^<>=!\s])?"
-_CHECK = re.compile(
-    rf"^\s*(?P<name>{_NAME})\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<num>{_NUMBER})\s*$"
-)
+_CHECK = re.compile(rf"^\s*(?P<name>{_NAME})\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<num>{_NUMBER})\s*$")
 
 
 @dataclass(frozen=True)
@@ -64,16 +62,19 @@ def lookup(report: dict[str, Any], name: str, check: str | None = None) -> float
         cls, field = ".".join(parts[1:-1]), parts[-1]
         rows = {r["class"]: r for r in report.get("per_class", [])}
         if cls not in rows:
-            raise UsageError(f"--check '{shown}': no class '{cls}' (classes: "
-                             f"{', '.join(rows) or 'none'})")
+            raise UsageError(
+                f"--check '{shown}': no class '{cls}' (classes: {', '.join(rows) or 'none'})"
+            )
         node: Any = rows[cls]
         parts = [field]
     else:
         node = report
     for p in parts:
         if not isinstance(node, dict) or p not in node:
-            raise UsageError(f"--check '{shown}': the report has no figure '{name}'; "
-                             f"figures: {', '.join(figure_names(report))}")
+            raise UsageError(
+                f"--check '{shown}': the report has no figure '{name}'; "
+                f"figures: {', '.join(figure_names(report))}"
+            )
         node = node[p]
     if node is not None and not isinstance(node, (int, float)):
         raise UsageError(f"--check '{shown}': '{name}' is not a number")
@@ -113,8 +114,9 @@ class MaxIncrease:
         try:
             amount = float(t[:-1] if relative else t)
         except ValueError:
-            raise UsageError(f"--max-increase '{text}': expected a number or a percentage "
-                             "such as 0.01 or 2%") from None
+            raise UsageError(
+                f"--max-increase '{text}': expected a number or a percentage such as 0.01 or 2%"
+            ) from None
         if not math.isfinite(amount) or amount < 0:
             raise UsageError(f"--max-increase '{text}': must be a finite number >= 0")
         return MaxIncrease(amount / 100 if relative else amount, relative)

@@ -85,8 +85,7 @@ def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1
         found = _TEXT_COLUMN.search(str(exc))
         if found and read.id_col is None and read.predictions != "-":
             try:
-                return _inspect(replace(read, id_col=found.group(1)), task=task,
-                                sum_tol=sum_tol)
+                return _inspect(replace(read, id_col=found.group(1)), task=task, sum_tol=sum_tol)
             except XentError:
                 pass
         if read.predictions == "-":
@@ -120,10 +119,18 @@ def _partial(read: ReadConfig, exc: XentError) -> Inspection:
     from xentcli.io import describe_columns
 
     kind, columns, rows = describe_columns(read)
-    return Inspection(path=read.predictions, format=kind,
-                      rows=-1 if rows is None else rows, columns=columns,
-                      task="unknown", input="unknown", classes=(), score_columns=[],
-                      notes=[str(exc)], command="")
+    return Inspection(
+        path=read.predictions,
+        format=kind,
+        rows=-1 if rows is None else rows,
+        columns=columns,
+        task="unknown",
+        input="unknown",
+        classes=(),
+        score_columns=[],
+        notes=[str(exc)],
+        command="",
+    )
 
 
 def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
@@ -132,16 +139,23 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
     if first is None:
         raise InputError(f"{ds.source}: no data rows")
     plan = plan_task(ds, LossConfig(task=task, sum_tol=sum_tol), first, read.class_names)
-    logits, looks = _judge(first.arrays["scores"], sum_tol,
-                           rows_sum_to_one=plan.task is Task.multiclass)
+    logits, looks = _judge(
+        first.arrays["scores"], sum_tol, rows_sum_to_one=plan.task is Task.multiclass
+    )
     out = Inspection(
-        path=ds.source, format=ds.format, rows=0, columns=ds.columns, task=plan.task.value,
-        input=looks, classes=plan.classes,
+        path=ds.source,
+        format=ds.format,
+        rows=0,
+        columns=ds.columns,
+        task=plan.task.value,
+        input=looks,
+        classes=plan.classes,
         score_columns=[] if ds.scores_are_list else list(ds.score_names),
     )
     counts = np.zeros(plan.n_classes)
-    encoder = LabelEncoder(plan.classes, ds.label_where or ds.source,
-                           binary=plan.task is Task.binary)
+    encoder = LabelEncoder(
+        plan.classes, ds.label_where or ds.source, binary=plan.task is Task.binary
+    )
     for part in itertools.chain([first], ds.parts):
         out.rows += part.n
         if "labels" in part.arrays:
@@ -149,20 +163,20 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
             ok = (y >= 0) & (y < plan.n_classes)
             counts += np.bincount(y[ok], minlength=plan.n_classes)[: plan.n_classes]
             if not ok.all():
-                out.notes.append(f"{int((~ok).sum())} labels outside 0..{plan.n_classes - 1} "
-                                 "in a chunk (rows to skip need --ignore-index)")
+                out.notes.append(
+                    f"{int((~ok).sum())} labels outside 0..{plan.n_classes - 1} "
+                    "in a chunk (rows to skip need --ignore-index)"
+                )
         elif "targets" in part.arrays:
             t = np.asarray(part.arrays["targets"], dtype=np.float64)
             counts += t.sum(axis=0) if t.shape[1] == plan.n_classes else 0
     out.label_counts = {name: float(counts[j]) for j, name in enumerate(plan.classes)}
     _preview(out, first, plan.classes, ds.score_names if not ds.scores_are_list else None)
-    out.command = _command(read, logits=logits, renormalize="renormalize" in looks,
-                           task=task)
+    out.command = _command(read, logits=logits, renormalize="renormalize" in looks, task=task)
     return out
 
 
-def _preview(out: Inspection, part: Any, classes: tuple[str, ...],
-             names: list[str] | None) -> None:
+def _preview(out: Inspection, part: Any, classes: tuple[str, ...], names: list[str] | None) -> None:
     k = min(PREVIEW_ROWS, part.n)
     scores = np.asarray(part.arrays["scores"][:k], dtype=np.float64)
     header = list(names) if names else [f"s{j}" for j in range(scores.shape[1])]
@@ -176,8 +190,9 @@ def _preview(out: Inspection, part: Any, classes: tuple[str, ...],
             continue
         arr = part.arrays[role]
         values = arr[:k].tolist() if isinstance(arr, np.ndarray) else arr.slice(0, k).to_pylist()
-        header.append({"labels": "label", "targets": "target", "weights": "weight",
-                       "ids": "id"}[role])
+        header.append(
+            {"labels": "label", "targets": "target", "weights": "weight", "ids": "id"}[role]
+        )
         for row, v in zip(rows, values, strict=True):
             row.append(", ".join(f"{x:.3g}" for x in v) if isinstance(v, list) else str(v))
     out.preview_header, out.preview = header, rows
@@ -185,9 +200,13 @@ def _preview(out: Inspection, part: Any, classes: tuple[str, ...],
 
 def _command(read: ReadConfig, *, logits: bool, renormalize: bool, task: Task) -> str:
     args = ["xent", "compute", read.predictions]
-    pairs = [("--labels", read.labels), ("--target-cols", read.target_cols),
-             ("--pred-cols", read.pred_cols), ("--weight-col", read.weight_col),
-             ("--id-col", read.id_col)]
+    pairs = [
+        ("--labels", read.labels),
+        ("--target-cols", read.target_cols),
+        ("--pred-cols", read.pred_cols),
+        ("--weight-col", read.weight_col),
+        ("--id-col", read.id_col),
+    ]
     if read.label_col != "label":
         pairs.append(("--label-col", read.label_col))
     if read.class_names:

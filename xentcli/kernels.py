@@ -100,9 +100,7 @@ def log_softmax(z: FloatArray) -> FloatArray:
     return shifted - np.log1p(_others(np.exp(shifted)).sum(axis=1, keepdims=True))
 
 
-def neg_log_probs(
-    scores: FloatArray, *, logits: bool, eps: float
-) -> tuple[FloatArray, np.ndarray]:
+def neg_log_probs(scores: FloatArray, *, logits: bool, eps: float) -> tuple[FloatArray, np.ndarray]:
     """(-log p, clip mask): -log p_ic for every class, and where clipping moved p_ic."""
     if logits:
         return -log_softmax(scores), np.zeros(scores.shape, dtype=bool)
@@ -157,8 +155,9 @@ def multiclass_labels(
     rows = np.arange(n)
     terms[rows, labels] += _mul((1.0 - smoothing) * w_y, nll)
     loss = terms.sum(axis=1)
-    return RowLosses(loss, None if class_weight is None else w_y, terms,
-                     np.asarray(moved_all.any(axis=1)))
+    return RowLosses(
+        loss, None if class_weight is None else w_y, terms, np.asarray(moved_all.any(axis=1))
+    )
 
 
 def multiclass_targets(
@@ -315,8 +314,9 @@ def softplus_sides(z: FloatArray) -> tuple[FloatArray, FloatArray]:
     return sp_pos, sp_neg
 
 
-def _bernoulli_from_softplus(sp_pos: FloatArray, sp_neg: FloatArray
-                             ) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _bernoulli_from_softplus(
+    sp_pos: FloatArray, sp_neg: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """p, 1 - p and H(p) of a logit's Bernoulli: 1 - p as e^-softplus(z), not by subtraction,
     so a confident row keeps its digits; H = p softplus(-z) + (1 - p) softplus(z)."""
     p, q = np.exp(-sp_neg), np.exp(-sp_pos)
@@ -508,7 +508,7 @@ def bernoulli_stats(
         diff = np.where(truth, (1.0 - targets) - q, p - targets)
     else:  # p is the input: p - y has one rounding, 1 - p another
         diff = p - targets
-    brier = (diff ** 2).mean(axis=1)
+    brier = (diff**2).mean(axis=1)
     confidence = np.maximum(p, q).reshape(-1)
     hit = (pred == truth).astype(np.float64).reshape(-1)
     p_true = np.where(truth[:, 0], p[:, 0], q[:, 0]) if c == 1 else None
@@ -547,8 +547,7 @@ def softmax_sums(z: FloatArray, labels: IntArray) -> SoftmaxSums:
     The label's terms are read from the block while it is in cache."""
     n, c = z.shape
     b = max(1, min(n, max(KERNEL_BLOCK_MIN_ROWS, KERNEL_BLOCK_VALUES // c)))
-    order: Literal["C", "F"] = (
-        "F" if z.flags.f_contiguous and not z.flags.c_contiguous else "C")
+    order: Literal["C", "F"] = "F" if z.flags.f_contiguous and not z.flags.c_contiguous else "C"
     few = order == "F" and c <= COLUMNWISE_MAX_CLASSES
     m_out, k_out = np.empty(n, dtype=z.dtype), np.empty(n, dtype=np.intp)
     a_out, s1_out, sq_out = np.empty(n), np.empty(n), np.empty(n)
@@ -644,10 +643,19 @@ def multiclass_columnwise(
         np.multiply(col, log_col, out=tmp)
         ent -= tmp
     nll, moved = _clipped_nll(p_true, eps)
-    return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
-                         confidence=m, entropy=ent, brier=_brier_of_probs(scores, labels, sq,
-                                                                          p_true),
-                         class_weight=class_weight, top_k=top_k)
+    return _fused_result(
+        scores,
+        labels,
+        pred,
+        nll=nll,
+        moved=moved,
+        p_true=p_true,
+        confidence=m,
+        entropy=ent,
+        brier=_brier_of_probs(scores, labels, sq, p_true),
+        class_weight=class_weight,
+        top_k=top_k,
+    )
 
 
 def multiclass_fused(
@@ -666,8 +674,9 @@ def multiclass_fused(
         sums = softmax_sums(scores, labels)
         return _logit_result(scores, labels, sums, class_weight=class_weight, top_k=top_k)
     if _columnwise(scores):
-        return multiclass_columnwise(scores, labels, eps=eps, class_weight=class_weight,
-                                     top_k=top_k)
+        return multiclass_columnwise(
+            scores, labels, eps=eps, class_weight=class_weight, top_k=top_k
+        )
     c = scores.shape[1]
     z = np.array(scores, dtype=np.float64, order="K")
     m = z.max(axis=1)
@@ -685,15 +694,29 @@ def multiclass_fused(
     np.log(p, out=log_p, where=p > 0)
     entropy = -np.einsum("ij,ij->i", p, log_p)
     nll, moved = _clipped_nll(p_true, eps)
-    return _fused_result(scores, labels, pred, nll=nll, moved=moved, p_true=p_true,
-                         confidence=confidence, entropy=entropy,
-                         brier=_brier_of_probs(p, labels, sq, p_true), class_weight=class_weight,
-                         top_k=top_k)
+    return _fused_result(
+        scores,
+        labels,
+        pred,
+        nll=nll,
+        moved=moved,
+        p_true=p_true,
+        confidence=confidence,
+        entropy=entropy,
+        brier=_brier_of_probs(p, labels, sq, p_true),
+        class_weight=class_weight,
+        top_k=top_k,
+    )
 
 
-def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
-                  class_weight: FloatArray | None, top_k: int | None
-                  ) -> tuple[RowLosses, RowStats, IntArray]:
+def _logit_result(
+    scores: FloatArray,
+    labels: IntArray,
+    sums: SoftmaxSums,
+    *,
+    class_weight: FloatArray | None,
+    top_k: int | None,
+) -> tuple[RowLosses, RowStats, IntArray]:
     """Loss and metric terms from :class:`SoftmaxSums`, with A = 1 + a and g = z_y - m <= 0:
     -log p_y = log1p(a) - g, max p = 1 / A, H(p) = log1p(a) - s1 / A, p_y = e^g / A and
     Brier = sum_c (p_c - y_c)^2 = ((a + D)^2 + D (2 - D) + sq) / A^2 with D = 1 - e^g, every
@@ -717,16 +740,27 @@ def _logit_result(scores: FloatArray, labels: IntArray, sums: SoftmaxSums, *,
     np.subtract(lse, entropy, out=entropy)
     nll = np.subtract(lse, g, out=g)
     p_true = np.multiply(eg, inv, out=eg)
-    return _fused_result(scores, labels, sums.k, nll=nll, moved=np.zeros(len(g), dtype=bool),
-                         p_true=p_true, confidence=inv, entropy=entropy, brier=brier,
-                         class_weight=class_weight, top_k=top_k)
+    return _fused_result(
+        scores,
+        labels,
+        sums.k,
+        nll=nll,
+        moved=np.zeros(len(g), dtype=bool),
+        p_true=p_true,
+        confidence=inv,
+        entropy=entropy,
+        brier=brier,
+        class_weight=class_weight,
+        top_k=top_k,
+    )
 
 
 BRIER_EXACT_BELOW = 1e-4
 
 
-def _brier_of_probs(scores: FloatArray, labels: IntArray, sq: FloatArray,
-                    p_true: FloatArray) -> FloatArray:
+def _brier_of_probs(
+    scores: FloatArray, labels: IntArray, sq: FloatArray, p_true: FloatArray
+) -> FloatArray:
     """Brier from each row's sum of squares sq: sq - 2 p_y + 1, whose rounding (~1e-16) is
     below 1e-12 of any value above BRIER_EXACT_BELOW; rows below it (confident ones, where
     it would cancel to nothing) again with the terms kept apart, by :func:`_brier`."""
@@ -754,9 +788,18 @@ def _clipped_nll(p_true: FloatArray, eps: float) -> tuple[FloatArray, np.ndarray
 
 
 def _fused_result(
-    scores: FloatArray, labels: IntArray, pred: IntArray, *, nll: FloatArray,
-    moved: np.ndarray, p_true: FloatArray, confidence: FloatArray, entropy: FloatArray,
-    brier: FloatArray, class_weight: FloatArray | None, top_k: int | None,
+    scores: FloatArray,
+    labels: IntArray,
+    pred: IntArray,
+    *,
+    nll: FloatArray,
+    moved: np.ndarray,
+    p_true: FloatArray,
+    confidence: FloatArray,
+    entropy: FloatArray,
+    brier: FloatArray,
+    class_weight: FloatArray | None,
+    top_k: int | None,
 ) -> tuple[RowLosses, RowStats, IntArray]:
     """The fused kernels' common ending: hits, top-k hits, class weights."""
     hit = pred == labels  # bool: counted by bincount in the calibration bins

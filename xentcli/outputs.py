@@ -25,10 +25,16 @@ def refuse_replacing_inputs(outputs: dict[str, str | None], inputs: list[str | N
         if not path or not os.path.exists(path):
             continue
         for source in inputs:
-            if source and source != "-" and os.path.isfile(source) \
-                    and os.path.samefile(path, source):
-                raise UsageError(f"{option} {path}: is an input of this run ({source}); "
-                                 "writing it would replace that file: give another path")
+            if (
+                source
+                and source != "-"
+                and os.path.isfile(source)
+                and os.path.samefile(path, source)
+            ):
+                raise UsageError(
+                    f"{option} {path}: is an input of this run ({source}); "
+                    "writing it would replace that file: give another path"
+                )
 
 
 def _own_descriptor(link: str) -> int | None:
@@ -51,8 +57,10 @@ def _check_link(link: str, target: str) -> None:
     parent = os.stat(os.path.dirname(link) or ".")
     shared = parent.st_mode & stat.S_ISVTX and parent.st_mode & stat.S_IWOTH
     if shared and os.lstat(link).st_uid not in (geteuid(), parent.st_uid):
-        raise UsageError(f"{target}: a link owned by another user in a shared directory; "
-                         "xent does not follow it (nor would the kernel)")
+        raise UsageError(
+            f"{target}: a link owned by another user in a shared directory; "
+            "xent does not follow it (nor would the kernel)"
+        )
 
 
 def _resolve(target: str) -> tuple[str, int | None]:
@@ -157,8 +165,9 @@ def _create_beside(real: str, mode: int | None) -> str:
     for _ in range(100):
         tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                         0o600)
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
         except FileExistsError:
             continue
         try:
@@ -275,8 +284,7 @@ class PerSampleWriter:
             return pq.ParquetWriter(sink, schema)
         import pyarrow.csv as pcsv
 
-        return pcsv.CSVWriter(sink, schema,
-                              write_options=pcsv.WriteOptions(quoting_style="needed"))
+        return pcsv.CSVWriter(sink, schema, write_options=pcsv.WriteOptions(quoting_style="needed"))
 
     def finish(self) -> None:
         import pyarrow as pa

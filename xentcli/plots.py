@@ -32,7 +32,8 @@ def reliability_diagram(r: Result) -> Any:
 
     table = Table(
         title="reliability: accuracy (bar) against confidence (┃) per bin",
-        title_justify="left", box=box.SIMPLE_HEAD,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
     table.add_column("confidence bin")
     table.add_column("rows", justify="right")
@@ -46,8 +47,9 @@ def reliability_diagram(r: Result) -> Any:
         line = Text("".join(cells))
         line.stylize("bold red", marker, marker + 1)
         weight = f"{b.weight:.0f}" if b.weight == int(b.weight) else f"{b.weight:.4g}"
-        table.add_row(f"{b.lo:.2f}-{b.hi:.2f}", weight, f"{b.confidence:.3f}",
-                      f"{b.accuracy:.3f}", line)
+        table.add_row(
+            f"{b.lo:.2f}-{b.hi:.2f}", weight, f"{b.confidence:.3f}", f"{b.accuracy:.3f}", line
+        )
     ece = r.metrics.get("ece")
     table.caption = f"ECE {ece:.4g}" if ece is not None else None
     table.caption_justify = "left"
@@ -59,8 +61,9 @@ def loss_histogram(r: Result) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"per-row loss ({r.unit}), rows per range", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"per-row loss ({r.unit}), rows per range", title_justify="left", box=box.SIMPLE_HEAD
+    )
     table.add_column("loss from", justify="right")
     table.add_column("to", justify="right")
     table.add_column("rows", justify="right")
@@ -71,6 +74,7 @@ def loss_histogram(r: Result) -> Any:
         return table
     most = max(k for _, _, k in hist)
     for lo, hi, k in hist[used[0] : used[-1] + 1]:
-        table.add_row(f"{lo:.3g}", "inf" if hi == float("inf") else f"{hi:.3g}", str(k),
-                      _bar(k / most))
+        table.add_row(
+            f"{lo:.3g}", "inf" if hi == float("inf") else f"{hi:.3g}", str(k), _bar(k / most)
+        )
     return table

@@ -41,9 +41,14 @@ class ProgressBar:
             TimeRemainingColumn,
         )
 
-        columns: list[Any] = [TextColumn("xent"), BarColumn(), MofNCompleteColumn(),
-                              TextColumn("rows"),
-                              TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+        columns: list[Any] = [
+            TextColumn("xent"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+        ]
         if total:
             columns.append(TimeRemainingColumn())
         self._progress = Progress(*columns, console=Console(stderr=True), transient=True)

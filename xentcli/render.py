@@ -102,8 +102,14 @@ def figure_rows(r: Result) -> tuple[list[str], list[list[str]]]:
     rows = []
     for label, key, value in keyed:
         d = delta.get(key)
-        rows.append([label, value, fmt(old.get(key)) if key in old else "",
-                     "" if d is None else (f"{d:+.4g}" if d else "0")])
+        rows.append(
+            [
+                label,
+                value,
+                fmt(old.get(key)) if key in old else "",
+                "" if d is None else (f"{d:+.4g}" if d else "0"),
+            ]
+        )
     return ["figure", "value", "baseline", "delta"], rows
 
 
@@ -130,23 +136,42 @@ def worst_header(r: Result) -> list[str]:
 
 def worst_cells(r: Result) -> list[list[str]]:
     return [
-        [str(w.row), *([str(w.id)] if r.id_name else []), fmt(w.loss), w.y_true, w.y_pred,
-         fmt(w.p_true)]
+        [
+            str(w.row),
+            *([str(w.id)] if r.id_name else []),
+            fmt(w.loss),
+            w.y_true,
+            w.y_pred,
+            fmt(w.p_true),
+        ]
         for w in (r.worst or ())
     ]
 
 
 def group_header(r: Result) -> list[str]:
     assert r.groups
-    return [*r.groups[0][0].keys(), "n", f"loss ({r.reduction})", "loss_mean", "perplexity",
-            "accuracy", "ece"]
+    return [
+        *r.groups[0][0].keys(),
+        "n",
+        f"loss ({r.reduction})",
+        "loss_mean",
+        "perplexity",
+        "accuracy",
+        "ece",
+    ]
 
 
 def group_cells(r: Result) -> list[list[str]]:
     return [
-        [*(slice_value(v) for v in key.values()), fmt(g.n), fmt(g.loss),
-         fmt(g.loss_mean), fmt(g.perplexity), fmt(g.metrics.get("accuracy")),
-         fmt(g.metrics.get("ece"))]
+        [
+            *(slice_value(v) for v in key.values()),
+            fmt(g.n),
+            fmt(g.loss),
+            fmt(g.loss_mean),
+            fmt(g.perplexity),
+            fmt(g.metrics.get("accuracy")),
+            fmt(g.metrics.get("ece")),
+        ]
         for key, g in (r.groups or ())
     ]
 
@@ -156,9 +181,21 @@ def to_json(r: Result, *, plot: bool = False) -> str:
 
 
 BASE_CSV_COLUMNS = [
-    "scope", "class", "support", "loss_sum", "loss_mean", "share",
-    "n", "weight_sum", "loss", "perplexity", "clipped",
-    "unit", "task", "input", "reduction",
+    "scope",
+    "class",
+    "support",
+    "loss_sum",
+    "loss_mean",
+    "share",
+    "n",
+    "weight_sum",
+    "loss",
+    "perplexity",
+    "clipped",
+    "unit",
+    "task",
+    "input",
+    "reduction",
 ]
 
 
@@ -193,16 +230,41 @@ def to_csv(r: Result) -> str:
     w.writerow(BASE_CSV_COLUMNS + metric_names + ci_columns)
     blank = [""] * (len(BASE_CSV_COLUMNS) - 6 + len(metric_names) + len(ci_columns))
     for c in r.per_class:
-        w.writerow(["class", c.name, _raw(c.support), _raw(c.loss_sum), _raw(c.loss_mean),
-                    _raw(c.share), *blank])
+        w.writerow(
+            [
+                "class",
+                c.name,
+                _raw(c.support),
+                _raw(c.loss_sum),
+                _raw(c.loss_mean),
+                _raw(c.share),
+                *blank,
+            ]
+        )
+
     def total(scope: str, name: str, t: Result) -> list[str]:
         return [
-            scope, name, _raw(t.support_total), _raw(t.loss_sum), _raw(t.loss_mean), _raw(1.0),
-            _raw(t.n), _raw(t.weight_sum), _raw(t.loss), _raw(t.perplexity), _raw(t.clipped),
-            t.unit, t.task, t.input, t.reduction,
+            scope,
+            name,
+            _raw(t.support_total),
+            _raw(t.loss_sum),
+            _raw(t.loss_mean),
+            _raw(1.0),
+            _raw(t.n),
+            _raw(t.weight_sum),
+            _raw(t.loss),
+            _raw(t.perplexity),
+            _raw(t.clipped),
+            t.unit,
+            t.task,
+            t.input,
+            t.reduction,
             *(_raw(t.metrics.get(k, math.nan)) for k in metric_names),
-            *((_raw(t.ci[0]), _raw(t.ci[1]), _raw(t.ci[2])) if ci_columns and t.ci
-              else [""] * len(ci_columns)),
+            *(
+                (_raw(t.ci[0]), _raw(t.ci[1]), _raw(t.ci[2]))
+                if ci_columns and t.ci
+                else [""] * len(ci_columns)
+            ),
         ]
 
     w.writerow(total("total", "", r))
@@ -257,8 +319,14 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
     for cells in class_cells(r):
         per_class.add_row(*cells)
     per_class.add_section()
-    per_class.add_row("total", fmt(r.support_total), fmt(r.loss_sum), fmt(r.loss_mean),
-                      _pct(1.0 if r.per_class else math.nan), style="bold")
+    per_class.add_row(
+        "total",
+        fmt(r.support_total),
+        fmt(r.loss_sum),
+        fmt(r.loss_mean),
+        _pct(1.0 if r.per_class else math.nan),
+        style="bold",
+    )
     header, rows = figure_rows(r)
     figures = Table(box=box.SIMPLE_HEAD, show_header=r.baseline is not None)
     for i, h in enumerate(header):
@@ -271,17 +339,18 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
     console.print(per_class)
     console.print(figures)
     if r.worst is not None:
-        worst = Table(title=f"worst {len(r.worst)} rows", box=box.SIMPLE_HEAD,
-                      title_justify="left")
+        worst = Table(title=f"worst {len(r.worst)} rows", box=box.SIMPLE_HEAD, title_justify="left")
         for h in worst_header(r):
-            worst.add_column(h, justify="right" if h in ("row", "loss", "p(true)") else "left",
-                             overflow="fold")
+            worst.add_column(
+                h, justify="right" if h in ("row", "loss", "p(true)") else "left", overflow="fold"
+            )
         for cells in worst_cells(r):
             worst.add_row(*cells)
         console.print(worst)
     if r.groups:
-        slices = Table(title=f"by {', '.join(r.groups[0][0])}", box=box.SIMPLE_HEAD,
-                       title_justify="left")
+        slices = Table(
+            title=f"by {', '.join(r.groups[0][0])}", box=box.SIMPLE_HEAD, title_justify="left"
+        )
         keys = len(r.groups[0][0])
         for i, h in enumerate(group_header(r)):
             slices.add_column(h, justify="left" if i < keys else "right", overflow="fold")
@@ -295,8 +364,9 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
         console.print(loss_histogram(r))
 
 
-def render_text(r: Result, fmt_: OutputFormat, *, width: int = PLAIN_WIDTH,
-                plot: bool = False) -> str:
+def render_text(
+    r: Result, fmt_: OutputFormat, *, width: int = PLAIN_WIDTH, plot: bool = False
+) -> str:
     """The report as text in any format (the table drawn without colour, for files)."""
     if fmt_ is OutputFormat.json:
         return to_json(r, plot=plot)
@@ -312,8 +382,9 @@ def drawn(draw: Callable[[Any], None], width: int = PLAIN_WIDTH) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system=None, highlight=False,
-                      markup=False, emoji=False)
+    console = Console(
+        file=buf, width=width, color_system=None, highlight=False, markup=False, emoji=False
+    )
     draw(console)
     return rstrip_lines(buf.getvalue())
 
@@ -338,11 +409,15 @@ def explain_steps(e: Any) -> list[str]:
     steps = []
     if e.logits is not None:
         if len(e.logits) == 1:
-            steps.append(f"p = sigmoid(z) = 1 / (1 + exp(-{fmt(e.logits[0])})) = "
-                         f"{fmt(e.probs[1])}; the two classes get 1 - p and p")
+            steps.append(
+                f"p = sigmoid(z) = 1 / (1 + exp(-{fmt(e.logits[0])})) = "
+                f"{fmt(e.probs[1])}; the two classes get 1 - p and p"
+            )
         else:
-            steps.append("p = softmax(z): exp(z_c - max z) / sum_k exp(z_k - max z) "
-                         "(shifting by the max changes nothing and never overflows)")
+            steps.append(
+                "p = softmax(z): exp(z_c - max z) / sum_k exp(z_k - max z) "
+                "(shifting by the max changes nothing and never overflows)"
+            )
     if e.label is not None:
         k = e.label
         if e.logits is not None and len(e.logits) > 1:
@@ -350,20 +425,27 @@ def explain_steps(e: Any) -> list[str]:
             base = next(b for b in Base if b.unit == u)
             in_unit = "" if base is Base.e else f" / ln {base.value}"
             nats = e.surprisal[k] * base.log
-            steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
-                         f"(logsumexp(z) - z_y){in_unit} = ({fmt(nats + e.logits[k])} - "
-                         f"{fmt(e.logits[k])}){in_unit} = {fmt(e.surprisal[k])} {u}")
+            steps.append(
+                f"surprisal of the true class '{e.classes[k]}': -{log} p = "
+                f"(logsumexp(z) - z_y){in_unit} = ({fmt(nats + e.logits[k])} - "
+                f"{fmt(e.logits[k])}){in_unit} = {fmt(e.surprisal[k])} {u}"
+            )
         else:
-            steps.append(f"surprisal of the true class '{e.classes[k]}': -{log} p = "
-                         f"-{log} {fmt(e.probs[k])} = {fmt(e.surprisal[k])} {u}")
-    steps.append(f"entropy of the prediction: H(p) = sum_c p_c * (-{log} p_c) = "
-                 f"{fmt(e.entropy)} {u}  (the model's own uncertainty)")
+            steps.append(
+                f"surprisal of the true class '{e.classes[k]}': -{log} p = "
+                f"-{log} {fmt(e.probs[k])} = {fmt(e.surprisal[k])} {u}"
+            )
+    steps.append(
+        f"entropy of the prediction: H(p) = sum_c p_c * (-{log} p_c) = "
+        f"{fmt(e.entropy)} {u}  (the model's own uncertainty)"
+    )
     if e.label is None:
         steps.append(f"entropy of the target: H(y) = {fmt(e.target_entropy)} {u}")
-    steps.append(f"cross-entropy: H(y, p) = sum_c y_c * (-{log} p_c) = "
-                 f"{fmt(e.cross_entropy)} {u}")
-    steps.append(f"KL divergence: KL(y || p) = H(y, p) - H(y) = {fmt(e.cross_entropy)} - "
-                 f"{fmt(e.target_entropy)} = {fmt(e.kl)} {u}")
+    steps.append(f"cross-entropy: H(y, p) = sum_c y_c * (-{log} p_c) = {fmt(e.cross_entropy)} {u}")
+    steps.append(
+        f"KL divergence: KL(y || p) = H(y, p) - H(y) = {fmt(e.cross_entropy)} - "
+        f"{fmt(e.target_entropy)} = {fmt(e.kl)} {u}"
+    )
     steps.append(f"loss of this row = H(y, p) = {fmt(e.loss)} {u}")
     grad = ", ".join(fmt(g) for g in e.gradient)
     steps.append(f"gradient of the loss (in nats) with respect to the logits: p - y = [{grad}]")
@@ -376,8 +458,9 @@ def explain_table(e: Any, console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"xent explain: one row, in {e.unit}", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"xent explain: one row, in {e.unit}", title_justify="left", box=box.SIMPLE_HEAD
+    )
     table.add_column("class")
     if e.logits is not None and len(e.logits) == len(e.probs):
         table.add_column("logit z", justify="right")
@@ -442,8 +525,7 @@ def inspect_table(i: Any, console: Any) -> None:
         dist.add_row(name, fmt(count), _pct(count / total if total else math.nan))
     console.print(dist)
 
-    head = Table(title=f"first {len(i.preview)} rows", title_justify="left",
-                 box=box.SIMPLE_HEAD)
+    head = Table(title=f"first {len(i.preview)} rows", title_justify="left", box=box.SIMPLE_HEAD)
     for h in i.preview_header:
         head.add_column(h, justify="right", overflow="fold")
     for row in i.preview:
@@ -458,8 +540,9 @@ def inspect_table(i: Any, console: Any) -> None:
 # -- xent compare ---------------------------------------------------------------------------
 
 
-def compare_dict(c: Any, *, max_increase: str | None = None,
-                 regressed: bool | None = None) -> dict[str, Any]:
+def compare_dict(
+    c: Any, *, max_increase: str | None = None, regressed: bool | None = None
+) -> dict[str, Any]:
     def num(x: float) -> float | None:
         return x if math.isfinite(x) else None
 
@@ -491,27 +574,38 @@ def compare_rows(c: Any, *, raw: bool = False) -> list[list[str]]:
             return [label, _raw(x), _raw(y), _raw(d)]
         return [label, fmt(x), fmt(y), f"{d:+.4g}" if math.isfinite(d) else "-"]
 
-    rows = [row(f"loss ({a.reduction})", a.loss, b.loss), row("loss_mean", a.loss_mean,
-                                                              b.loss_mean),
-            row("perplexity", a.perplexity, b.perplexity)]
-    rows += [row(METRIC_LABELS.get(k, k), v, b.metrics.get(k, math.nan))
-             for k, v in a.metrics.items()]
-    rows += [row(f"loss_mean of {ca.name}", ca.loss_mean, cb.loss_mean)
-             for ca, cb in zip(a.per_class, b.per_class, strict=True)]
+    rows = [
+        row(f"loss ({a.reduction})", a.loss, b.loss),
+        row("loss_mean", a.loss_mean, b.loss_mean),
+        row("perplexity", a.perplexity, b.perplexity),
+    ]
+    rows += [
+        row(METRIC_LABELS.get(k, k), v, b.metrics.get(k, math.nan)) for k, v in a.metrics.items()
+    ]
+    rows += [
+        row(f"loss_mean of {ca.name}", ca.loss_mean, cb.loss_mean)
+        for ca, cb in zip(a.per_class, b.per_class, strict=True)
+    ]
     return rows
 
 
 def compare_verdict(c: Any) -> str:
     pct = f"{100 * c.level:g}%"
     if not math.isfinite(c.diff_mean):  # a row with an infinite loss (--clip-eps 0)
-        return (f"B - A = {fmt(c.diff_mean)} {c.a.unit} per row: a loss is infinite, so "
-                "there is no interval to give")
+        return (
+            f"B - A = {fmt(c.diff_mean)} {c.a.unit} per row: a loss is infinite, so "
+            "there is no interval to give"
+        )
     where = "higher" if c.diff_mean > 0 else "lower"
     if c.significant:
-        return (f"B's loss is {where} than A's by {fmt(abs(c.diff_mean))} {c.a.unit} per row "
-                f"({pct} CI {fmt(c.low)} .. {fmt(c.high)}): significant")
-    return (f"no significant difference: B - A = {fmt(c.diff_mean)} {c.a.unit} per row "
-            f"({pct} CI {fmt(c.low)} .. {fmt(c.high)} includes 0)")
+        return (
+            f"B's loss is {where} than A's by {fmt(abs(c.diff_mean))} {c.a.unit} per row "
+            f"({pct} CI {fmt(c.low)} .. {fmt(c.high)}): significant"
+        )
+    return (
+        f"no significant difference: B - A = {fmt(c.diff_mean)} {c.a.unit} per row "
+        f"({pct} CI {fmt(c.low)} .. {fmt(c.high)} includes 0)"
+    )
 
 
 def compare_text(c: Any, fmt_: OutputFormat, **gate: Any) -> str:
@@ -540,9 +634,13 @@ def compare_table(c: Any, console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"xent compare: {TASK_TITLES.get(c.a.task, c.a.task)} ({c.a.unit})",
-                  title_justify="left", box=box.SIMPLE_HEAD,
-                  caption=f"A = {c.a.source}\nB = {c.b.source}", caption_justify="left")
+    table = Table(
+        title=f"xent compare: {TASK_TITLES.get(c.a.task, c.a.task)} ({c.a.unit})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        caption=f"A = {c.a.source}\nB = {c.b.source}",
+        caption_justify="left",
+    )
     table.add_column("figure")
     for h in ("A", "B", "B - A"):
         table.add_column(h, justify="right")

@@ -102,14 +102,25 @@ class Result:
             out["groups"] = [{"group": key, **r.to_dict(plot=plot)} for key, r in self.groups]
         if self.worst is not None:
             out["worst"] = [
-                {"row": w.row, "id": w.id, "loss": _num(w.loss), "y_true": w.y_true,
-                 "y_pred": w.y_pred, "p_true": None if w.p_true is None else _num(w.p_true)}
+                {
+                    "row": w.row,
+                    "id": w.id,
+                    "loss": _num(w.loss),
+                    "y_true": w.y_true,
+                    "y_pred": w.y_pred,
+                    "p_true": None if w.p_true is None else _num(w.p_true),
+                }
                 for w in self.worst
             ]
         if plot:
             out["calibration"] = [
-                {"lo": b.lo, "hi": b.hi, "weight": _num(b.weight),
-                 "confidence": _num(b.confidence), "accuracy": _num(b.accuracy)}
+                {
+                    "lo": b.lo,
+                    "hi": b.hi,
+                    "weight": _num(b.weight),
+                    "confidence": _num(b.confidence),
+                    "accuracy": _num(b.accuracy),
+                }
                 for b in self.calibration
             ]
             out["loss_histogram"] = [
@@ -178,8 +189,14 @@ def prior_loss_sum(summary: Summary, plan: TaskPlan, cfg: LossConfig) -> float:
     return out
 
 
-def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "",
-           id_name: str | None = None) -> Result:
+def finish(
+    summary: Summary,
+    *,
+    plan: TaskPlan,
+    cfg: LossConfig,
+    source: str = "",
+    id_name: str | None = None,
+) -> Result:
     """Divide the sums into means and convert nats into the chosen unit."""
     task = plan.task.value
     classes = plan.classes
@@ -234,10 +251,14 @@ def finish(summary: Summary, *, plan: TaskPlan, cfg: LossConfig, source: str = "
     worst = None
     if summary.worst is not None:
         worst = tuple(_worst_out(w, classes, task, to_unit) for w in summary.worst.items)
-    hist = tuple(
-        (float(LOSS_EDGES[i]) / to_unit, float(LOSS_EDGES[i + 1]) / to_unit, int(k))
-        for i, k in enumerate(summary.loss_hist)
-    ) if summary.spec.histogram else ()
+    hist = (
+        tuple(
+            (float(LOSS_EDGES[i]) / to_unit, float(LOSS_EDGES[i + 1]) / to_unit, int(k))
+            for i, k in enumerate(summary.loss_hist)
+        )
+        if summary.spec.histogram
+        else ()
+    )
     ci = None
     if summary.boot is not None and summary.spec.ci is not None:
         lo, hi = summary.boot.interval(summary.spec.ci)

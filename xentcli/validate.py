@@ -56,9 +56,12 @@ def check_scores(
         if not ok.all():
             r, c = _first(~ok)
             v = float(s[r, c])
-            why = ("logits must be finite numbers" if not np.isfinite(v) else
-                   f"logits beyond ±{MAX_LOGIT:.3g} make differences of logits overflow "
-                   "float64; rescale them")
+            why = (
+                "logits must be finite numbers"
+                if not np.isfinite(v)
+                else f"logits beyond ±{MAX_LOGIT:.3g} make differences of logits overflow "
+                "float64; rescale them"
+            )
             raise InputError(f"{where(source, row0 + r, column(c))}: logit is {v:.6g}; {why}")
         return s
     if renormalize:
@@ -103,9 +106,7 @@ def check_scores(
     return s
 
 
-def check_targets(
-    targets: np.ndarray, *, source: str, column: ColumnName, row0: int
-) -> np.ndarray:
+def check_targets(targets: np.ndarray, *, source: str, column: ColumnName, row0: int) -> np.ndarray:
     t = np.asarray(targets, dtype=np.float64)
     bad = ~((t >= 0) & (t <= 1))
     if bad.any():
@@ -142,15 +143,14 @@ class LabelEncoder:
         self.binary = binary
         # Names that spell their own index ("0", "1", ...: the default) mean the same either
         # way: text labels are then read as numbers, so "1.0" works in any chunk.
-        self.by_name: bool | None = (
-            False if all(n == str(i) for i, n in enumerate(names)) else None
-        )
+        self.by_name: bool | None = False if all(n == str(i) for i, n in enumerate(names)) else None
         self._index = {n: i for i, n in enumerate(names)}
         # Classes named by whole numbers that are not their positions ("2,0,1", "1,2,3"): a
         # label 0 could be the class named "0" or the first class. Refused, not guessed (a CSV
         # read labels as names, a Parquet integer column as positions).
         self._numbers_not_positions = self.by_name is None and all(
-            _DIGITS.fullmatch(n.strip()) for n in names)
+            _DIGITS.fullmatch(n.strip()) for n in names
+        )
         # true/false labels mean 1/0 unless a class is itself named like one (any case)
         self._names_like_booleans = any(n.strip().lower() in ("true", "false") for n in names)
 
@@ -172,8 +172,10 @@ class LabelEncoder:
 
     def _hint(self) -> str:
         if self.binary:
-            return (f"binary labels are 0/1 or the class names {', '.join(self.names)} "
-                    "(set them with --class-names NEG,POS)")
+            return (
+                f"binary labels are 0/1 or the class names {', '.join(self.names)} "
+                "(set them with --class-names NEG,POS)"
+            )
         shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
         return f"labels are class indices 0..{len(self.names) - 1} or class names ({shown})"
 
@@ -208,16 +210,19 @@ class LabelEncoder:
             bad = ((points > 0x10FFFF) | ((points >= 0xD800) & (points <= 0xDFFF))).any(axis=1)
             if bad.any():  # not text at all: NumPy itself cannot turn it into a str
                 r = int(np.flatnonzero(bad)[0])
-                raise InputError(f"{self._at(row0 + r)}: the label holds a code point that is "
-                                 f"not text (surrogate or above U+10FFFF); {self._hint()}")
+                raise InputError(
+                    f"{self._at(row0 + r)}: the label holds a code point that is "
+                    f"not text (surrogate or above U+10FFFF); {self._hint()}"
+                )
         texts: list[str] = []
         for r, v in enumerate(raw.tolist()):
             try:
                 t = v.decode("utf-8") if isinstance(v, bytes) else str(v)
                 t.encode("utf-8")
             except UnicodeError:
-                raise InputError(f"{self._at(row0 + r)}: label {v!r} is not valid UTF-8 text; "
-                                 f"{self._hint()}") from None
+                raise InputError(
+                    f"{self._at(row0 + r)}: label {v!r} is not valid UTF-8 text; {self._hint()}"
+                ) from None
             texts.append(t)
         return texts
 
@@ -230,23 +235,30 @@ class LabelEncoder:
             if bad.any():
                 r = int(np.flatnonzero(bad)[0])
                 col = self._source()[1]
-                soft = ("give one column per class with --target-cols" if not self.binary
-                        else f"pass --target-cols {col} --task multilabel" if col
-                        else "save it as an (n, 1) array and pass --task multilabel")
+                soft = (
+                    "give one column per class with --target-cols"
+                    if not self.binary
+                    else f"pass --target-cols {col} --task multilabel"
+                    if col
+                    else "save it as an (n, 1) array and pass --task multilabel"
+                )
                 raise InputError(
                     f"{self._at(row0 + r)}: label {raw[r]:g} is not a whole number; "
-                    f"{self._hint()}. For soft targets (probabilities), {soft}")
+                    f"{self._hint()}. For soft targets (probabilities), {soft}"
+                )
             huge = np.abs(raw) > 2.0**62  # would not survive the cast to int64
             if huge.any():
                 r = int(np.flatnonzero(huge)[0])
-                raise InputError(f"{self._at(row0 + r)}: label {raw[r]:g} is out of range; "
-                                 f"{self._hint()}")
+                raise InputError(
+                    f"{self._at(row0 + r)}: label {raw[r]:g} is out of range; {self._hint()}"
+                )
         elif raw.dtype == np.uint64:  # above 2**63 - 1 the cast would wrap to a negative label
             huge = raw > np.uint64(2**62)
             if huge.any():
                 r = int(np.flatnonzero(huge)[0])
-                raise InputError(f"{self._at(row0 + r)}: label {raw[r]} is out of range; "
-                                 f"{self._hint()}")
+                raise InputError(
+                    f"{self._at(row0 + r)}: label {raw[r]} is out of range; {self._hint()}"
+                )
         return raw.astype(np.int64)
 
     def _encode_arrow(self, raw: Any, row0: int) -> np.ndarray:
@@ -259,8 +271,7 @@ class LabelEncoder:
             if known is not None:
                 return known
         arr = as_text(raw)
-        if not arr.null_count and (pa.types.is_integer(arr.type)
-                                   or pa.types.is_floating(arr.type)):
+        if not arr.null_count and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
             return self._from_numbers(self._numeric(arr, row0), row0)
         import pyarrow.compute as pc  # names, booleans, nulls: ~40 ms to import, so only here
 
@@ -311,8 +322,12 @@ class LabelEncoder:
         pyarrow.compute (~40 ms)."""
         import pyarrow as pa
 
-        if (self.by_name is None or isinstance(arr, pa.ChunkedArray) or arr.null_count
-                or len(arr.dictionary) > _SMALL_DICTIONARY):
+        if (
+            self.by_name is None
+            or isinstance(arr, pa.ChunkedArray)
+            or arr.null_count
+            or len(arr.dictionary) > _SMALL_DICTIONARY
+        ):
             return None
         values = arr.dictionary.to_pylist()
         if self.by_name:
@@ -345,7 +360,8 @@ class LabelEncoder:
                     raise InputError(
                         f"{self._at(row0 + r)}: label '{label}' is a class name, but earlier "
                         "rows give class indices; labels mix indices and names, use one or "
-                        "the other") from None
+                        "the other"
+                    ) from None
                 raise InputError(
                     f"{self._at(row0 + r)}: label '{label}' is neither a class index "
                     f"nor a class name; {self._hint()}"

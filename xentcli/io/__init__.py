@@ -104,14 +104,17 @@ def guess_target_cols(names: list[str]) -> str | None:
         for m in names:
             if m == n:
                 continue
-            for before, after in ((m[: -len(n)], ""), ("", m[len(n):])):
+            for before, after in ((m[: -len(n)], ""), ("", m[len(n) :])):
                 if not (before or after) or before + n + after != m:
                     continue
                 scores = {c for c in names if before + c + after in have}
                 targets = {before + c + after for c in scores}
                 glob = f"{before}*" if before else f"*{after}"
-                if (not targets & scores and targets | scores == have
-                        and set(fnmatch.filter(names, glob)) == targets):
+                if (
+                    not targets & scores
+                    and targets | scores == have
+                    and set(fnmatch.filter(names, glob)) == targets
+                ):
                     return glob
     return None
 
@@ -131,8 +134,10 @@ def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
         elif item in names:
             matched = [item]
         else:
-            raise UsageError(f"{source}: {option} names '{item}', which is not a column "
-                             f"(columns: {_list(names)})")
+            raise UsageError(
+                f"{source}: {option} names '{item}', which is not a column "
+                f"(columns: {_list(names)})"
+            )
         out.extend(m for m in matched if m not in out)
     if not out:
         raise UsageError(f"{option} is empty; give column names or globs, comma-separated")
@@ -142,6 +147,7 @@ def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
 def _list(names: list[str], most: int = 12) -> str:
     """Names for a message; one with spaces around it, a comma, a tab or line break (shown
     escaped) or nothing is quoted, so that ' label' does not read as 'label'."""
+
     def shown_name(n: str) -> str:
         if n and n.strip() == n and not set(n) & set(",\t\r\n"):
             return n
@@ -188,14 +194,21 @@ def _check_duplicates(names: list[str], source: str) -> None:
 
 
 def _plan_roles(
-    names: list[str], source: str, cfg: ReadConfig, *, predictions: bool, labels_elsewhere: bool,
+    names: list[str],
+    source: str,
+    cfg: ReadConfig,
+    *,
+    predictions: bool,
+    labels_elsewhere: bool,
     metadata: tuple[str, ...] = (),
 ) -> _Plan:
     """Assign roles to a table's columns. ``predictions``: this table holds the scores."""
     _check_duplicates(names, source)
     if len(names) == 1 and "\t" in names[0]:  # a .txt (or stdin) of TSV, read as CSV
-        raise UsageError(f"{source}: the header row is one column holding tabs: if the file is "
-                         "tab-separated, pass --input-format tsv (or name it .tsv)")
+        raise UsageError(
+            f"{source}: the header row is one column holding tabs: if the file is "
+            "tab-separated, pass --input-format tsv (or name it .tsv)"
+        )
     plan = _Plan()
     if cfg.weight_col and cfg.weight_col in names:
         plan.weight = cfg.weight_col
@@ -218,15 +231,18 @@ def _plan_roles(
                 )
     for option, col in (("--id-col", plan.ident), ("--weight-col", plan.weight)):
         if col and col == plan.label:
-            raise UsageError(f"{source}: column '{col}' is the label column and also {option}; "
-                             f"{option} needs a column of its own")
+            raise UsageError(
+                f"{source}: column '{col}' is the label column and also {option}; "
+                f"{option} needs a column of its own"
+            )
     if plan.ident and plan.ident == plan.weight:
         raise UsageError(f"{source}: column '{plan.ident}' is both --id-col and --weight-col")
     if predictions:
         for g in cfg.group_by:
             if g not in names:
-                raise UsageError(f"--group-by '{g}': no such column in {source} "
-                                 f"(columns: {_list(names)})")
+                raise UsageError(
+                    f"--group-by '{g}': no such column in {source} (columns: {_list(names)})"
+                )
         plan.groups = list(cfg.group_by)
         taken = {c for c in (plan.label, plan.weight, plan.ident) if c} | set(plan.targets)
         taken |= set(plan.groups)
@@ -248,8 +264,11 @@ def _plan_roles(
             plan.scores = [n for n in names if n not in taken and n not in metadata]
             if plan.scores[:1] == [""] == names[:1]:  # pandas' to_csv writes its index so
                 others = ",".join(n for n in plan.scores if n)
-                choose = (f"choose the scores with --pred-cols (here perhaps --pred-cols "
-                          f"'{others}')" if others else "and no other column is left for them")
+                choose = (
+                    f"choose the scores with --pred-cols (here perhaps --pred-cols '{others}')"
+                    if others
+                    else "and no other column is left for them"
+                )
                 raise UsageError(
                     f"{source}: the first column has no name (a pandas index written by "
                     f"to_csv?), so it is not taken as a score column; {choose}"
@@ -258,8 +277,12 @@ def _plan_roles(
             raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
         if target_here and not plan.label and not plan.targets:
             guess = guess_target_cols(plan.scores)
-            hint = (f" (here perhaps --target-cols '{guess}': those columns pair with the "
-                    "others by name)" if guess else "")
+            hint = (
+                f" (here perhaps --target-cols '{guess}': those columns pair with the "
+                "others by name)"
+                if guess
+                else ""
+            )
             raise UsageError(
                 f"{source}: no label column '{cfg.label_col}' (columns: {_list(names)}); "
                 "name it with --label-col, give the labels with --labels PATH, "
@@ -306,8 +329,10 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
     row0 = 0
     list_width: int | None = None
     # CSV reads every numeric column as float64; Parquet and Arrow batches keep the schema's
-    types = {c: pa.float64() if t.kind in ("csv", "tsv") else t.schema.field(c).type
-             for c in [*plan.scores, *plan.targets]}
+    types = {
+        c: pa.float64() if t.kind in ("csv", "tsv") else t.schema.field(c).type
+        for c in [*plan.scores, *plan.targets]
+    }
     scores_fast = one_float_type([types[c] for c in plan.scores])
     targets_fast = one_float_type([types[c] for c in plan.targets])
     labels = frozenset([plan.label] if plan.label else [])
@@ -317,17 +342,20 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
         arrays: dict[str, Any] = {}
         if plan.scores:
             if plan.scores_list:
-                arrays["scores"] = list_matrix(batch.column(plan.scores[0]), t.name,
-                                               plan.scores[0], row0, width=list_width)
+                arrays["scores"] = list_matrix(
+                    batch.column(plan.scores[0]), t.name, plan.scores[0], row0, width=list_width
+                )
                 list_width = arrays["scores"].shape[1]
             else:
-                arrays["scores"] = batch_matrix(batch, plan.scores, t.name, row0,
-                                                one_float_type=scores_fast)
+                arrays["scores"] = batch_matrix(
+                    batch, plan.scores, t.name, row0, one_float_type=scores_fast
+                )
         if plan.label:
             arrays["labels"] = batch.column(plan.label)
         if plan.targets:
-            arrays["targets"] = batch_matrix(batch, plan.targets, t.name, row0,
-                                             one_float_type=targets_fast)
+            arrays["targets"] = batch_matrix(
+                batch, plan.targets, t.name, row0, one_float_type=targets_fast
+            )
         if plan.weight:
             arrays["weights"] = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
         if plan.ident:
@@ -378,8 +406,9 @@ def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayI
                 lab = members["labels"]
                 roles["targets" if len(lab.shape) == 2 else "labels"] = lab
         else:
-            lab_m = members.get("labels") or (next(iter(members.values())) if len(members) == 1
-                                              else None)
+            lab_m = members.get("labels") or (
+                next(iter(members.values())) if len(members) == 1 else None
+            )
             if lab_m is None:
                 raise InputError(f"{path}: no 'labels' array among {_list(sorted(members))}")
             roles["targets" if len(lab_m.shape) == 2 else "labels"] = lab_m
@@ -421,8 +450,9 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     if cfg.partition_base is not None and path == cfg.predictions:
         from xentcli.io.datasets import DatasetInput
 
-        return "dataset", DatasetInput(path, "parquet", [path], cfg.partition_base,
-                                       threads=cfg.threads != 1)
+        return "dataset", DatasetInput(
+            path, "parquet", [path], cfg.partition_base, threads=cfg.threads != 1
+        )
     fmt = _format_of(path, cfg)
     if is_dataset_path(path):
         forced = None if fmt is InputFormat.auto else fmt.value
@@ -458,9 +488,14 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     pred_parts: Iterator[Part]
     pred_roles: set[str]
     if not isinstance(pred, dict):
-        plan = _plan_roles(pred.columns, source, cfg, predictions=True,
-                           labels_elsewhere=labels_elsewhere,
-                           metadata=tuple(getattr(pred, "partition_columns", ())))
+        plan = _plan_roles(
+            pred.columns,
+            source,
+            cfg,
+            predictions=True,
+            labels_elsewhere=labels_elsewhere,
+            metadata=tuple(getattr(pred, "partition_columns", ())),
+        )
         plan.scores_list = _check_types(pred, plan)
         if pred_kind == "dataset" and not cfg.pred_cols:
             pred.every_column_counts = True  # later files may hold more columns
@@ -478,8 +513,10 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             scores_are_list=plan.scores_list,
             num_rows=pred.num_rows,
         )
-        ds.columns = [(f.name, "text (typed when read)" if pred.kind == "csv" else str(f.type))
-                      for f in pred.schema]
+        ds.columns = [
+            (f.name, "text (typed when read)" if pred.kind == "csv" else str(f.type))
+            for f in pred.schema
+        ]
         if plan.label:
             ds.label_where = f"{source}, column '{plan.label}'"
         if plan.weight:
@@ -487,12 +524,22 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         if plan.targets:
             ds.target_source, ds.target_names = source, list(plan.targets)
         pred_parts = _table_parts(pred, plan, rows)
-        pred_roles = {r for r, on in [("labels", plan.label), ("targets", plan.targets),
-                                     ("weights", plan.weight), ("ids", plan.ident)] if on}
+        pred_roles = {
+            r
+            for r, on in [
+                ("labels", plan.label),
+                ("targets", plan.targets),
+                ("weights", plan.weight),
+                ("ids", plan.ident),
+            ]
+            if on
+        }
     else:
         if cfg.group_by:
-            raise UsageError("--group-by needs a table (CSV, Parquet, Arrow) holding the "
-                             "group columns; NumPy inputs have none")
+            raise UsageError(
+                "--group-by needs a table (CSV, Parquet, Arrow) holding the "
+                "group columns; NumPy inputs have none"
+            )
         arrays = _open_arrays(cfg.predictions, pred_kind, predictions=True)
         if labels_elsewhere:
             arrays.pop("labels", None)
@@ -503,7 +550,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         ds = Dataset(
             source,
             score_names=[f"{scores.name}[:, {j}]" for j in range(width)]
-            if len(scores.shape) == 2 else [scores.name],
+            if len(scores.shape) == 2
+            else [scores.name],
             column_names=None,
             score_dtype=scores.dtype,
             scores_are_list=True,
@@ -527,8 +575,9 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         lab_kind, lab = _opened(cfg.labels, cfg)
         lab_source = display_name(cfg.labels)
         if isinstance(lab, TableInput):
-            lplan = _plan_roles(lab.columns, lab_source, cfg, predictions=False,
-                                labels_elsewhere=True)
+            lplan = _plan_roles(
+                lab.columns, lab_source, cfg, predictions=False, labels_elsewhere=True
+            )
             if lplan.weight and "weights" in pred_roles:
                 lplan.weight = None
             if lplan.ident and "ids" in pred_roles:
@@ -542,8 +591,16 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 ds.target_source, ds.target_names = lab_source, list(lplan.targets)
             lab_rows = lab.num_rows
             lab_parts = _table_parts(lab, lplan, rows)
-            lab_roles = {r for r, on in [("labels", lplan.label), ("targets", lplan.targets),
-                                        ("weights", lplan.weight), ("ids", lplan.ident)] if on}
+            lab_roles = {
+                r
+                for r, on in [
+                    ("labels", lplan.label),
+                    ("targets", lplan.targets),
+                    ("weights", lplan.weight),
+                    ("ids", lplan.ident),
+                ]
+                if on
+            }
         else:
             larrays = _open_arrays(cfg.labels, lab_kind, predictions=False)
             if "weights" in pred_roles:
@@ -567,8 +624,10 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         ds.parts = rebatch(pred_parts, rows, source)
         roles = pred_roles
 
-    for option, value, role in [("--weight-col", cfg.weight_col, "weights"),
-                                ("--id-col", cfg.id_col, "ids")]:
+    for option, value, role in [
+        ("--weight-col", cfg.weight_col, "weights"),
+        ("--id-col", cfg.id_col, "ids"),
+    ]:
         if value and role not in roles:
             where = source + (f" or {display_name(cfg.labels)}" if cfg.labels else "")
             raise UsageError(f"{option} '{value}': no such column in {where}")
@@ -610,11 +669,18 @@ def describe_columns(cfg: ReadConfig) -> tuple[str, list[tuple[str, str]], int |
     predictions, without deciding any roles."""
     kind, opened = _opened(cfg.predictions, cfg)
     if kind in ("npy", "npz"):
-        arrays = ({"(array)": open_npy(cfg.predictions)} if kind == "npy"
-                  else open_npz(cfg.predictions))
+        arrays = (
+            {"(array)": open_npy(cfg.predictions)} if kind == "npy" else open_npz(cfg.predictions)
+        )
         rows = {a.shape[0] for a in arrays.values() if a.shape}
-        return (kind, [(name, f"{a.dtype} {a.shape}") for name, a in arrays.items()],
-                rows.pop() if len(rows) == 1 else None)
+        return (
+            kind,
+            [(name, f"{a.dtype} {a.shape}") for name, a in arrays.items()],
+            rows.pop() if len(rows) == 1 else None,
+        )
     text = getattr(opened, "kind", "") in ("csv", "tsv")
-    return kind, [(f.name, "text (typed when read)" if text else str(f.type))
-                  for f in opened.schema], getattr(opened, "num_rows", None)
+    return (
+        kind,
+        [(f.name, "text (typed when read)" if text else str(f.type)) for f in opened.schema],
+        getattr(opened, "num_rows", None),
+    )

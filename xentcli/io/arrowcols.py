@@ -27,9 +27,7 @@ def is_numeric(t: pa.DataType) -> bool:
 
 
 def is_list(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-    )
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
 
 
 def _first_null(arr: pa.Array) -> int:
@@ -58,16 +56,15 @@ def numeric(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int
         arr = pc.cast(arr, pa.int8() if pa.types.is_boolean(t) else pa.float64())
         t = arr.type
     if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
-        raise InputError(
-            f"{where(source, None, column)}: column has type {t}, expected numbers"
-        )
+        raise InputError(f"{where(source, None, column)}: column has type {t}, expected numbers")
     dtype = np.dtype(t.to_pandas_dtype())
     buf = arr.buffers()[1]
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
-def batch_matrix(batch: pa.RecordBatch, names: list[str], source: str, row0: int, *,
-                 one_float_type: bool = False) -> np.ndarray:
+def batch_matrix(
+    batch: pa.RecordBatch, names: list[str], source: str, row0: int, *, one_float_type: bool = False
+) -> np.ndarray:
     """:func:`wide_matrix` of some columns of a batch. Columns known to be all float32 or all
     float64 (``one_float_type``, from the input's schema) are copied by Arrow in one call (for
     1000 columns ~7x faster than a NumPy copy per column); a null among them, or other types,
@@ -89,9 +86,7 @@ def one_float_type(types: list[pa.DataType]) -> bool:
     return len(kinds) == 1 and kinds <= {pa.float32(), pa.float64()}
 
 
-def wide_matrix(
-    columns: list[pa.Array], names: list[str], source: str, row0: int
-) -> np.ndarray:
+def wide_matrix(columns: list[pa.Array], names: list[str], source: str, row0: int) -> np.ndarray:
     """Score or target columns side by side as one (n, C) Fortran-ordered array.
 
     Fortran order keeps each class's values contiguous, as Arrow hands them over: filling it
@@ -108,8 +103,9 @@ def wide_matrix(
     return out
 
 
-def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int,
-                width: int | None = None) -> np.ndarray:
+def list_matrix(
+    arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0: int, width: int | None = None
+) -> np.ndarray:
     """A list or fixed-size-list column of scores as one (n, C) row-major array.
 
     ``width``: the scores per row that earlier chunks had (for the first chunk, the first
@@ -130,8 +126,10 @@ def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0:
         if width is None:
             width = int(lengths[0]) if n else 0  # the first row sets the class count
         if n and width == 0:
-            raise InputError(f"{where(source, row0, column)}: empty list of scores; every row "
-                             "needs one score per class")
+            raise InputError(
+                f"{where(source, row0, column)}: empty list of scores; every row "
+                "needs one score per class"
+            )
         bad = np.flatnonzero(lengths != width)
         if bad.size:
             i = int(bad[0])
@@ -140,14 +138,18 @@ def list_matrix(arr: pa.Array | pa.ChunkedArray, source: str, column: str, row0:
                 f"where the other rows have {width}; every row needs one score per class"
             )
     if n and width == 0:
-        raise InputError(f"{where(source, row0, column)}: empty list of scores; every row "
-                         "needs one score per class")
+        raise InputError(
+            f"{where(source, row0, column)}: empty list of scores; every row "
+            "needs one score per class"
+        )
     flat = arr.flatten()
     if flat.null_count and width:
         # a missing score inside a list: name the list's row, not the position in the values
         r = _first_null(flat) // width
-        raise InputError(f"{where(source, row0 + r, column)}: missing value in the list of "
-                         "scores; every class needs a number")
+        raise InputError(
+            f"{where(source, row0 + r, column)}: missing value in the list of "
+            "scores; every class needs a number"
+        )
     values = numeric(flat, source, column, row0)
     if values.size != n * width:  # pragma: no cover - guarded by the length check above
         raise InputError(f"{where(source, row0, column)}: ragged lists of scores")
@@ -182,8 +184,9 @@ def from_numpy(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     else:
         data = v = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("="))
     validity, nulls = _validity(mask, len(v))
-    return pa.Array.from_buffers(pa.from_numpy_dtype(v.dtype), len(v),
-                                 [validity, pa.py_buffer(data)], null_count=nulls)
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(v.dtype), len(v), [validity, pa.py_buffer(data)], null_count=nulls
+    )
 
 
 def strings(texts: list[str], mask: np.ndarray | None = None) -> pa.Array:
@@ -194,9 +197,12 @@ def strings(texts: list[str], mask: np.ndarray | None = None) -> pa.Array:
     offsets = np.zeros(len(data) + 1, dtype=np.int64 if large else np.int32)
     offsets[1:] = ends
     validity, nulls = _validity(mask, len(data))
-    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(data),
-                                 [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))],
-                                 null_count=nulls)
+    return pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(),
+        len(data),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))],
+        null_count=nulls,
+    )
 
 
 def _validity(mask: np.ndarray | None, n: int) -> tuple[pa.Buffer | None, int]:

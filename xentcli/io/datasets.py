@@ -18,8 +18,15 @@ from xentcli.errors import InputError, UsageError
 from xentcli.io.tables import not_a_number
 
 _GLOB_CHARS = "*?["
-_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
-          ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow"}
+_KINDS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
 
 
 def is_dataset_path(path: str) -> bool:
@@ -37,8 +44,7 @@ def _files(path: str) -> tuple[list[str], str]:
         found = []
         for root, dirs, names in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            found += [os.path.join(root, n) for n in sorted(names)
-                      if not n.startswith((".", "_"))]
+            found += [os.path.join(root, n) for n in sorted(names) if not n.startswith((".", "_"))]
         return found, path
     base = path
     while any(c in base for c in _GLOB_CHARS):
@@ -47,8 +53,11 @@ def _files(path: str) -> tuple[list[str], str]:
     return found, base or "."
 
 
-_CSV_CELL = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to "
-                       r"\w+: invalid value '(.*)'$", re.S)
+_CSV_CELL = re.compile(
+    r"In CSV column #(\d+): Row #(\d+): CSV conversion error to "
+    r"\w+: invalid value '(.*)'$",
+    re.S,
+)
 
 
 def _bad_cell(message: str, path: str, kind: str) -> tuple[int, str, str] | None:
@@ -83,11 +92,15 @@ def _kind_of(files: list[str], path: str, forced: str | None) -> str:
         return forced
     kinds = {k for k in map(_kind_of_file, files) if k is not None}
     if not kinds:
-        raise UsageError(f"{path}: no Parquet, CSV or Arrow files found; "
-                         "pass --input-format to say what the files are")
+        raise UsageError(
+            f"{path}: no Parquet, CSV or Arrow files found; "
+            "pass --input-format to say what the files are"
+        )
     if len(kinds) > 1:
-        raise UsageError(f"{path}: holds files of several formats ({', '.join(sorted(kinds))}); "
-                         "point at one kind, e.g. with a glob like 'dir/**/*.parquet'")
+        raise UsageError(
+            f"{path}: holds files of several formats ({', '.join(sorted(kinds))}); "
+            "point at one kind, e.g. with a glob like 'dir/**/*.parquet'"
+        )
     return kinds.pop()
 
 
@@ -148,17 +161,22 @@ class DatasetInput:
             types = {c: pa.float64() for c in (numeric or ())}
             types |= {c: pa.string() for c in (text or ())}
             return pds.CsvFileFormat(
-                parse_options=pcsv.ParseOptions(delimiter="\t" if self.kind == "tsv" else ",",
-                                                newlines_in_values=True),
-                convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                                    null_values=[""]),
+                parse_options=pcsv.ParseOptions(
+                    delimiter="\t" if self.kind == "tsv" else ",", newlines_in_values=True
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=types, strings_can_be_null=True, null_values=[""]
+                ),
             )
         if self.kind == "arrow":
             return "ipc"
         from xentcli.io.tables import PARQUET_BUFFER_BYTES
 
-        return pds.ParquetFileFormat(default_fragment_scan_options=pds.ParquetFragmentScanOptions(
-            use_buffered_stream=True, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False))
+        return pds.ParquetFileFormat(
+            default_fragment_scan_options=pds.ParquetFragmentScanOptions(
+                use_buffered_stream=True, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False
+            )
+        )
 
     def _dataset(self, numeric: set[str] | None = None, text: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
@@ -167,22 +185,40 @@ class DatasetInput:
         if self.kind in ("csv", "tsv") and (numeric or text):
             # The columns typed as they will be read: no file is parsed to infer them, so a
             # cell that is not a number is found while reading, in its file and row.
-            schema = pa.schema([
-                pa.field(f.name, pa.float64() if f.name in (numeric or ()) else
-                         pa.string() if f.name in (text or ()) else f.type)
-                for f in self.schema])
+            schema = pa.schema(
+                [
+                    pa.field(
+                        f.name,
+                        pa.float64()
+                        if f.name in (numeric or ())
+                        else pa.string()
+                        if f.name in (text or ())
+                        else f.type,
+                    )
+                    for f in self.schema
+                ]
+            )
         try:
             # Partition values are text, as they are written in the paths: "shard=007" is
             # '007' (not 7, nor the same group as "shard=7"), in every file and task alike.
             keys = pa.schema([(k, pa.string()) for k in self._hive_keys()])
-            return pds.dataset(self.files, schema=schema, format=self._format(numeric, text),
-                               partitioning=pds.partitioning(keys, flavor="hive"),
-                               partition_base_dir=self.base)
+            return pds.dataset(
+                self.files,
+                schema=schema,
+                format=self._format(numeric, text),
+                partitioning=pds.partitioning(keys, flavor="hive"),
+                partition_base_dir=self.base,
+            )
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{self.path}: cannot open the dataset: {exc}") from None
 
-    def batches(self, columns: list[str], batch_rows: int, numeric: set[str],
-                categorical: frozenset[str] = frozenset()) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self,
+        columns: list[str],
+        batch_rows: int,
+        numeric: set[str],
+        categorical: frozenset[str] = frozenset(),
+    ) -> Iterator[pa.RecordBatch]:
         """File by file (so an error names its file), partition values filled in. Text
         columns stay text (``categorical`` is a hint a single file takes)."""
         text = set(columns) - numeric - set(self.partition_columns)
@@ -193,8 +229,12 @@ class DatasetInput:
             if self.every_column_counts:
                 self._same_columns(fragment)
             try:
-                scanner = fragment.scanner(schema=dataset.schema, columns=columns,
-                                           batch_size=batch_rows, use_threads=self.threads)
+                scanner = fragment.scanner(
+                    schema=dataset.schema,
+                    columns=columns,
+                    batch_size=batch_rows,
+                    use_threads=self.threads,
+                )
                 for batch in scanner.to_batches():
                     yield batch
                     in_file += batch.num_rows
@@ -202,16 +242,19 @@ class DatasetInput:
                 cell = _bad_cell(str(exc), fragment.path, self.kind)
                 if cell is not None:
                     row, column, value = cell
-                    of = (f" (row {rows_before + row} of {self.path})"
-                          if rows_before and fragment.path != self.path else "")
-                    raise not_a_number(f"{fragment.path}: row {row}{of}", column,
-                                       value) from None
+                    of = (
+                        f" (row {rows_before + row} of {self.path})"
+                        if rows_before and fragment.path != self.path
+                        else ""
+                    )
+                    raise not_a_number(f"{fragment.path}: row {row}{of}", column, value) from None
                 at = f" after its row {in_file}" if in_file else ""
                 if rows_before and fragment.path != self.path:
                     of = f"row {rows_before + in_file} of {self.path}"
                     at += f" ({of})" if in_file else f" after {of}"
                 raise InputError(
-                    f"{fragment.path}: cannot read it{at}: {str(exc).strip()}") from None
+                    f"{fragment.path}: cannot read it{at}: {str(exc).strip()}"
+                ) from None
             rows_before += in_file
 
     def _same_columns(self, fragment: Any) -> None:

@@ -66,7 +66,10 @@ class TableInput:
         return list(self.schema.names)
 
     def batches(
-        self, columns: list[str], batch_rows: int, numeric: set[str],
+        self,
+        columns: list[str],
+        batch_rows: int,
+        numeric: set[str],
         categorical: frozenset[str] = frozenset(),
     ) -> Iterator[pa.RecordBatch]:
         """Stream ``columns`` (in that order); CSV reads those in ``numeric`` as float64 and
@@ -91,22 +94,32 @@ class TableInput:
             return source
         return pa.input_stream(self.path, compression=self.compression)
 
-    def _csv_batches(self, columns: list[str], numeric: set[str],
-                     categorical: frozenset[str] = frozenset()) -> Iterator[pa.RecordBatch]:
+    def _csv_batches(
+        self, columns: list[str], numeric: set[str], categorical: frozenset[str] = frozenset()
+    ) -> Iterator[pa.RecordBatch]:
         import pyarrow.csv as pcsv
 
         # No invalid_row_handler: Arrow's call of it fails on rows that are not UTF-8, and the
         # parse error's own text says the same (fields expected, found, the row's text).
         text = pa.string()
-        types = {c: (pa.float64() if c in numeric else
-                     pa.dictionary(pa.int32(), text) if c in categorical else text)
-                 for c in columns}
+        types = {
+            c: (
+                pa.float64()
+                if c in numeric
+                else pa.dictionary(pa.int32(), text)
+                if c in categorical
+                else text
+            )
+            for c in columns
+        }
         # Pieces hold no quoted newline (checked), so read_csv may split them at any newline;
         # the streaming reader must keep a value's newlines inside it (same speed).
         parse = pcsv.ParseOptions(delimiter=self.delimiter)
         stream_parse = pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
         convert = pcsv.ConvertOptions(
-            column_types=types, include_columns=columns, strings_can_be_null=True,
+            column_types=types,
+            include_columns=columns,
+            strings_can_be_null=True,
             # only an empty field is missing: "NA" may be a class name, "nan" a value
             null_values=[""],
         )
@@ -119,7 +132,9 @@ class TableInput:
             rest = None
             if start is not None:
                 piece_options = pcsv.ReadOptions(
-                    column_names=self.columns, block_size=CSV_PIECE_BLOCK_BYTES, use_threads=True,
+                    column_names=self.columns,
+                    block_size=CSV_PIECE_BLOCK_BYTES,
+                    use_threads=True,
                 )
                 for offset, piece in _one_ahead(_csv_pieces(self.path, start, self.delimiter)):
                     if piece is None:  # no safe cut: stream from this row on
@@ -137,10 +152,12 @@ class TableInput:
                     reader = pcsv.open_csv(  # parses the first block already
                         self._csv_source(rest),
                         read_options=pcsv.ReadOptions(
-                            block_size=block, use_threads=self.threads,
+                            block_size=block,
+                            use_threads=self.threads,
                             column_names=None if rest is None else self.columns,
                         ),
-                        parse_options=stream_parse, convert_options=convert,
+                        parse_options=stream_parse,
+                        convert_options=convert,
                     )
                     for batch in reader:
                         if skip >= batch.num_rows:
@@ -169,7 +186,7 @@ class TableInput:
         with open(self.path, "rb") as fh:
             header = fh.readline(CSV_LINE_MAX_BYTES)
             more = fh.read(1)
-        line = header[len(BOM):] if header.startswith(BOM) else header
+        line = header[len(BOM) :] if header.startswith(BOM) else header
         field = rb'"(?:[^"\r\n]|"")*"|[^"\r\n%s]*' % re.escape(self.delimiter.encode())
         row = rb"(?:%s)(?:%s(?:%s))*\r?\n" % (field, re.escape(self.delimiter.encode()), field)
         if not more or not re.fullmatch(row, line):
@@ -180,8 +197,7 @@ class TableInput:
         err = self._csv_problem(exc, rows_before)
         unlocated = self._unlocated(rows_before)
         if self.path == STDIN and f": {unlocated}" in str(err) and "save it" not in str(err):
-            return InputError(f"{err}; stdin is read once: save it to a file to get the row "
-                              "number")
+            return InputError(f"{err}; stdin is read once: save it to a file to get the row number")
         return err
 
     def _csv_problem(self, exc: Exception, rows_before: int) -> InputError:
@@ -195,8 +211,11 @@ class TableInput:
             return InputError(
                 f"{self.name}: {at}: has {actual} fields but the header has "
                 f"{expected}; check the delimiter and quoting of that line"
-                + (" (a quoted field in it spans line breaks: is a quote never closed?)"
-                   if spans else "")
+                + (
+                    " (a quoted field in it spans line breaks: is a quote never closed?)"
+                    if spans
+                    else ""
+                )
             )
         if "conversion error" in msg and "invalid value" in msg:
             col_no = _between(msg, "column #", ":")
@@ -210,8 +229,10 @@ class TableInput:
             at = f"row {row_no}" if row_no else self._unlocated(rows_before)
             col = f", column '{column}'" if column else ""
             if "\ufffd" in value:
-                return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the "
-                                  "file as UTF-8 (and check that the column holds numbers)")
+                return InputError(
+                    f"{self.name}: {at}{col}: text that is not UTF-8; save the "
+                    "file as UTF-8 (and check that the column holds numbers)"
+                )
             return not_a_number(f"{self.name}: {at}", column, value)
         if "UTF8" in msg and "invalid" in msg:
             col_no = _between(msg, "column #", ":")
@@ -221,8 +242,9 @@ class TableInput:
             col = f", column '{column}'" if column else ""
             row_no = self._find_value(column, "\ufffd", rows_before) if column else None
             at = f"row {row_no}" if row_no else self._unlocated(rows_before)
-            return InputError(f"{self.name}: {at}{col}: text that is not UTF-8; save the file "
-                              "as UTF-8")
+            return InputError(
+                f"{self.name}: {at}{col}: text that is not UTF-8; save the file as UTF-8"
+            )
         if _too_long(exc):
             stdin = self.path == STDIN
             limit = (CSV_BLOCK_BYTES if stdin else CSV_BLOCK_MAX_BYTES) >> 20
@@ -263,15 +285,20 @@ class TableInput:
 
         csv.field_size_limit(2**31 - 1)  # the default 128 kB would stop at a long field
         cut = text.endswith(" ...")
-        want = next(csv.reader(io.StringIO(text[:-4] if cut else text, newline=""),
-                               delimiter=self.delimiter), [""])
+        want = next(
+            csv.reader(
+                io.StringIO(text[:-4] if cut else text, newline=""), delimiter=self.delimiter
+            ),
+            [""],
+        )
         head, last = want[:-1], want[-1]
         if cut:  # the cut may split a character, which Arrow shows as U+FFFD
             last = last.rstrip("\ufffd")
         k = len(head)
         with pa.input_stream(self.path, compression=self.compression) as raw:
-            stream = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace",
-                                      newline="")
+            stream = io.TextIOWrapper(
+                io.BufferedReader(raw), encoding="utf-8", errors="replace", newline=""
+            )
             rows = csv.reader(stream, delimiter=self.delimiter)
             next(rows, None)  # the header
             row = 0
@@ -279,9 +306,12 @@ class TableInput:
                 if not got:  # a blank line is no row, for Arrow either
                     continue
                 row += 1
-                if (row > rows_before and len(got) == fields and got[:k] == head
-                        and (got[k].startswith(last) if cut
-                             else got[k].rstrip("\r\n") == last)):  # the text's end is stripped
+                if (
+                    row > rows_before
+                    and len(got) == fields
+                    and got[:k] == head
+                    and (got[k].startswith(last) if cut else got[k].rstrip("\r\n") == last)
+                ):  # the text's end is stripped
                     return row
         return None
 
@@ -305,8 +335,7 @@ class TableInput:
                     raise
                 block = larger
 
-    def _scan_values_in(self, column: str, value: str, rows_before: int,
-                        block: int) -> int | None:
+    def _scan_values_in(self, column: str, value: str, rows_before: int, block: int) -> int | None:
         import pyarrow.compute as pc
         import pyarrow.csv as pcsv
 
@@ -315,8 +344,10 @@ class TableInput:
             read_options=pcsv.ReadOptions(block_size=block),
             parse_options=pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(  # bytes: no UTF-8 check on this path
-                column_types={column: pa.binary()}, include_columns=[column],
-                null_values=[], strings_can_be_null=False,
+                column_types={column: pa.binary()},
+                include_columns=[column],
+                null_values=[],
+                strings_can_be_null=False,
             ),
         )
         seen = 0
@@ -326,8 +357,10 @@ class TableInput:
         for batch in reader:
             col = batch.column(0)
             if "\ufffd" in value:  # Arrow shows bytes that are not UTF-8 as U+FFFD
-                hit = next((i for i, b in enumerate(col.to_pylist())
-                            if b is not None and not _is_utf8(b)), -1)
+                hit = next(
+                    (i for i, b in enumerate(col.to_pylist()) if b is not None and not _is_utf8(b)),
+                    -1,
+                )
             else:
                 hit = pc.index(pc.match_substring_regex(col, pattern), True).as_py()
             if hit is not None and hit >= 0 and seen + hit >= rows_before:
@@ -342,14 +375,18 @@ class TableInput:
         rows_before = 0
         try:
             pf = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
-            groups = (list(self.row_groups) if self.row_groups is not None
-                      else list(range(pf.metadata.num_row_groups)))
+            groups = (
+                list(self.row_groups)
+                if self.row_groups is not None
+                else list(range(pf.metadata.num_row_groups))
+            )
             expected = sum(pf.metadata.row_group(g).num_rows for g in groups)
             # With one Arrow thread (xent computes on the other core), decoding on this
             # thread saves a hand-off per column to Arrow's pool (~4% of a run).
             threads = self.threads and pa.cpu_count() > 1
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns,
-                                         use_threads=threads, row_groups=groups):
+            for batch in pf.iter_batches(
+                batch_size=batch_rows, columns=columns, use_threads=threads, row_groups=groups
+            ):
                 yield batch
                 rows_before += batch.num_rows
         except (pa.ArrowException, OSError) as exc:
@@ -405,11 +442,19 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
     """A CSV cell that is not a number, ``at`` its file and row (a single file's or a
     dataset's), with what to do when the column is not meant to be a score."""
     col = f", column '{column}'" if column else ""
-    hint = (f"; if '{column}' is not a score column, mark it with --id-col or choose the "
-            "score columns with --pred-cols") if column else ""
+    hint = (
+        (
+            f"; if '{column}' is not a score column, mark it with --id-col or choose the "
+            "score columns with --pred-cols"
+        )
+        if column
+        else ""
+    )
     what = f"'{value}'" if value else "a value of only spaces"
-    return InputError(f"{at}{col}: {what} is not a number; score, target and weight "
-                      f"columns must hold only numbers{hint}")
+    return InputError(
+        f"{at}{col}: {what} is not a number; score, target and weight "
+        f"columns must hold only numbers{hint}"
+    )
 
 
 def _unclosed_quote(row: bytes, delimiter: str) -> bool:
@@ -463,7 +508,8 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
         if binary is not None and binary[1] == "file":
             raise InputError(
                 f"<stdin>: this is {binary[0]}, which is read by seeking; pass its path "
-                "instead, or write an Arrow IPC stream to stdin (pyarrow.ipc.new_stream)")
+                "instead, or write an Arrow IPC stream to stdin (pyarrow.ipc.new_stream)"
+            )
         reader = pa.ipc.open_stream(stdin)
         return reader.schema, iter(reader), None
     with open(path, "rb") as fh:
@@ -477,9 +523,10 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
                     warnings.simplefilter("ignore", DeprecationWarning)
                     table = feather.read_table(path, memory_map=True)
             except (pa.ArrowException, OSError) as exc:
-                raise InputError(f"{display_name(path)}: cannot read this Feather v1 file "
-                                 f"({exc}); rewrite it as Feather v2 (an Arrow IPC file)"
-                                 ) from None
+                raise InputError(
+                    f"{display_name(path)}: cannot read this Feather v1 file "
+                    f"({exc}); rewrite it as Feather v2 (an Arrow IPC file)"
+                ) from None
             return table.schema, iter(table.to_batches()), None
     source = pa.memory_map(path)
     try:
@@ -557,15 +604,20 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         if binary is None:
             hint = "save the file as UTF-8"
         elif path == STDIN and binary[1] == "file":  # stdin is not seekable
-            hint = (f"it looks like {binary[0]}: pass its path instead (stdin takes CSV or an "
-                    "Arrow IPC stream)")
+            hint = (
+                f"it looks like {binary[0]}: pass its path instead (stdin takes CSV or an "
+                "Arrow IPC stream)"
+            )
         else:
             hint = f"it looks like {binary[0]}: pass --input-format {binary[2]}"
-        raise InputError(f"{display_name(path)}: the header row is not UTF-8 text; {hint}"
-                         ) from None
+        raise InputError(
+            f"{display_name(path)}: the header row is not UTF-8 text; {hint}"
+        ) from None
     if _unclosed_quote(_header_row(header), delimiter):
-        raise InputError(f"{display_name(path)}: a column name in the header row holds a line "
-                         "break (inside quotes); xent reads the header as one line: rename it")
+        raise InputError(
+            f"{display_name(path)}: a column name in the header row holds a line "
+            "break (inside quotes); xent reads the header as one line: rename it"
+        )
     reader = pcsv.open_csv(
         head_source,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
@@ -573,13 +625,19 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
     )
     schema = reader.schema
     return TableInput(
-        path, "csv", schema, delimiter=delimiter, compression=compression, threads=threads,
+        path,
+        "csv",
+        schema,
+        delimiter=delimiter,
+        compression=compression,
+        threads=threads,
         _stdin_rest=rest,
     )
 
 
-def _csv_pieces(path: str, offset: int, delimiter: str = ","
-                ) -> Iterator[tuple[int, pa.Buffer | None]]:
+def _csv_pieces(
+    path: str, offset: int, delimiter: str = ","
+) -> Iterator[tuple[int, pa.Buffer | None]]:
     """(offset, bytes) for the runs of whole rows of a plain CSV file from the row starting at
     ``offset``: ~CSV_PIECE_BYTES each, the first ones smaller (1/8, 1/4, 1/2 of that) so that
     Arrow starts parsing sooner, while the rest are read and checked. A newline splits rows
@@ -621,17 +679,21 @@ def _read_piece(piece: pa.Buffer, options: Any, parse: Any, convert: Any) -> pa.
     import pyarrow.csv as pcsv
 
     try:
-        return pcsv.read_csv(piece, read_options=options, parse_options=parse,
-                             convert_options=convert)
+        return pcsv.read_csv(
+            piece, read_options=options, parse_options=parse, convert_options=convert
+        )
     except pa.ArrowInvalid as exc:
         if _too_long(exc):  # a row longer than the blocks: the piece as one block
-            whole = pcsv.ReadOptions(column_names=options.column_names,
-                                     block_size=piece.size + 1, use_threads=True)
-            return pcsv.read_csv(piece, read_options=whole, parse_options=parse,
-                                 convert_options=convert)
+            whole = pcsv.ReadOptions(
+                column_names=options.column_names, block_size=piece.size + 1, use_threads=True
+            )
+            return pcsv.read_csv(
+                piece, read_options=whole, parse_options=parse, convert_options=convert
+            )
         raised = exc
-    serial = pcsv.ReadOptions(column_names=options.column_names, block_size=options.block_size,
-                              use_threads=False)
+    serial = pcsv.ReadOptions(
+        column_names=options.column_names, block_size=options.block_size, use_threads=False
+    )
     pcsv.read_csv(piece, read_options=serial, parse_options=parse, convert_options=convert)
     raise raised  # pragma: no cover - the one-thread parse raises too
 
@@ -704,8 +766,9 @@ def _quotes_within_rows(data: bytes, end: int, delimiter: str) -> bool:
     quotes = at[nth]
     opens, closes = quotes[0::2], quotes[1::2]
     before = b[np.maximum(opens - 1, 0)]
-    at_start = ((before == ord(delimiter)) | (before == ord("\n")) | (before == ord("\r"))
-                | (opens == 0))
+    at_start = (
+        (before == ord(delimiter)) | (before == ord("\n")) | (before == ord("\r")) | (opens == 0)
+    )
     after = closes + 1
     if len(after) and after[-1] == end:  # the last byte closes a quote
         after = after[:-1]
@@ -725,8 +788,8 @@ def _quotes_and_breaks(b: Any, *, cr: bool) -> Any:
     marks, other = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
     found = []
     for lo in range(0, len(b), size):
-        part = b[lo:lo + size]
-        m, o = marks[:len(part)], other[:len(part)]
+        part = b[lo : lo + size]
+        m, o = marks[: len(part)], other[: len(part)]
         np.equal(part, ord('"'), out=m)
         np.equal(part, ord("\n"), out=o)
         m |= o
@@ -762,8 +825,10 @@ def _first_line(raw: Any, block: int = 1 << 16) -> bytes:
 def _check_header_length(header: bytes, path: str) -> None:
     """Memory stays bounded on input with no line break (a binary file, /dev/zero)."""
     if len(header) > CSV_HEADER_MAX_BYTES and not header.endswith(b"\n"):
-        raise InputError(f"{display_name(path)}: no line break in the first "
-                         f"{CSV_HEADER_MAX_BYTES >> 20} MB: that is not a CSV header row")
+        raise InputError(
+            f"{display_name(path)}: no line break in the first "
+            f"{CSV_HEADER_MAX_BYTES >> 20} MB: that is not a CSV header row"
+        )
 
 
 class _Chained(io.RawIOBase):
