@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import TABLE_FORMATS, wide_table, write_table
 from xentcli.config import ReadConfig
 from xentcli.io import open_dataset
-from xentcli.io.parts import Part, rebatch
+from xentcli.io.parts import Chunk, rebatch
 
 RNG = np.random.default_rng(7)
 N, C = 53, 4
@@ -29,8 +29,8 @@ def collect(cfg: ReadConfig) -> dict[str, np.ndarray]:
     assert sum(sizes) == N
     assert [p.row0 for p in parts] == list(np.cumsum([0, *sizes[:-1]]))
     out: dict[str, np.ndarray] = {}
-    for key in parts[0].arrays:
-        pieces = [p.arrays[key] for p in parts]
+    for key in parts[0].roles:
+        pieces = [p.roles[key] for p in parts]
         if isinstance(pieces[0], np.ndarray):
             out[key] = np.concatenate(pieces)
         else:
@@ -54,7 +54,7 @@ def test_float32_parquet_keeps_dtype(tmp_path: Path, chunk: int) -> None:
     path = write_table(tmp_path / "p.parquet", wide_table(s32, LABELS))
     ds = open_dataset(ReadConfig(str(path), chunk_rows=chunk))
     assert ds.score_dtype == np.float32
-    got = np.concatenate([p.arrays["scores"] for p in ds.parts])
+    got = np.concatenate([p.score_matrix for p in ds.parts])
     np.testing.assert_array_equal(got, s32)
 
 
@@ -178,11 +178,11 @@ def test_target_columns_and_pred_cols_glob(tmp_path: Path) -> None:
 
 
 def test_rebatch_exact_sizes() -> None:
-    parts = [Part(n, 0, {"x": np.arange(n)}) for n in (3, 0, 5, 1, 9)]
+    parts = [Chunk(n, 0, labels=np.arange(n)) for n in (3, 0, 5, 1, 9)]
     out = list(rebatch(iter(parts), 4))
     assert [p.n for p in out] == [4, 4, 4, 4, 2]
     assert [p.row0 for p in out] == [0, 4, 8, 12, 16]
     np.testing.assert_array_equal(
-        np.concatenate([p.arrays["x"] for p in out]),
+        np.concatenate([p.labels for p in out]),
         np.concatenate([np.arange(n) for n in (3, 0, 5, 1, 9)]),
     )

@@ -408,10 +408,6 @@ def compute(
     metrics = MetricConfig(
         top_k=top_k, bins=bins, worst=worst, histogram=plot, ci=ci, seed=seed, replicates=replicates
     )
-    if threads < 0:
-        raise UsageError(f"--threads {threads}: must be >= 0 (0: every core)")
-    if len(set(read.group_by)) != len(read.group_by):
-        raise UsageError("--group-by: a column is given twice")
     if engine is Engine.dask and per_sample:
         raise UsageError("--per-sample writes rows in input order; it needs --engine local")
     if scheduler and engine is not Engine.dask:
@@ -485,7 +481,7 @@ def run_compute(
     sys.setswitchinterval(0.0005)
     try:
         if distributed:
-            from xentcli.engines import evaluate_dask
+            from xentcli.distributed import evaluate_dask
 
             result = evaluate_dask(read, loss, metrics, scheduler=scheduler, workers=read.threads)
         else:
@@ -635,7 +631,7 @@ def compare_cmd(
     ] = None,
 ) -> None:
     """Compare two prediction sets on the same rows, with a bootstrap interval."""
-    from xentcli.evaluate import compare
+    from xentcli.compare import compare
     from xentcli.gates import MaxIncrease
     from xentcli.outputs import AtomicPath, refuse_replacing_inputs, write_text_atomic
     from xentcli.render import compare_table, compare_text

@@ -1,16 +1,23 @@
-"""What a run was asked to do, as frozen dataclasses built once by the CLI and passed down."""
+"""What a run was asked to do, as frozen dataclasses built once (by the CLI or the Python API)
+and passed down.
+
+This is the one home of options: each config states its defaults, checks its own values
+(``validate``: what is wrong whatever the data), and writes the ones that change a number
+into the report (``to_dict``: the JSON ``options``). A new option is a field here, its check
+and its entry in ``to_dict``; the CLI declares it, the kernels use it.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from xentcli.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
-
-
 PLAIN_WIDTH = 200  # a table's width in a file or a pipe: lines only as long as they need
 
 
@@ -67,6 +74,9 @@ class OutputFormat(str, Enum):
     markdown = "markdown"
 
 
+MAX_REPLICATES = 100_000  # each chunk draws (replicates x blocks) Poisson weights
+MAX_BINS = 100_000  # calibration bins: more than any use, and bounded memory per summary
+
 DEFAULT_CHUNK_ROWS = 65_536  # the most rows in a chunk when --chunk-rows is not given
 CHUNK_VALUES = 1 << 22  # ... and about this many scores per chunk, for many classes
 
@@ -101,6 +111,23 @@ class ReadConfig:
     part_of: str | None = None
     threads: int = 0  # 0: every core
 
+    def validate(self) -> None:
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise UsageError(f"--chunk-rows {self.chunk_rows}: must be >= 1")
+        if self.threads < 0:
+            raise UsageError(f"--threads {self.threads}: must be >= 0 (0: every core)")
+        if len(set(self.group_by)) != len(self.group_by):
+            raise UsageError("--group-by: a column is given twice")
+        if self.class_names is not None:
+            if any(not n for n in self.class_names):
+                raise UsageError("--class-names: empty name; give NAME,NAME,...")
+            if len(set(self.class_names)) != len(self.class_names):
+                raise UsageError(f"class names must be unique: {', '.join(self.class_names)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reading options that change a number."""
+        return {"weight_col": self.weight_col}
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -119,6 +146,41 @@ class LossConfig:
     renormalize: bool = False
     sum_tol: float = 1e-3
 
+    def validate(self) -> None:
+        """Values that are wrong whatever the data."""
+        if self.logits and self.renormalize:
+            raise UsageError("--renormalize is for probabilities; it cannot go with --logits")
+        if not 0.0 <= self.label_smoothing <= 1.0:  # torch's range: 1 is the uniform target
+            raise UsageError(f"--label-smoothing {self.label_smoothing}: must be in [0, 1]")
+        if self.clip_eps is not None and not 0.0 <= self.clip_eps < 0.5:
+            raise UsageError(f"--clip-eps {self.clip_eps}: must be in [0, 0.5)")
+        if not self.sum_tol >= 0:
+            raise UsageError(f"--sum-tol {self.sum_tol}: must be >= 0")
+        for name, values in (
+            ("--class-weights", self.class_weights),
+            ("--pos-weight", self.pos_weight),
+        ):
+            if values is not None and not all(math.isfinite(v) and v >= 0 for v in values):
+                raise UsageError(f"{name}: weights must be finite numbers >= 0")
+
+    def to_dict(self, plan: TaskPlan | None = None) -> dict[str, Any]:
+        """Every option of the math with its effective value: the task and the clipping as the
+        first chunk settled them (``clip_eps`` is null for logits, which are never clipped)."""
+        return {
+            "task": (plan.task if plan is not None else self.task).value,
+            "logits": self.logits,
+            "renormalize": self.renormalize,
+            "sum_tol": self.sum_tol,
+            "clip_eps": None if self.logits else (plan.eps if plan is not None else self.clip_eps),
+            "label_smoothing": self.label_smoothing,
+            "class_weights": _listed(self.class_weights),
+            "pos_weight": _listed(self.pos_weight),
+            "ignore_index": self.ignore_index,
+            "label_reduction": self.label_reduction.value,
+            "base": self.base.value,
+            "reduction": self.reduction.value,
+        }
+
 
 @dataclass(frozen=True)
 class MetricConfig:
@@ -132,6 +194,24 @@ class MetricConfig:
     seed: int = 0
     replicates: int = 1000
 
+    def validate(self) -> None:
+        if self.top_k is not None and self.top_k < 1:
+            raise UsageError(f"--top-k {self.top_k}: must be >= 1")
+        if not 1 <= self.bins <= MAX_BINS:
+            raise UsageError(f"--bins {self.bins}: must be in 1..{MAX_BINS:,}")
+        if self.worst < 0:
+            raise UsageError(f"--worst {self.worst}: must be >= 0")
+        if self.ci is not None and not 0.0 < self.ci < 1.0:
+            raise UsageError(f"--ci {self.ci}: a confidence level in (0, 1), e.g. 0.95")
+        if not 10 <= self.replicates <= MAX_REPLICATES:
+            raise UsageError(f"--replicates {self.replicates}: must be in 10..{MAX_REPLICATES}")
+        if self.seed < 0:
+            raise UsageError(f"--seed {self.seed}: must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metric options that change a number."""
+        return {"bins": self.bins, "top_k": self.top_k}
+
 
 @dataclass(frozen=True)
 class OutputConfig:
@@ -144,6 +224,22 @@ class OutputConfig:
     baseline: str | None = None
     max_increase: str | None = None
     quiet: bool = False
+
+    def validate(self) -> None:
+        import os
+
+        if self.max_loss is not None and math.isnan(self.max_loss):
+            raise UsageError("--max-loss nan: give a number (a NaN bound would fail every run)")
+        if self.max_increase is not None and self.baseline is None:
+            raise UsageError("--max-increase needs --baseline PREV.json to compare with")
+        if (
+            self.output
+            and self.per_sample
+            and os.path.realpath(self.output) == os.path.realpath(self.per_sample)
+        ):
+            raise UsageError(
+                f"--output and --per-sample both name {self.output}; give each its own file"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,3 +256,26 @@ class TaskPlan:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+
+def _listed(values: tuple[float, ...] | None) -> list[float] | None:
+    return None if values is None else list(values)
+
+
+def default(config: type, name: str) -> Any:
+    """The default of a config's field: the CLI's option defaults are read from here, so
+    each is stated once."""
+    for f in fields(config):
+        if f.name == name:
+            if f.default is MISSING:
+                raise KeyError(f"{config.__name__}.{name} has no default")
+            return f.default
+    raise KeyError(f"{config.__name__} has no field {name}")
+
+
+def loss_option_names() -> tuple[str, ...]:
+    """The ``options`` keys that a baseline report must share with this run: every one that
+    changes the loss or a metric (``sum_tol`` only checks the input, ``logits`` says how the
+    same probabilities arrive)."""
+    keys = [*LossConfig().to_dict(), *MetricConfig().to_dict(), *ReadConfig("").to_dict()]
+    return tuple(k for k in keys if k not in ("sum_tol", "logits"))

@@ -12,8 +12,8 @@ import numpy as np
 
 from xentcli.config import LossConfig, ReadConfig, Task
 from xentcli.errors import InputError, XentError
-from xentcli.evaluate import plan_task
 from xentcli.io import open_dataset
+from xentcli.scoring import plan_task
 from xentcli.validate import LabelEncoder
 
 PREVIEW_ROWS = 5
@@ -140,7 +140,7 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
         raise InputError(f"{ds.source}: no data rows")
     plan = plan_task(ds, LossConfig(task=task, sum_tol=sum_tol), first, read.class_names)
     logits, looks = _judge(
-        first.arrays["scores"], sum_tol, rows_sum_to_one=plan.task is Task.multiclass
+        first.score_matrix, sum_tol, rows_sum_to_one=plan.task is Task.multiclass
     )
     out = Inspection(
         path=ds.source,
@@ -158,8 +158,8 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
     )
     for part in itertools.chain([first], ds.parts):
         out.rows += part.n
-        if "labels" in part.arrays:
-            y = encoder.encode(part.arrays["labels"], part.row0)
+        if part.labels is not None:
+            y = encoder.encode(part.labels, part.row0)
             ok = (y >= 0) & (y < plan.n_classes)
             counts += np.bincount(y[ok], minlength=plan.n_classes)[: plan.n_classes]
             if not ok.all():
@@ -167,8 +167,8 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
                     f"{int((~ok).sum())} labels outside 0..{plan.n_classes - 1} "
                     "in a chunk (rows to skip need --ignore-index)"
                 )
-        elif "targets" in part.arrays:
-            t = np.asarray(part.arrays["targets"], dtype=np.float64)
+        elif part.targets is not None:
+            t = np.asarray(part.targets, dtype=np.float64)
             counts += t.sum(axis=0) if t.shape[1] == plan.n_classes else 0
     out.label_counts = {name: float(counts[j]) for j, name in enumerate(plan.classes)}
     _preview(out, first, plan.classes, ds.score_names if not ds.scores_are_list else None)
@@ -178,7 +178,7 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
 
 def _preview(out: Inspection, part: Any, classes: tuple[str, ...], names: list[str] | None) -> None:
     k = min(PREVIEW_ROWS, part.n)
-    scores = np.asarray(part.arrays["scores"][:k], dtype=np.float64)
+    scores = np.asarray(part.scores[:k], dtype=np.float64)
     header = list(names) if names else [f"s{j}" for j in range(scores.shape[1])]
     rows = [[f"{v:.3g}" for v in row] for row in scores]
     if len(header) > PREVIEW_SCORES:  # keep the preview inside 80 columns
@@ -186,9 +186,9 @@ def _preview(out: Inspection, part: Any, classes: tuple[str, ...], names: list[s
         header = [header[j] for j in keep[:-1]] + ["..."] + [header[keep[-1]]]
         rows = [[r[j] for j in keep[:-1]] + ["..."] + [r[keep[-1]]] for r in rows]
     for role in ("labels", "targets", "weights", "ids"):
-        if role not in part.arrays:
+        arr = part.roles.get(role)
+        if arr is None:
             continue
-        arr = part.arrays[role]
         values = arr[:k].tolist() if isinstance(arr, np.ndarray) else arr.slice(0, k).to_pylist()
         header.append(
             {"labels": "label", "targets": "target", "weights": "weight", "ids": "id"}[role]

@@ -65,6 +65,7 @@ class Result:
     ci: tuple[float, float, float] | None = None  # (level, low, high) for loss_mean
     baseline: dict[str, Any] | None = None  # set by the CLI from --baseline
     groups: tuple[tuple[dict[str, Any], Result], ...] | None = None  # --group-by slices
+    options: dict[str, Any] | None = None  # the run's settings (the top result only)
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -93,6 +94,8 @@ class Result:
             "clipped": self.clipped,
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
+        if self.options is not None:
+            out["options"] = self.options
         if self.ci is not None:
             level, lo, hi = self.ci
             out["ci"] = {"level": level, "loss_mean": [_num(lo), _num(hi)]}

@@ -2,7 +2,7 @@
 
 :func:`open_dataset` looks at the inputs' columns once, decides which column plays which role
 (scores, labels or target columns, weights, ids), and returns a :class:`Dataset` whose
-``parts`` yields :class:`~xentcli.io.parts.Part` objects of exactly ``chunk_rows`` rows.
+``parts`` yields :class:`~xentcli.io.parts.Chunk` objects of exactly ``chunk_rows`` rows.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
 from xentcli.errors import InputError, UsageError
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
-from xentcli.io.parts import Part, rebatch, zip_aligned
+from xentcli.io.parts import Chunk, rebatch, zip_aligned
 from xentcli.io.tables import STDIN, TableInput, display_name, open_table, path_problem
 
-__all__ = ["Dataset", "Part", "open_dataset"]
+__all__ = ["Chunk", "Dataset", "open_dataset"]
 
 _SUFFIXES = {
     ".csv": "csv",
@@ -56,11 +56,12 @@ class Dataset:
     scores_are_list: bool = False
     id_name: str | None = None
     num_rows: int | None = None
-    format: str = ""  # csv | parquet | arrow | npy | npz
+    format: str = ""  # csv | parquet | arrow | npy | npz, or "dataset of csv files", for people
+    text: bool = False  # CSV or TSV (a file or a dataset of them): parsing costs more than math
     chunk_rows: int = 0  # rows per part
     group_by: tuple[str, ...] = ()  # columns whose values slice the report
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type), for inspect
-    parts: Iterator[Part] = field(default_factory=lambda: iter(()))
+    parts: Iterator[Chunk] = field(default_factory=lambda: iter(()))
 
 
 def detect_format(path: str, fmt: InputFormat) -> tuple[str, str | None, str]:
@@ -321,7 +322,7 @@ def _check_types(t: TableInput, plan: _Plan) -> bool:
     return False
 
 
-def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
+def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Chunk]:
     import pyarrow as pa
 
     from xentcli.io.arrowcols import batch_matrix, list_matrix, numeric, one_float_type
@@ -339,34 +340,33 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Part]:
     for batch in t.batches(plan.columns, rows, plan.numeric, labels):
         if not batch.num_rows:  # an empty batch (a shard's) would set the lists' width to 0
             continue
-        arrays: dict[str, Any] = {}
+        chunk = Chunk(batch.num_rows, row0)
         if plan.scores:
             if plan.scores_list:
-                arrays["scores"] = list_matrix(
+                chunk.scores = list_matrix(
                     batch.column(plan.scores[0]), t.name, plan.scores[0], row0, width=list_width
                 )
-                list_width = arrays["scores"].shape[1]
+                list_width = chunk.scores.shape[1]
             else:
-                arrays["scores"] = batch_matrix(
+                chunk.scores = batch_matrix(
                     batch, plan.scores, t.name, row0, one_float_type=scores_fast
                 )
         if plan.label:
-            arrays["labels"] = batch.column(plan.label)
+            chunk.labels = batch.column(plan.label)
         if plan.targets:
-            arrays["targets"] = batch_matrix(
+            chunk.targets = batch_matrix(
                 batch, plan.targets, t.name, row0, one_float_type=targets_fast
             )
         if plan.weight:
-            arrays["weights"] = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
+            chunk.weights = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
         if plan.ident:
-            arrays["ids"] = batch.column(plan.ident)
-        for g in plan.groups:
-            arrays[f"group:{g}"] = batch.column(g)
-        yield Part(batch.num_rows, row0, arrays)
+            chunk.ids = batch.column(plan.ident)
+        chunk.groups = {g: batch.column(g) for g in plan.groups}
+        yield chunk
         row0 += batch.num_rows
 
 
-def _array_parts(arrays: dict[str, ArrayInput], rows: int) -> Iterator[Part]:
+def _array_parts(arrays: dict[str, ArrayInput], rows: int) -> Iterator[Chunk]:
     """Members of one NumPy input, cut into blocks together (their lengths are checked first)."""
     role_blocks = {role: a.blocks(rows) for role, a in arrays.items()}
     row0 = 0
@@ -381,7 +381,7 @@ def _array_parts(arrays: dict[str, ArrayInput], rows: int) -> Iterator[Part]:
                 b = b.reshape(-1, 1)
             out[role] = b
         n = len(next(iter(out.values())))
-        yield Part(n, row0, out)
+        yield Chunk(n, row0, **out)
         row0 += n
 
 
@@ -485,7 +485,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         )
 
     ds: Dataset
-    pred_parts: Iterator[Part]
+    pred_parts: Iterator[Chunk]
     pred_roles: set[str]
     if not isinstance(pred, dict):
         plan = _plan_roles(
@@ -634,6 +634,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     if cfg.id_col and "ids" in roles:
         ds.id_name = cfg.id_col
     ds.format = pred_kind if pred_kind != "dataset" else f"dataset of {pred.kind} files"
+    ds.text = (pred.kind if pred_kind == "dataset" else pred_kind) in ("csv", "tsv")
     ds.group_by = tuple(cfg.group_by)
     ds.chunk_rows = rows
     ds.has_labels = "labels" in roles

@@ -7,23 +7,16 @@ Dask is an optional extra (``pip install 'xent[dask]'``), imported only when ask
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from xentcli.config import LossConfig, MetricConfig, ReadConfig, Task, TaskPlan
+from xentcli.config import LossConfig, MetricConfig, ReadConfig, TaskPlan
 from xentcli.errors import InputError, UsageError, XentError
-from xentcli.evaluate import (
-    ChunkScorer,
-    Folded,
-    check_metric_options,
-    check_options,
-    finish_all,
-    fold,
-    plan_task,
-)
-from xentcli.io import Part, open_dataset
+from xentcli.fold import Folded, finish_all, fold
+from xentcli.io import open_dataset
 from xentcli.result import Result
+from xentcli.scoring import ChunkScorer
+from xentcli.startup import start, validate
 
 
 @dataclass(frozen=True)
@@ -101,14 +94,9 @@ def fold_fragment(
         ds = open_dataset(cfg)
         scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
         scorer.encoder.by_name = labels_by_name
-        return fold(_shifted(ds.parts, frag.row0), scorer, ds.group_by)
+        return fold((c.shifted(frag.row0) for c in ds.parts), scorer, ds.group_by)
     except XentError as exc:
         return exc
-
-
-def _shifted(parts: Iterator[Part], offset: int) -> Iterator[Part]:
-    for p in parts:
-        yield Part(p.n, p.row0 + offset, p.arrays)
 
 
 def _client(scheduler: str | None, workers: int) -> Any:
@@ -148,23 +136,16 @@ def evaluate_dask(
     import os
 
     metrics = metrics or MetricConfig()
-    check_options(loss)
-    check_metric_options(metrics)
+    validate(read, loss, metrics)  # as given: the start-up below reads with one thread
     if read.labels is not None:
         raise UsageError("--engine dask reads labels from a column of the files, not --labels")
-    # The plan needs only a first chunk (the tasks read everything), the same first chunk as
-    # the local engine's: --task auto decides on it.
-    ds = open_dataset(replace(read, threads=1))
-    first = next(ds.parts, None)
-    if first is None:
-        raise InputError(f"{ds.source}: no data rows; there is nothing to score")
-    plan = plan_task(ds, loss, first, read.class_names)
-    if metrics.top_k is not None and plan.task is not Task.multiclass:
-        raise UsageError("--top-k is for multiclass problems")
-    # The first chunk is scored here too: its problems are found before a cluster starts,
-    # and it decides for every task whether text labels are class names or indices.
-    first_scorer = ChunkScorer(ds, read, loss, plan, metrics)
-    first_scorer.score(first)
+    # The same start-up as the local engine (every option checked alike), on the same first
+    # chunk: --task auto decides on it. The tasks read everything.
+    with start(replace(read, threads=1), loss, metrics) as run:
+        # The first chunk is scored here too: its problems are found before a cluster
+        # starts, and it decides for every task whether text labels are names or indices.
+        run.scorer.score(next(run.chunks))
+    plan, ds = run.plan, run.ds
     frags = fragments(read)
     task = functools.partial(
         fold_fragment,
@@ -172,7 +153,7 @@ def evaluate_dask(
         loss=loss,
         metrics=metrics,
         plan=plan,
-        labels_by_name=first_scorer.encoder.by_name,
+        labels_by_name=run.scorer.encoder.by_name,
     )
     client = _client(scheduler, workers or os.cpu_count() or 1)
     try:
@@ -189,4 +170,4 @@ def evaluate_dask(
     folded = folded_parts[0]
     for other in folded_parts[1:]:
         folded.merge(other)
-    return finish_all(folded, plan=plan, loss=loss, ds=ds)
+    return finish_all(folded, plan=plan, loss=loss, ds=ds, options=run.options)
