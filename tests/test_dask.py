@@ -308,3 +308,33 @@ def test_partition_values_are_the_text_of_the_paths(scheduler: str, tmp_path: Pa
             ]
             assert g["n"] == 10
             assert g["loss"] == pytest.approx(math.fsum(rows) / 10, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+@pytest.mark.parametrize("how", ["local", "dask", "compare"])
+def test_one_start_up_checks_chunk_rows_on_every_engine(
+    dataset, scheduler: str, how: str, value: str
+) -> None:
+    """--chunk-rows is checked once, in the start-up all three share: exit 2 and one line
+    (Dask once ended in a traceback with exit 1 on -1, and ignored 0)."""
+    root, *_ = dataset
+    one = next(root.glob("*/*.parquet"))
+    common = ["--logits", "--pred-cols", "p*", "--chunk-rows", value]
+    if how == "compare":
+        args = ["compare", one, one, *common]
+    else:
+        args = ["compute", root, *common, "--engine", how]
+        args += ["--scheduler", scheduler] if how == "dask" else []
+    res = run(args)
+    assert res.exit_code == 2, (res.exit_code, res.stderr)
+    assert res.stdout == ""
+    assert res.stderr == f"xent: error: --chunk-rows {value}: must be >= 1\n"
+
+
+def test_dask_report_carries_the_same_options(dataset, scheduler: str) -> None:
+    root, *_ = dataset
+    args = ["compute", root, "--logits", "--pred-cols", "p*", "--label-smoothing", "0.2"]
+    local = run_json(args)
+    dask = run_json([*args, "--engine", "dask", "--scheduler", scheduler])
+    assert dask["options"] == local["options"]
+    assert local["options"]["label_smoothing"] == 0.2 and local["options"]["clip_eps"] is None

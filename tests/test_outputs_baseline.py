@@ -22,6 +22,8 @@ from tests.helpers import run, run_json
 OK = "a,b,label\n0.5,0.5,0\n0.2,0.8,1\n"
 # Row 1 puts probability 0 on its true class: with --clip-eps 0 the loss is infinite (null).
 ZERO = "a,b,label\n1,0,1\n0.5,0.5,0\n"
+# The same predicted classes with no zero on a true class: finite under --clip-eps 0 too.
+FINITE = "a,b,label\n0.9,0.1,1\n0.5,0.5,0\n"
 HAS_PROC_FD = sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
 
 
@@ -77,16 +79,16 @@ NULL_NOTE = (
 )
 
 
-@pytest.mark.parametrize("clip", [[], ["--clip-eps", "0"]], ids=["finite_now", "infinite_now"])
+@pytest.mark.parametrize("now", [FINITE, ZERO], ids=["finite_now", "infinite_now"])
 def test_null_baseline_loss_cannot_be_exceeded(
-    tmp_path: Path, null_baseline: Path, clip: list[str]
+    tmp_path: Path, null_baseline: Path, now: str
 ) -> None:
-    zero = tmp_path / "zero.csv"
     res = run(
         [
             "compute",
-            zero,
-            *clip,
+            csv(tmp_path, now, "now.csv"),
+            "--clip-eps",
+            "0",
             "--baseline",
             null_baseline,
             "--max-increase",
@@ -114,6 +116,8 @@ def test_null_baseline_renders_in_every_format(
         [
             "compute",
             tmp_path / "zero.csv",
+            "--clip-eps",
+            "0",
             "--baseline",
             null_baseline,
             "--max-increase",
@@ -131,6 +135,8 @@ def test_quiet_keeps_the_note_off_stderr(tmp_path: Path, null_baseline: Path) ->
         [
             "compute",
             tmp_path / "zero.csv",
+            "--clip-eps",
+            "0",
             "--baseline",
             null_baseline,
             "--quiet",
@@ -169,14 +175,18 @@ def test_output_dash_is_stdout_and_a_table_file_is_the_piped_table(tmp_path: Pat
 
 
 def test_null_baseline_without_a_gate(tmp_path: Path, null_baseline: Path) -> None:
-    out = run_json(["compute", tmp_path / "zero.csv", "--baseline", null_baseline])
+    out = run_json(
+        ["compute", tmp_path / "zero.csv", "--clip-eps", "0", "--baseline", null_baseline]
+    )
     assert "regressed" not in out["baseline"] and out["baseline"]["note"]
 
 
 def test_infinite_loss_against_a_finite_baseline_fails_the_gate(tmp_path: Path) -> None:
     zero = csv(tmp_path, ZERO, "zero.csv")
+    finite = csv(tmp_path, FINITE, "finite.csv")
     prev = tmp_path / "prev.json"
-    assert run(["compute", zero, "--format", "json", "--output", prev]).exit_code == 0
+    made = run(["compute", finite, "--clip-eps", "0", "--format", "json", "--output", prev])
+    assert made.exit_code == 0
     old = json.loads(prev.read_text())["loss"]
     res = run(
         [
@@ -196,6 +206,65 @@ def test_infinite_loss_against_a_finite_baseline_fails_the_gate(tmp_path: Path) 
     assert json.loads(res.stdout)["baseline"]["regressed"] is True  # the report still prints
     assert res.stderr == (
         f"xent: gate failed: loss inf vs baseline {old:.6g} rose by more than --max-increase 2%\n"
+    )
+
+
+# -- 1c: a baseline made with other loss options is refused ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("then", "now", "key", "old", "new"),
+    [
+        ([], ["--label-smoothing", "0.3"], "label_smoothing", "0.0", "0.3"),
+        (["--class-weights", "1,2"], [], "class_weights", "[1.0, 2.0]", "null"),
+        (["--clip-eps", "0.01"], [], "clip_eps", "0.01", "2.220446049250313e-16"),
+        ([], ["--bins", "10"], "bins", "15", "10"),
+        ([], ["--weight-col", "w"], "weight_col", "null", '"w"'),
+    ],
+)
+def test_a_baseline_with_other_loss_options_is_refused(
+    tmp_path: Path, then: list[str], now: list[str], key: str, old: str, new: str
+) -> None:
+    data = csv(tmp_path, "a,b,label,w\n0.5,0.5,0,1\n0.2,0.8,1,2\n")
+    prev = tmp_path / "prev.json"
+    made = run(["compute", data, "--pred-cols", "a,b", *then, "--format", "json", "--output", prev])
+    assert made.exit_code == 0, made.stderr
+    report = tmp_path / "report.md"
+    refused(
+        [
+            data,
+            "--pred-cols",
+            "a,b",
+            *now,
+            "--baseline",
+            prev,
+            "--format",
+            "markdown",
+            "--output",
+            report,
+        ],
+        f"--baseline {prev}: it was made with {key} {old} but this run has {key} {new}",
+    )
+    assert not report.exists() and leftovers(tmp_path) == []
+
+
+def test_the_same_options_compare_and_a_baseline_without_options_gets_a_note(
+    tmp_path: Path,
+) -> None:
+    data = csv(tmp_path)
+    prev = tmp_path / "prev.json"
+    opts = ["--label-smoothing", "0.1", "--class-weights", "1,3"]
+    assert run(["compute", data, *opts, "--format", "json", "--output", prev]).exit_code == 0
+    out = run_json(["compute", data, *opts, "--baseline", prev])
+    assert out["baseline"]["delta"]["loss"] == 0 and "note" not in out["baseline"]
+    old = json.loads(prev.read_text())
+    del old["options"]  # as an older xent wrote it
+    prev.write_text(json.dumps(old))
+    res = run(["compute", data, "--baseline", prev, "--format", "json"])
+    assert res.exit_code == 0
+    assert res.stderr == (
+        f"xent: note: --baseline {prev}: it has no 'options' (an older xent wrote it), so "
+        "whether it was made with the same loss options cannot be checked\n"
     )
 
 

@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any
 
+from xentcli.config import loss_option_names
 from xentcli.errors import UsageError
 from xentcli.gates import MaxIncrease
 
@@ -93,6 +94,9 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     for key in _SETTINGS:
         if key in data and not isinstance(data[key], str):
             return f"'{key}' is {_kind(data[key])}, not a string"
+    options = data.get("options", {})
+    if not isinstance(options, dict):
+        return f"'options' is {_kind(options)}, not an object"
     metrics = data.get("metrics", {})
     if not isinstance(metrics, dict):
         return f"'metrics' is {_kind(metrics)}, not an object"
@@ -134,7 +138,9 @@ def compare(
 
     ``base`` is what ``load`` returned. The ``baseline`` object holds the baseline's figures
     (null where non-finite), each ``delta`` = new - old where both are finite, and, when the
-    baseline loss is null, a ``note`` saying why there is no loss delta and no regression.
+    baseline loss is null, a ``note`` saying why there is no loss delta and no regression (and
+    when the baseline has no ``options``, that they could not be checked). A baseline made with
+    other loss options is refused.
     """
     for key in _SETTINGS:
         if key in base and base[key] != report[key]:
@@ -142,6 +148,14 @@ def compare(
                 f"--baseline {path}: its {key} is '{base[key]}' but this run's is "
                 f"'{report[key]}'; compare runs made with the same options"
             )
+    notes = []
+    if "options" in base:
+        _same_options(report.get("options", {}), base["options"], path)
+    else:
+        notes.append(
+            "it has no 'options' (an older xent wrote it), so whether it was made with the "
+            "same loss options cannot be checked"
+        )
     new, old = _figures(report), _figures(base)
     delta = {}
     for k, v in new.items():
@@ -157,10 +171,12 @@ def compare(
     }
     message = None
     if old_loss is None:
-        out["note"] = (
+        notes.append(
             "the baseline loss is null (infinite): the change cannot be measured, "
             "and no loss rises above it"
         )
+    if notes:
+        out["note"] = "; ".join(notes)
     if bound is not None:
         out["max_increase"] = bound.describe()
         # An infinite baseline loss cannot be exceeded, even by an infinite loss.
@@ -175,6 +191,21 @@ def compare(
                 f"more than --max-increase {bound.describe()}"
             )
     return out, message
+
+
+def _same_options(new: dict[str, Any], old: dict[str, Any], path: str) -> None:
+    """Refuse a baseline made with other loss options: its loss is another quantity, and a
+    delta between the two would read as a change of the model."""
+    for key in loss_option_names():
+        if key in old and old[key] != new.get(key):
+            raise UsageError(
+                f"--baseline {path}: it was made with {key} {_option(old[key])} but this run has "
+                f"{key} {_option(new.get(key))}; compare runs made with the same loss options"
+            )
+
+
+def _option(value: Any) -> str:
+    return json.dumps(value)[:80]
 
 
 def finite(x: Any) -> bool:

@@ -258,6 +258,27 @@ class TaskPlan:
         return len(self.classes)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The report's ``options``: every setting that changes a number, with its effective value
+    (``values``), and which of them the run set away from their defaults (``changed``: the table
+    and Markdown name those under the title)."""
+
+    values: dict[str, Any]
+    changed: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(read: ReadConfig, loss: LossConfig, metrics: MetricConfig, plan: TaskPlan) -> RunOptions:
+        values = {**loss.to_dict(plan), **metrics.to_dict(), **read.to_dict()}
+        changed = [
+            f.name
+            for cfg in (loss, metrics, read)
+            for f in fields(cfg)
+            if f.name in values and f.name != "task" and getattr(cfg, f.name) != f.default
+        ]
+        return RunOptions(values, tuple(k for k in values if k in changed))
+
+
 def _listed(values: tuple[float, ...] | None) -> list[float] | None:
     return None if values is None else list(values)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xentcli.accumulate import Summary, take_rows
-from xentcli.config import LossConfig, TaskPlan
+from xentcli.config import LossConfig, RunOptions, TaskPlan
 from xentcli.errors import InputError, UsageError
 from xentcli.io import Chunk, Dataset
 from xentcli.result import Result, finish
@@ -79,7 +79,7 @@ def finish_all(
     plan: TaskPlan,
     loss: LossConfig,
     ds: Dataset,
-    options: dict[str, Any] | None = None,
+    options: RunOptions | None = None,
 ) -> Result:
     """The result, with one per slice under --group-by (slices in sorted order); ``options``
     (the run's settings, as the report shows them) go on the top result."""

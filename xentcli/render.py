@@ -61,6 +61,24 @@ def title(r: Result) -> str:
     return f"{TASK_TITLES.get(r.task, r.task)} ({r.input}, {r.unit})"
 
 
+def options_line(r: Result) -> str | None:
+    """The options the run set away from their defaults, for under the title:
+    ``options: label_smoothing = 0.1, class_weights = 1, 2, 0.5`` (None when there are none)."""
+    if r.options is None or not r.options.changed:
+        return None
+
+    def shown(key: str, value: Any) -> str:
+        if value is True:
+            return key
+        if isinstance(value, list):
+            return f"{key} = {', '.join(fmt(v) for v in value)}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{key} = {fmt(value)}"
+        return f"{key} = {value}"
+
+    return "options: " + "; ".join(shown(k, r.options.values[k]) for k in r.options.changed)
+
+
 def _keyed_loss_rows(r: Result) -> list[tuple[str, str, str]]:
     """(label, JSON key, value) of the loss figures."""
     rows = [
@@ -295,6 +313,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_markdown(r: Result) -> str:
     lines = [f"### xent: {title(r)}", ""]
+    if options := options_line(r):
+        lines += [_md_escape(options), ""]
     if r.baseline is not None:
         lines += [f"Compared with the baseline `{r.baseline.get('path', '')}`.", ""]
     lines += _md_table(*figure_rows(r))
@@ -313,7 +333,14 @@ def to_table(r: Result, console: Any, *, plot: bool = False) -> None:
     from rich import box
     from rich.table import Table
 
-    per_class = Table(title=f"xent: {title(r)}", box=box.SIMPLE_HEAD, title_justify="left")
+    # the title and the options as lines of their own: as the table's title they would wrap
+    # at the table's width
+    console.print(
+        f"xent: {title(r)}", style="italic", markup=False, highlight=False, soft_wrap=True
+    )
+    if options := options_line(r):
+        console.print(options, markup=False, highlight=False, soft_wrap=True)
+    per_class = Table(box=box.SIMPLE_HEAD)
     for i, h in enumerate(class_header(r)):
         per_class.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
     for cells in class_cells(r):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from xentcli.accumulate import LOSS_EDGES, Summary
-from xentcli.config import LossConfig, Reduction, TaskPlan
+from xentcli.config import LossConfig, Reduction, RunOptions, TaskPlan
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Result:
     ci: tuple[float, float, float] | None = None  # (level, low, high) for loss_mean
     baseline: dict[str, Any] | None = None  # set by the CLI from --baseline
     groups: tuple[tuple[dict[str, Any], Result], ...] | None = None  # --group-by slices
-    options: dict[str, Any] | None = None  # the run's settings (the top result only)
+    options: RunOptions | None = None  # the run's settings (the top result only)
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -95,7 +95,7 @@ class Result:
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
         if self.options is not None:
-            out["options"] = self.options
+            out["options"] = self.options.values
         if self.ci is not None:
             level, lo, hi = self.ci
             out["ci"] = {"level": level, "loss_mean": [_num(lo), _num(hi)]}

@@ -10,10 +10,9 @@ import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from xentcli import kernels
-from xentcli.config import LossConfig, MetricConfig, ReadConfig, Task, TaskPlan
+from xentcli.config import LossConfig, MetricConfig, ReadConfig, RunOptions, Task, TaskPlan
 from xentcli.errors import InputError, UsageError
 from xentcli.io import Chunk, Dataset, open_dataset
 from xentcli.readahead import read_ahead
@@ -29,13 +28,6 @@ def validate(read: ReadConfig, loss: LossConfig, metrics: MetricConfig) -> None:
     metrics.validate()
 
 
-def run_options(
-    read: ReadConfig, loss: LossConfig, metrics: MetricConfig, plan: TaskPlan
-) -> dict[str, Any]:
-    """The report's ``options``: every setting that changes a number, with its effective value."""
-    return {**loss.to_dict(plan), **metrics.to_dict(), **read.to_dict()}
-
-
 @dataclass
 class Started:
     """An opened run: its inputs, the plan the first chunk settled, a scorer, and every chunk
@@ -46,7 +38,7 @@ class Started:
     plan: TaskPlan
     scorer: ChunkScorer
     chunks: Iterator[Chunk]
-    options: dict[str, Any]
+    options: RunOptions
     pools_before: tuple[int, int] | None = None
 
     def __enter__(self) -> Started:
@@ -77,7 +69,7 @@ def start(read: ReadConfig, loss: LossConfig, metrics: MetricConfig) -> Started:
         restore_pools(pools_before)
         raise
     scorer = ChunkScorer(ds, read, loss, plan, metrics)
-    options = run_options(read, loss, metrics, plan)
+    options = RunOptions.of(read, loss, metrics, plan)
     return Started(ds, plan, scorer, itertools.chain([first], chunks), options, pools_before)
 
 
