@@ -29,6 +29,8 @@ class Comparison:
     level: float
     low: float
     high: float
+    max_increase: str | None = None  # the --max-increase gate, as given ("2%")
+    regressed: bool | None = None  # B's loss above A's by more than it allows
 
     @property
     def significant(self) -> bool:

@@ -10,7 +10,7 @@ and its entry in ``to_dict``; the CLI declares it, the kernels use it.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,13 @@ class InputFormat(str, Enum):
     arrow = "arrow"
     npy = "npy"
     npz = "npz"
+
+
+class Engine(str, Enum):
+    """Where the chunks are folded: here, or by Dask tasks."""
+
+    local = "local"
+    dask = "dask"
 
 
 class OutputFormat(str, Enum):
@@ -243,6 +250,29 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``compute`` run was asked: the inputs, the math, the metrics, the outputs
+    and gates, and the engine."""
+
+    read: ReadConfig
+    loss: LossConfig = field(default_factory=LossConfig)
+    metrics: MetricConfig = field(default_factory=MetricConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    engine: Engine = Engine.local
+    scheduler: str | None = None  # a Dask scheduler's address (default: a local cluster)
+
+    def validate(self) -> None:
+        self.read.validate()
+        self.loss.validate()
+        self.metrics.validate()
+        self.output.validate()
+        if self.engine is Engine.dask and self.output.per_sample:
+            raise UsageError("--per-sample writes rows in input order; it needs --engine local")
+        if self.scheduler and self.engine is not Engine.dask:
+            raise UsageError("--scheduler goes with --engine dask")
+
+
+@dataclass(frozen=True)
 class TaskPlan:
     """What the first chunk settled: the task, the classes and the constants of the math."""
 
@@ -277,6 +307,30 @@ class RunOptions:
             if f.name in values and f.name != "task" and getattr(cfg, f.name) != f.default
         ]
         return RunOptions(values, tuple(k for k in values if k in changed))
+
+
+def parse_numbers(option: str, text: str | None) -> tuple[float, ...] | None:
+    """``1,2,0.5`` as numbers (``--class-weights``, ``--pos-weight``)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"{option} '{text}': expected numbers separated by commas") from None
+
+
+def parse_names(text: str | None) -> tuple[str, ...] | None:
+    """``a,b,c`` as class names (``--class-names``)."""
+    if text is None:
+        return None
+    names = tuple(v.strip() for v in text.split(","))
+    if any(not n for n in names):
+        raise UsageError(f"--class-names '{text}': empty name; give NAME,NAME,...")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+        raise UsageError("--class-names: a name is not valid UTF-8 text") from None
+    return names
 
 
 def _listed(values: tuple[float, ...] | None) -> list[float] | None:

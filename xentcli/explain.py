@@ -8,6 +8,7 @@ from typing import Any
 
 from xentcli.config import Base
 from xentcli.errors import UsageError
+from xentcli.numbers import finite_or_none
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,7 @@ class Explanation:
     binary: bool
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return x if math.isfinite(x) else None
-
+        num = finite_or_none
         out: dict[str, Any] = {
             "classes": list(self.classes),
             "probs": list(self.probs),

@@ -10,6 +10,7 @@ import numpy as np
 
 from xentcli.accumulate import LOSS_EDGES, Summary
 from xentcli.config import LossConfig, Reduction, RunOptions, TaskPlan
+from xentcli.numbers import finite_or_none
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,7 @@ class Result:
 PRIOR_FLOOR_NATS = 1e-9  # a prior entropy below this is "the targets are constant"
 
 
-def _num(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
+_num = finite_or_none
 
 
 def _ratio(a: float, b: float) -> float:

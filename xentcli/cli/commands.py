@@ -1,0 +1,477 @@
+"""The commands of ``xent``: each parses its options into configs, calls the library, and
+shows the report; what the process does around them (errors, pipes, signals, exit) is in
+:mod:`xentcli.cli.process`, the options they share in :mod:`xentcli.cli.params`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from xentcli import __version__
+from xentcli.cli.params import (
+    CHUNK_ROWS_HELP,
+    ClassNamesOpt,
+    IdColOpt,
+    InputFormatOpt,
+    L,
+    LabelColOpt,
+    LabelsOpt,
+    M,
+    OutputOpt,
+    PredColsOpt,
+    R,
+    RenormalizeOpt,
+    SumTolOpt,
+    TargetColsOpt,
+    TaskOpt,
+    WeightColOpt,
+    stdout_or_file,
+)
+from xentcli.cli.process import (
+    Command,
+    Group,
+    handles_errors,
+    say_gate_failed,
+    say_note,
+    stdout_console,
+    to_stdout,
+)
+from xentcli.config import (
+    Base,
+    Engine,
+    InputFormat,
+    LabelReduction,
+    LossConfig,
+    MetricConfig,
+    OutputConfig,
+    OutputFormat,
+    ReadConfig,
+    Reduction,
+    RunConfig,
+    parse_names,
+    parse_numbers,
+)
+from xentcli.errors import ExitCode
+
+app = typer.Typer(
+    cls=Group,
+    name="xent",
+    help="Cross-entropy and prediction-quality reports for model outputs.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    # Plain help: Rich-formatted help would import Rich on every `xent --help` (~0.1 s).
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"xent {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Cross-entropy and prediction-quality reports for model outputs."""
+
+
+@app.command(cls=Command)
+@handles_errors
+def compute(
+    predictions: Annotated[
+        str,
+        typer.Argument(
+            metavar="PREDICTIONS",
+            help="Predictions file (CSV/TSV[.gz], Parquet, Arrow/Feather, "
+            ".npy, .npz), a directory or glob of such files, or - for stdin.",
+            show_default=False,
+        ),
+    ],
+    labels: LabelsOpt = None,
+    label_col: LabelColOpt = R.label_col,
+    target_cols: TargetColsOpt = None,
+    pred_cols: PredColsOpt = None,
+    weight_col: WeightColOpt = None,
+    id_col: IdColOpt = None,
+    class_names: ClassNamesOpt = None,
+    logits: Annotated[
+        bool,
+        typer.Option("--logits", help="Scores are logits (log-softmax / log-sigmoid is applied)."),
+    ] = L.logits,
+    task: TaskOpt = L.task,
+    reduction: Annotated[Reduction, typer.Option(help="What 'loss' reports.")] = L.reduction,
+    label_reduction: Annotated[
+        LabelReduction,
+        typer.Option(help="Multi-label: sum or mean of the per-label BCEs of a row."),
+    ] = L.label_reduction,
+    class_weights: Annotated[
+        str | None, typer.Option(help="Per-class weights W0,W1,... (torch cross_entropy weight).")
+    ] = None,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(help="Label smoothing in [0, 1) (torch for multiclass, Keras for binary)."),
+    ] = L.label_smoothing,
+    ignore_index: Annotated[
+        int | None, typer.Option(help="Label value of rows to skip (torch ignore_index).")
+    ] = L.ignore_index,
+    pos_weight: Annotated[
+        str | None, typer.Option(help="Weight of positives: one number, or one per label column.")
+    ] = None,
+    base: Annotated[
+        Base, typer.Option(help="Logarithm base: e (nats), 2 (bits), 10 (hartleys).")
+    ] = L.base,
+    clip_eps: Annotated[
+        float | None,
+        typer.Option(
+            help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
+            "type; 0 turns clipping off).",
+            show_default=False,
+        ),
+    ] = L.clip_eps,
+    renormalize: RenormalizeOpt = L.renormalize,
+    sum_tol: SumTolOpt = L.sum_tol,
+    input_format: InputFormatOpt = InputFormat.auto,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Report format.")
+    ] = OutputFormat.table,
+    output: OutputOpt = None,
+    per_sample: Annotated[
+        str | None, typer.Option(help="Write each row's loss, y_true, y_pred (.parquet or .csv).")
+    ] = None,
+    max_loss: Annotated[
+        float | None, typer.Option(help="Exit 1 when 'loss' is above this (a CI gate).")
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            help=CHUNK_ROWS_HELP,
+            show_default=False,
+        ),
+    ] = R.chunk_rows,
+    threads: Annotated[
+        int, typer.Option(help="Threads for decoding and scoring (0: every core).")
+    ] = R.threads,
+    top_k: Annotated[
+        int | None, typer.Option(help="Also report top-K accuracy (multiclass).")
+    ] = M.top_k,
+    bins: Annotated[int, typer.Option(help="Calibration bins for ECE/MCE.")] = M.bins,
+    worst: Annotated[int, typer.Option(help="List the K rows with the largest loss.")] = M.worst,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw a reliability diagram and a loss histogram.")
+    ] = False,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one fails."
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="A previous run's JSON report to compare with.")
+    ] = None,
+    max_increase: Annotated[
+        str | None,
+        typer.Option(help="With --baseline: exit 1 if loss rose by more than X (or X%)."),
+    ] = None,
+    ci: Annotated[
+        float | None,
+        typer.Option(help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."
+        ),
+    ] = False,
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also report each slice of this column's values (repeatable); the column is "
+            "never read as scores."
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]')."
+        ),
+    ] = Engine.local,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine dask: a scheduler address (default: a local cluster of "
+            "--threads workers)."
+        ),
+    ] = None,
+) -> None:
+    """Compute cross-entropy for a file of predictions and labels."""
+    run = RunConfig(
+        read=ReadConfig(
+            predictions=predictions,
+            labels=labels,
+            label_col=label_col,
+            target_cols=target_cols,
+            pred_cols=pred_cols,
+            weight_col=weight_col,
+            id_col=id_col,
+            class_names=parse_names(class_names),
+            input_format=input_format,
+            chunk_rows=chunk_rows,
+            threads=threads,
+            group_by=tuple(group_by or ()),
+        ),
+        loss=LossConfig(
+            task=task,
+            logits=logits,
+            reduction=reduction,
+            label_reduction=label_reduction,
+            class_weights=parse_numbers("--class-weights", class_weights),
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            pos_weight=parse_numbers("--pos-weight", pos_weight),
+            base=base,
+            clip_eps=clip_eps,
+            renormalize=renormalize,
+            sum_tol=sum_tol,
+        ),
+        metrics=MetricConfig(
+            top_k=top_k,
+            bins=bins,
+            worst=worst,
+            histogram=plot,
+            ci=ci,
+            seed=seed,
+            replicates=replicates,
+        ),
+        output=OutputConfig(
+            format=format,
+            output=stdout_or_file(output),
+            per_sample=per_sample,
+            max_loss=max_loss,
+            plot=plot,
+            checks=tuple(check or ()),
+            baseline=baseline,
+            max_increase=max_increase,
+            quiet=quiet,
+        ),
+        engine=engine,
+        scheduler=scheduler,
+    )
+    from xentcli.progress import ProgressBar
+    from xentcli.render.compute import ComputeView, render_text
+    from xentcli.run import run_compute
+
+    progress = None if quiet else ProgressBar.for_stderr()
+    try:
+        outcome = run_compute(run, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    if not quiet:
+        for note in outcome.notes:
+            say_note(note)
+    if not outcome.written:
+        show(
+            ComputeView(outcome.result, plot=plot),
+            format,
+            lambda: render_text(outcome.result, format, plot=plot),
+        )
+    for line in outcome.failures:
+        say_gate_failed(line)
+    raise typer.Exit(int(ExitCode.GATE_FAILED if outcome.failures else ExitCode.OK))
+
+
+def show(view: Any, format: Any, text: Callable[[], str]) -> None:
+    """The report on stdout: the Rich view for the table, else the text."""
+    if format.value == "table":
+        to_stdout(lambda: stdout_console().print(view))
+    else:
+        to_stdout(lambda: sys.stdout.write(text()))
+
+
+@app.command(name="compare", cls=Command)
+@handles_errors
+def compare_cmd(
+    a: Annotated[
+        str,
+        typer.Argument(metavar="A", help="Predictions A (the baseline model).", show_default=False),
+    ],
+    b: Annotated[
+        str,
+        typer.Argument(
+            metavar="B", help="Predictions B (the candidate), same rows.", show_default=False
+        ),
+    ],
+    labels: LabelsOpt = None,
+    label_col: LabelColOpt = R.label_col,
+    target_cols: TargetColsOpt = None,
+    pred_cols: PredColsOpt = None,
+    weight_col: WeightColOpt = None,
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="Row id column (not a score).")
+    ] = None,
+    class_names: ClassNamesOpt = None,
+    logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = L.logits,
+    renormalize: RenormalizeOpt = L.renormalize,
+    sum_tol: SumTolOpt = L.sum_tol,
+    task: TaskOpt = L.task,
+    base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = L.base,
+    clip_eps: Annotated[
+        float | None, typer.Option(help="Probability clipping.", show_default=False)
+    ] = L.clip_eps,
+    ci: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
+    max_increase: Annotated[
+        str | None, typer.Option(help="Exit 1 if B's loss is above A's by more than X (or X%).")
+    ] = None,
+    input_format: InputFormatOpt = InputFormat.auto,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Report format.")
+    ] = OutputFormat.table,
+    output: OutputOpt = None,
+    chunk_rows: Annotated[
+        int | None, typer.Option(help="Rows per chunk (default: auto).", show_default=False)
+    ] = R.chunk_rows,
+) -> None:
+    """Compare two prediction sets on the same rows, with a bootstrap interval."""
+    from xentcli.render.compare import CompareView, compare_text
+    from xentcli.run import run_compare
+
+    def read(path: str) -> ReadConfig:
+        return ReadConfig(
+            predictions=path,
+            labels=labels,
+            label_col=label_col,
+            target_cols=target_cols,
+            pred_cols=pred_cols,
+            weight_col=weight_col,
+            id_col=id_col,
+            class_names=parse_names(class_names),
+            input_format=input_format,
+            chunk_rows=chunk_rows,
+            threads=1,
+        )
+
+    loss = LossConfig(
+        task=task,
+        logits=logits,
+        base=base,
+        clip_eps=clip_eps,
+        renormalize=renormalize,
+        sum_tol=sum_tol,
+    )
+    outcome = run_compare(
+        read(a),
+        read(b),
+        loss,
+        MetricConfig(seed=seed, replicates=replicates),
+        level=ci,
+        max_increase=max_increase,
+        output=stdout_or_file(output),
+        format=format,
+    )
+    c = outcome.comparison
+    if not outcome.written:
+        show(CompareView(c), format, lambda: compare_text(c, format))
+    for line in outcome.failures:
+        say_gate_failed(line)
+    raise typer.Exit(int(ExitCode.GATE_FAILED if outcome.failures else ExitCode.OK))
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command(cls=Command)
+@handles_errors
+def explain(
+    probs: Annotated[
+        str | None,
+        typer.Option(
+            help="Predicted probabilities of one row, comma-separated (one value: binary P(pos))."
+        ),
+    ] = None,
+    logits: Annotated[
+        str | None,
+        typer.Option(help="Logits of one row, comma-separated (one value: a binary logit)."),
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="The true class (index or name).")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="A target row (soft labels), comma-separated.")
+    ] = None,
+    base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = L.base,
+    class_names: Annotated[
+        str | None,
+        typer.Option("--class-names", help="Names of the classes A,B,... (binary: NEG,POS)."),
+    ] = None,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.table,
+) -> None:
+    """Walk one row through surprisal, entropy, cross-entropy, KL and the gradient."""
+    from xentcli.explain import explain as explain_row
+    from xentcli.render.explain import ExplainView, explain_json
+
+    e = explain_row(
+        probs=probs,
+        logits=logits,
+        label=label,
+        target=target,
+        base=base,
+        class_names=parse_names(class_names),
+    )
+    show(ExplainView(e), format, lambda: explain_json(e))
+
+
+@app.command(cls=Command)
+@handles_errors
+def inspect(
+    predictions: Annotated[
+        str,
+        typer.Argument(
+            metavar="PREDICTIONS", help="Predictions file, or - for stdin.", show_default=False
+        ),
+    ],
+    labels: LabelsOpt = None,
+    label_col: LabelColOpt = R.label_col,
+    target_cols: TargetColsOpt = None,
+    pred_cols: PredColsOpt = None,
+    weight_col: WeightColOpt = None,
+    id_col: IdColOpt = None,
+    class_names: ClassNamesOpt = None,
+    task: TaskOpt = L.task,
+    input_format: InputFormatOpt = InputFormat.auto,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.table,
+) -> None:
+    """Show what a predictions file holds and the xent compute command to score it."""
+    from xentcli.inspection import inspect_file
+    from xentcli.render.inspect import InspectView, inspect_json
+
+    read = ReadConfig(
+        predictions=predictions,
+        labels=labels,
+        label_col=label_col,
+        target_cols=target_cols,
+        pred_cols=pred_cols,
+        weight_col=weight_col,
+        id_col=id_col,
+        class_names=parse_names(class_names),
+        input_format=input_format,
+    )
+    found = inspect_file(read, task=task)
+    show(InspectView(found), format, lambda: inspect_json(found))

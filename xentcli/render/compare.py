@@ -1,0 +1,130 @@
+"""The report of ``xent compare``: A and B side by side and their paired difference, as a Rich
+view, JSON, CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from xentcli.compare import Comparison
+from xentcli.config import OutputFormat
+from xentcli.numbers import finite_or_none
+from xentcli.render.common import METRIC_LABELS, TASK_TITLES, drawn, fmt, md_table, raw
+
+
+def compare_dict(c: Comparison) -> dict[str, Any]:
+    """The JSON object of a comparison (non-finite numbers become None)."""
+    out: dict[str, Any] = {
+        "a": c.a.to_dict(),
+        "b": c.b.to_dict(),
+        "difference": {
+            "n": c.n,
+            "loss_mean": finite_or_none(c.diff_mean),
+            "ci": {"level": c.level, "low": finite_or_none(c.low), "high": finite_or_none(c.high)},
+            "significant": c.significant,
+            "unit": c.a.unit,
+        },
+    }
+    if c.max_increase is not None:
+        out["max_increase"] = c.max_increase
+        out["regressed"] = c.regressed
+    return out
+
+
+def compare_rows(c: Comparison, *, full: bool = False) -> list[list[str]]:
+    """(figure, A, B, B - A) for the totals, the metrics and each class's loss_mean: shown
+    rounded, or (``full``, for CSV) at full precision."""
+    a, b = c.a, c.b
+
+    def row(label: str, x: float, y: float) -> list[str]:
+        d = y - x if math.isfinite(x) and math.isfinite(y) else math.nan
+        if full:
+            return [label, raw(x), raw(y), raw(d)]
+        return [label, fmt(x), fmt(y), f"{d:+.4g}" if math.isfinite(d) else "-"]
+
+    rows = [
+        row(f"loss ({a.reduction})", a.loss, b.loss),
+        row("loss_mean", a.loss_mean, b.loss_mean),
+        row("perplexity", a.perplexity, b.perplexity),
+    ]
+    rows += [
+        row(METRIC_LABELS.get(k, k), v, b.metrics.get(k, math.nan)) for k, v in a.metrics.items()
+    ]
+    rows += [
+        row(f"loss_mean of {ca.name}", ca.loss_mean, cb.loss_mean)
+        for ca, cb in zip(a.per_class, b.per_class, strict=True)
+    ]
+    return rows
+
+
+def compare_verdict(c: Comparison) -> str:
+    pct = f"{100 * c.level:g}%"
+    if not math.isfinite(c.diff_mean):  # a row with an infinite loss (--clip-eps 0)
+        return (
+            f"B - A = {fmt(c.diff_mean)} {c.a.unit} per row: a loss is infinite, so "
+            "there is no interval to give"
+        )
+    where = "higher" if c.diff_mean > 0 else "lower"
+    if c.significant:
+        return (
+            f"B's loss is {where} than A's by {fmt(abs(c.diff_mean))} {c.a.unit} per row "
+            f"({pct} CI {fmt(c.low)} .. {fmt(c.high)}): significant"
+        )
+    return (
+        f"no significant difference: B - A = {fmt(c.diff_mean)} {c.a.unit} per row "
+        f"({pct} CI {fmt(c.low)} .. {fmt(c.high)} includes 0)"
+    )
+
+
+def compare_text(c: Comparison, fmt_: OutputFormat) -> str:
+    if fmt_ is OutputFormat.table:
+        return drawn(CompareView(c))
+    if fmt_ is OutputFormat.json:
+        return json.dumps(compare_dict(c), indent=2, allow_nan=False) + "\n"
+    header = ["figure", "A", "B", "B - A"]
+    if fmt_ is OutputFormat.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        for cells in compare_rows(c, full=True):
+            w.writerow(cells)
+        w.writerow(["paired difference", "", "", raw(c.diff_mean)])
+        w.writerow([f"ci {c.level:g} low", "", "", raw(c.low)])
+        w.writerow([f"ci {c.level:g} high", "", "", raw(c.high)])
+        return buf.getvalue()
+    lines = [f"### xent compare: A = `{c.a.source}`, B = `{c.b.source}` ({c.a.unit})", ""]
+    lines += md_table(header, compare_rows(c))
+    lines += ["", f"**{compare_verdict(c)}** (n = {c.n} paired rows)"]
+    return "\n".join(lines) + "\n"
+
+
+class CompareView:
+    """``xent compare`` for people: A, B and B - A per figure, then the verdict."""
+
+    def __init__(self, c: Comparison) -> None:
+        self.c = c
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        c = self.c
+        from rich import box
+        from rich.table import Table
+
+        table = Table(
+            title=f"xent compare: {TASK_TITLES.get(c.a.task, c.a.task)} ({c.a.unit})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            caption=f"A = {c.a.source}\nB = {c.b.source}",
+            caption_justify="left",
+        )
+        table.add_column("figure")
+        for h in ("A", "B", "B - A"):
+            table.add_column(h, justify="right")
+        for cells in compare_rows(c):
+            table.add_row(*cells)
+        yield table
+        yield Text(f"paired per-row difference over {c.n} rows: {compare_verdict(c)}")
