@@ -26,7 +26,7 @@ def both(names: tuple[str, ...], chunks: list[list[str | None]]) -> tuple[list, 
     """Codes (or the error text) of each chunk, dictionary-encoded and as plain text."""
     out = []
     for make in (dict_array, lambda t: pa.array(t, type=pa.string())):
-        enc, got = LabelEncoder(names, "p.csv, column 'label'", binary=False), []
+        enc, got = LabelEncoder(names, "p.csv", "label", binary=False), []
         for i, chunk in enumerate(chunks):
             try:
                 got.append(enc.encode(make(chunk), row0=10 * i).tolist())
@@ -58,11 +58,11 @@ def test_dictionary_labels_read_like_text(names: tuple[str, ...], chunks: list) 
 
 
 def test_large_and_unreferenced_dictionaries() -> None:
-    enc = LabelEncoder(("0", "1"), "p.csv, column 'label'", binary=False)
+    enc = LabelEncoder(("0", "1"), "p.csv", "label", binary=False)
     arr = dict_array(["1", "0", "x"]).slice(0, 2)  # "x" is in the dictionary, in no row
     np.testing.assert_array_equal(enc.encode(arr, 0), [1, 0])
     texts = [str(i) for i in range(70_000)]
-    enc = LabelEncoder(tuple(texts), "p.csv, column 'label'", binary=False)
+    enc = LabelEncoder(tuple(texts), "p.csv", "label", binary=False)
     np.testing.assert_array_equal(enc.encode(dict_array(texts[::-1]), 0), np.arange(70_000)[::-1])
 
 

@@ -16,7 +16,7 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
-class XentError(Exception):
+class XentError(ValueError):
     """An expected problem with what the user asked for; its message is shown as is."""
 
     exit_code: ExitCode = ExitCode.BAD_INPUT
@@ -28,6 +28,15 @@ class UsageError(XentError):
 
 class InputError(XentError):
     """A file that cannot be read, or values that cannot be scored."""
+
+
+class NotNumbers(InputError):
+    """A column read as scores (or targets, or weights) holds text: ``column`` names it, so
+    that ``xent inspect`` can try it as the id column without reading the message."""
+
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 def where(source: str, row: int | None = None, column: str | None = None) -> str:

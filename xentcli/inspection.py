@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from xentcli.config import LossConfig, ReadConfig, Task
-from xentcli.errors import InputError, XentError
+from xentcli.errors import InputError, NotNumbers, XentError
 from xentcli.io import open_dataset
 from xentcli.scoring import plan_task
 from xentcli.validate import LabelEncoder
@@ -69,9 +68,6 @@ def _judge(scores: np.ndarray, sum_tol: float, *, rows_sum_to_one: bool) -> tupl
     return True, "logits"
 
 
-_TEXT_COLUMN = re.compile(r"column '([^']+)'(?:: '.*' is not a number| has type)")
-
-
 def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1e-3) -> Inspection:
     """Read the whole input once (streaming) to count rows and labels; judge the first chunk.
 
@@ -82,10 +78,9 @@ def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1
     try:
         return _inspect(read, task=task, sum_tol=sum_tol)
     except XentError as exc:
-        found = _TEXT_COLUMN.search(str(exc))
-        if found and read.id_col is None and read.predictions != "-":
+        if isinstance(exc, NotNumbers) and read.id_col is None and read.predictions != "-":
             try:
-                return _inspect(replace(read, id_col=found.group(1)), task=task, sum_tol=sum_tol)
+                return _inspect(replace(read, id_col=exc.column), task=task, sum_tol=sum_tol)
             except XentError:
                 pass
         if read.predictions == "-":
@@ -154,7 +149,10 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
     )
     counts = np.zeros(plan.n_classes)
     encoder = LabelEncoder(
-        plan.classes, ds.label_where or ds.source, binary=plan.task is Task.binary
+        plan.classes,
+        ds.label_source or ds.source,
+        ds.label_column,
+        binary=plan.task is Task.binary,
     )
     for part in itertools.chain([first], ds.parts):
         out.rows += part.n

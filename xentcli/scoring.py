@@ -156,7 +156,10 @@ class ChunkScorer:
         self.loss = loss
         self.plan = plan
         self.encoder = LabelEncoder(
-            plan.classes, ds.label_where or ds.source, binary=plan.task is Task.binary
+            plan.classes,
+            ds.label_source or ds.source,
+            ds.label_column,
+            binary=plan.task is Task.binary,
         )
 
     def _score_column(self, j: int) -> str:

@@ -137,9 +137,12 @@ class LabelEncoder:
     column holds names or numbers, and every later chunk is read the same way.
     """
 
-    def __init__(self, names: tuple[str, ...], where_: str, *, binary: bool) -> None:
+    def __init__(
+        self, names: tuple[str, ...], source: str, column: str | None = None, *, binary: bool
+    ) -> None:
         self.names = names
-        self.where = where_
+        self.source = source  # the file holding the labels
+        self.column = column  # their column (None for an array)
         self.binary = binary
         # Names that spell their own index ("0", "1", ...: the default) mean the same either
         # way: text labels are then read as numbers, so "1.0" works in any chunk.
@@ -155,9 +158,8 @@ class LabelEncoder:
         self._names_like_booleans = any(n.strip().lower() in ("true", "false") for n in names)
 
     def _source(self) -> tuple[str, str | None]:
-        """(file, label column or None) of ``where`` ("FILE, column 'NAME'")."""
-        src, _, col = self.where.partition(", column ")
-        return src, (col.strip("'") if col else None)
+        """(file, label column or None)."""
+        return self.source, self.column
 
     def _numeric(self, arr: Any, row0: int) -> np.ndarray:
         """:func:`numeric` of a label array, its errors naming this label column."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
-from xentcli.errors import InputError, UsageError
+from xentcli.errors import InputError, NotNumbers, UsageError
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
 from xentcli.io.parts import Chunk, rebatch, zip_aligned
 from xentcli.io.tables import STDIN, TableInput, display_name, open_table, path_problem
@@ -46,7 +46,8 @@ class Dataset:
     score_names: list[str]  # one per score column, for messages
     column_names: tuple[str, ...] | None  # class names taken from wide score columns
     score_dtype: np.dtype[Any]
-    label_where: str = ""  # "y.csv, column 'label'"
+    label_source: str = ""  # the file holding the labels ("" : the predictions)
+    label_column: str | None = None  # their column (None for an array)
     weight_source: str = ""  # the file holding the sample weights
     target_source: str = ""  # the file holding the target columns
     target_names: list[str] = field(default_factory=list)  # one per target column, for messages
@@ -314,10 +315,11 @@ def _check_types(t: TableInput, plan: _Plan) -> bool:
             )
     for c in [*plan.scores, *plan.targets, *([plan.weight] if plan.weight else [])]:
         if not is_numeric(types[c]):
-            raise InputError(
+            raise NotNumbers(
                 f"{t.name}: column '{c}' has type {types[c]}, not numbers; "
                 "if it is not a score column, choose the score columns with --pred-cols "
-                "(or mark it with --id-col)"
+                "(or mark it with --id-col)",
+                c,
             )
     return False
 
@@ -518,7 +520,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             for f in pred.schema
         ]
         if plan.label:
-            ds.label_where = f"{source}, column '{plan.label}'"
+            ds.label_source, ds.label_column = source, plan.label
         if plan.weight:
             ds.weight_source = source
         if plan.targets:
@@ -559,7 +561,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         )
         ds.columns = [(a.name, f"{a.dtype} {a.shape}") for a in arrays.values()]
         if "labels" in arrays:
-            ds.label_where = arrays["labels"].name
+            ds.label_source = arrays["labels"].name
         if "targets" in arrays:
             ds.target_source, ds.target_names = _array_targets(arrays["targets"])
         pred_parts = _array_parts(arrays, rows)
@@ -584,7 +586,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 lplan.ident = None
             _check_types(lab, lplan)
             if lplan.label:
-                ds.label_where = f"{lab_source}, column '{lplan.label}'"
+                ds.label_source, ds.label_column = lab_source, lplan.label
             if lplan.weight:
                 ds.weight_source = lab_source
             if lplan.targets:
@@ -606,7 +608,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             if "weights" in pred_roles:
                 larrays.pop("weights", None)
             if "labels" in larrays:
-                ds.label_where = larrays["labels"].name
+                ds.label_source = larrays["labels"].name
             if "targets" in larrays:
                 ds.target_source, ds.target_names = _array_targets(larrays["targets"])
             lab_rows = next(iter(larrays.values())).num_rows
@@ -645,8 +647,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
 
 def _array_targets(a: ArrayInput) -> tuple[str, list[str]]:
     """(file, a name per column) of a 2-D NumPy array of targets, for messages."""
-    src = a.name.partition("[")[0] if a.name.endswith("]") else a.name
-    return src, [f"{a.name}[:, {j}]" for j in range(a.shape[1])]
+    return display_name(a.path), [f"{a.name}[:, {j}]" for j in range(a.shape[1])]
 
 
 def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from xentcli.errors import InputError
+from xentcli.errors import InputError, NotNumbers
 from xentcli.readahead import read_ahead
 
 STDIN = "-"
@@ -452,10 +452,13 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
         else ""
     )
     what = f"'{value}'" if value else "a value of only spaces"
-    return InputError(
+    message = (
         f"{at}{col}: {what} is not a number; score, target and weight "
         f"columns must hold only numbers{hint}"
     )
+    if column and value:  # text in the column: inspect tries it as the id column
+        return NotNumbers(message, column)
+    return InputError(message)
 
 
 def _unclosed_quote(row: bytes, delimiter: str) -> bool:
