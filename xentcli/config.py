@@ -117,6 +117,9 @@ class ReadConfig:
     row_groups: tuple[int, ...] | None = None
     part_of: str | None = None
     threads: int = 0  # 0: every core
+    # Inputs in memory (the Python API's arrays and frames), by the names that stand for
+    # them in ``predictions`` and ``labels`` (``<predictions: pandas.DataFrame>``).
+    memory: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def validate(self) -> None:
         if self.chunk_rows is not None and self.chunk_rows < 1:

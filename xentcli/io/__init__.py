@@ -394,13 +394,16 @@ def _same_length(arrays: dict[str, ArrayInput]) -> None:
         raise InputError(f"{desc}; they must have the same number of rows")
 
 
-def _open_arrays(path: str, kind: str, *, predictions: bool) -> dict[str, ArrayInput]:
-    """Roles -> arrays of a .npy/.npz input."""
-    roles: dict[str, ArrayInput] = {}
+def _open_arrays(
+    path: str, kind: str, *, predictions: bool, opened: dict[str, ArrayInput]
+) -> dict[str, ArrayInput]:
+    """Roles -> arrays of a .npy/.npz input (or of arrays in memory, ``opened`` already),
+    checked to be of the shapes and types their roles need."""
+    roles: dict[str, ArrayInput] = dict(opened)
     if kind == "npy":
         a = open_npy(path)
         roles["scores" if predictions else "targets" if len(a.shape) == 2 else "labels"] = a
-    else:
+    elif kind == "npz":
         members = open_npz(path)
         if predictions:
             roles["scores"] = pick_scores(members, path)
@@ -449,6 +452,10 @@ def _extension_tells(path: str) -> bool:
 def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     from xentcli.io.datasets import is_dataset_path, open_dataset_input
 
+    if cfg.memory and path in cfg.memory:  # the Python API's arrays and frames
+        kind: str
+        kind, opened = cfg.memory[path].open()
+        return kind, opened
     if cfg.partition_base is not None and path == cfg.predictions:
         from xentcli.io.datasets import DatasetInput
 
@@ -542,7 +549,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 "--group-by needs a table (CSV, Parquet, Arrow) holding the "
                 "group columns; NumPy inputs have none"
             )
-        arrays = _open_arrays(cfg.predictions, pred_kind, predictions=True)
+        arrays = _open_arrays(cfg.predictions, pred_kind, predictions=True, opened=pred)
         if labels_elsewhere:
             arrays.pop("labels", None)
             arrays.pop("targets", None)
@@ -604,7 +611,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 if on
             }
         else:
-            larrays = _open_arrays(cfg.labels, lab_kind, predictions=False)
+            larrays = _open_arrays(cfg.labels, lab_kind, predictions=False, opened=lab)
             if "weights" in pred_roles:
                 larrays.pop("weights", None)
             if "labels" in larrays:
