@@ -14,6 +14,7 @@ from xentcli.config import LossConfig, MetricConfig, ReadConfig, TaskPlan
 from xentcli.errors import InputError, UsageError, XentError
 from xentcli.fold import Folded, finish_all, fold
 from xentcli.io import open_dataset
+from xentcli.io.formats import kind_of
 from xentcli.result import Result
 from xentcli.scoring import ChunkScorer
 from xentcli.startup import start, validate
@@ -46,7 +47,7 @@ def fragments(read: ReadConfig) -> list[Fragment]:
             out.append(Fragment(path, row0, base=found.base))
             row0 += _num_rows(path)
         return out
-    if not read.predictions.lower().endswith((".parquet", ".pq")):
+    if kind_of(read.predictions) != "parquet":
         raise UsageError("--engine dask reads Parquet files (a directory, a glob or one file)")
     meta = _metadata(read.predictions)
     for i in range(meta.num_row_groups):

@@ -6,8 +6,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from xentcli.config import Base
 from xentcli.errors import UsageError
+from xentcli.kernels import xlogy
 from xentcli.numbers import finite_or_none
 
 
@@ -60,7 +63,7 @@ def _numbers(option: str, text: str) -> list[float]:
 
 def _xlogy_neg(y: float, log_p: float) -> float:
     """-y log p from log p, with 0 log 0 = 0."""
-    return 0.0 if y == 0 else -y * log_p
+    return 0.0 - float(xlogy(y, np.asarray(log_p)))  # never -0.0
 
 
 def _log_softmax(z: list[float]) -> list[float]:

@@ -145,15 +145,15 @@ def multiclass_labels(
         if class_weight is None:
             return RowLosses(nll, None, None, moved)
         w_y = class_weight[labels]
-        return RowLosses(_mul(w_y, nll), w_y, None, moved)
+        return RowLosses(xlogy(w_y, nll), w_y, None, moved)
 
     nlp, moved_all = neg_log_probs(np.asarray(scores, dtype=np.float64), logits=logits, eps=eps)
     w = np.ones(c) if class_weight is None else class_weight
     nll = take_along_rows(nlp, labels)
     w_y = w[labels]
-    terms = _mul(nlp, (smoothing / c) * w)
+    terms = xlogy(nlp, (smoothing / c) * w)
     rows = np.arange(n)
-    terms[rows, labels] += _mul((1.0 - smoothing) * w_y, nll)
+    terms[rows, labels] += xlogy((1.0 - smoothing) * w_y, nll)
     loss = terms.sum(axis=1)
     return RowLosses(
         loss, None if class_weight is None else w_y, terms, np.asarray(moved_all.any(axis=1))
@@ -179,7 +179,7 @@ def multiclass_targets(
     y = targets if smoothing == 0.0 else targets * (1.0 - smoothing) + smoothing / c
     if class_weight is not None:
         y = y * class_weight
-    terms = _mul(y, nlp)
+    terms = xlogy(y, nlp)
     return RowLosses(terms.sum(axis=1), None, terms, np.asarray((moved & (y > 0)).any(axis=1)))
 
 
@@ -211,7 +211,7 @@ def binary_elementwise(
     p, moved_p = clip(scores, eps)
     q, moved_q = clip(1.0 - scores, eps)
     with np.errstate(divide="ignore"):
-        loss = -(_mul(pw * y, np.log(p)) + _mul(1.0 - y, np.log(q)))
+        loss = -(xlogy(pw * y, np.log(p)) + xlogy(1.0 - y, np.log(q)))
     moved = (moved_p & (y > 0)) | (moved_q & (y < 1))
     return loss, moved
 
@@ -294,7 +294,7 @@ def binary_fused(
             nll = np.log(p_clipped)
         np.negative(nll, out=nll)
         if pos_weight is not None:  # 0 x inf = 0: --pos-weight 0 ignores a p = 0 positive
-            nll = _mul(pos_weight * y + off, nll)
+            nll = xlogy(pos_weight * y + off, nll)
         entropy = _bernoulli_entropy(p, q)
         pred = p > 0.5
         brier = np.subtract(p, y, out=y)
@@ -365,8 +365,9 @@ def positive(scores: FloatArray, *, logits: bool) -> np.ndarray:
     return scores > (0.0 if logits else 0.5)
 
 
-def _mul(a: FloatArray | float, b: FloatArray) -> FloatArray:
-    """a * b with 0 * inf = 0 (xlogy's convention): a zero target ignores an infinite -log p."""
+def xlogy(a: FloatArray | float, b: FloatArray) -> FloatArray:
+    """a * b for b a logarithm, with 0 * inf = 0 (scipy's xlogy convention): a zero target
+    ignores an infinite -log p, and 0 log 0 is 0. The one place this rule is written."""
     with np.errstate(invalid="ignore"):
         out = np.multiply(a, b)
     if np.isnan(out).any():
@@ -424,9 +425,7 @@ def probabilities(scores: FloatArray, *, logits: bool) -> tuple[FloatArray, Floa
 
 def _xlogx_rows(p: FloatArray, log_p: FloatArray) -> FloatArray:
     """sum_c p_c log p_c per row, with 0 log 0 = 0."""
-    with np.errstate(invalid="ignore"):
-        terms = p * log_p
-    return np.where(p > 0, terms, 0.0).sum(axis=1)
+    return xlogy(p, log_p).sum(axis=1)
 
 
 def top_k_hits(scores: FloatArray, labels: IntArray, k: int) -> FloatArray:
@@ -808,4 +807,4 @@ def _fused_result(
     if class_weight is None:
         return RowLosses(nll, None, None, moved), stats, pred
     w_y = class_weight[labels]
-    return RowLosses(_mul(w_y, nll), w_y, None, moved), stats, pred
+    return RowLosses(xlogy(w_y, nll), w_y, None, moved), stats, pred

@@ -14,6 +14,7 @@ from typing import IO, Any
 import numpy as np
 
 from xentcli.errors import UsageError
+from xentcli.io.formats import PER_SAMPLE_KINDS, kind_of
 
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
 
@@ -209,13 +210,10 @@ class PerSampleWriter:
     """``--per-sample``: each row's loss, true and predicted class (and id) as Parquet or CSV."""
 
     def __init__(self, target: str, unit_log: float) -> None:
-        lower = target.lower()
-        if lower.endswith(".parquet") or lower.endswith(".pq"):
-            self.kind = "parquet"
-        elif lower.endswith(".csv"):
-            self.kind = "csv"
-        else:
+        kind = kind_of(target, told_only=True)
+        if kind not in PER_SAMPLE_KINDS or target.lower().endswith(".gz"):
             raise UsageError(f"--per-sample {target}: name a .parquet or .csv file")
+        self.kind = kind
         self.target = target
         self.unit_log = unit_log
         self.path: AtomicPath | None = AtomicPath(target)  # now: refused before any reading

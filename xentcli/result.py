@@ -10,6 +10,7 @@ import numpy as np
 
 from xentcli.accumulate import LOSS_EDGES, Summary
 from xentcli.config import LossConfig, Reduction, RunOptions, TaskPlan
+from xentcli.kernels import xlogy
 from xentcli.numbers import finite_or_none
 
 
@@ -149,7 +150,7 @@ def _ratio(a: float, b: float) -> float:
 def _xlog(coef: np.ndarray, q: np.ndarray) -> np.ndarray:
     """coef * (-log q), with 0 * anything = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(coef > 0, coef * -np.log(q), 0.0)
+        return -xlogy(coef, np.log(q))
 
 
 def prior_loss_sum(summary: Summary, plan: TaskPlan, cfg: LossConfig) -> float:

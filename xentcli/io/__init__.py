@@ -16,26 +16,12 @@ import numpy as np
 
 from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
 from xentcli.errors import InputError, NotNumbers, UsageError
+from xentcli.io.formats import kind_of
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
 from xentcli.io.parts import Chunk, rebatch, zip_aligned
 from xentcli.io.tables import STDIN, TableInput, display_name, open_table, path_problem
 
 __all__ = ["Chunk", "Dataset", "open_dataset"]
-
-_SUFFIXES = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".txt": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".arrow": "arrow",
-    ".feather": "arrow",
-    ".ipc": "arrow",
-    ".arrows": "arrow",
-    ".npy": "npy",
-    ".npz": "npz",
-}
 
 
 @dataclass
@@ -76,8 +62,7 @@ def detect_format(path: str, fmt: InputFormat) -> tuple[str, str | None, str]:
         if path == STDIN:
             kind = "csv"
         else:
-            dot = lower.rfind(".")
-            kind = _SUFFIXES.get(lower[dot:], "") if dot >= 0 else ""
+            kind = kind_of(path) or ""
             if not kind:
                 raise UsageError(
                     f"{path}: cannot tell the format from the extension; pass --input-format "
@@ -444,9 +429,7 @@ def _format_of(path: str, cfg: ReadConfig) -> InputFormat:
 
 
 def _extension_tells(path: str) -> bool:
-    lower = path.lower().removesuffix(".gz")
-    dot = lower.rfind(".")
-    return dot >= 0 and lower[dot:] in _SUFFIXES and lower[dot:] != ".txt"
+    return kind_of(path, told_only=True) is not None
 
 
 def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:

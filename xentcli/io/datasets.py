@@ -15,18 +15,10 @@ from typing import Any
 import pyarrow as pa
 
 from xentcli.errors import InputError, UsageError
+from xentcli.io.formats import DATASET_KINDS, kind_of
 from xentcli.io.tables import not_a_number
 
 _GLOB_CHARS = "*?["
-_KINDS = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".arrow": "arrow",
-    ".feather": "arrow",
-    ".ipc": "arrow",
-}
 
 
 def is_dataset_path(path: str) -> bool:
@@ -82,9 +74,10 @@ def _bad_cell(message: str, path: str, kind: str) -> tuple[int, str, str] | None
 
 
 def _kind_of_file(path: str) -> str | None:
-    """A file's kind by its extension (a CSV or TSV may be gzipped), or None."""
-    lower = path.lower()
-    return _KINDS.get(os.path.splitext(lower.removesuffix(".gz"))[1])
+    """A file's kind by its extension (a CSV or TSV may be gzipped), or None for files a
+    dataset does not read (a README.txt, an .npy beside the Parquet files)."""
+    kind = kind_of(path, told_only=True)
+    return kind if kind in DATASET_KINDS else None
 
 
 def _kind_of(files: list[str], path: str, forced: str | None) -> str:

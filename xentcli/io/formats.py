@@ -1,0 +1,37 @@
+"""The one table of file suffixes: which format a path's extension names."""
+
+from __future__ import annotations
+
+SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",  # could as well be TSV: a .txt never tells (see ``kind_of``)
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".arrows": "arrow",
+    ".npy": "npy",
+    ".npz": "npz",
+}
+DATASET_KINDS = ("parquet", "csv", "tsv", "arrow")  # what a directory or glob may hold
+PER_SAMPLE_KINDS = ("parquet", "csv")  # what --per-sample writes
+
+
+def suffix(path: str) -> str:
+    """The extension that names the format (``.csv`` of ``x.csv.gz``), lower case, or ""."""
+    lower = path.lower().removesuffix(".gz")
+    slash = max(lower.rfind("/"), lower.rfind("\\"))
+    dot = lower.rfind(".")
+    return lower[dot:] if dot > slash else ""
+
+
+def kind_of(path: str, *, told_only: bool = False) -> str | None:
+    """The format a path's extension names (csv, tsv, parquet, arrow, npy, npz), or None.
+    ``told_only``: None for ``.txt`` too, whose content may be CSV or TSV."""
+    ext = suffix(path)
+    if told_only and ext == ".txt":
+        return None
+    return SUFFIXES.get(ext)
