@@ -372,3 +372,20 @@ def test_reports_render_as_the_cli_table_and_escaped_html(tmp_path: Path) -> Non
         ]
     )
     assert drawn.strip() == cli.stdout.strip()
+
+
+def test_no_module_shadows_a_public_name() -> None:
+    """`from xentcli import compare` once gave the module xentcli/compare.py (imported by the
+    run), not the function: every module imported, each public name is still the API's."""
+    import importlib
+    import pkgutil
+    import types
+
+    import xentcli
+
+    for info in pkgutil.walk_packages(xentcli.__path__, "xentcli."):
+        if not info.name.endswith("distributed"):
+            importlib.import_module(info.name)
+    for name in xentcli.__all__:
+        assert not isinstance(getattr(xentcli, name), types.ModuleType), name
+    assert xentcli.compare is compare and xentcli.compute is compute

@@ -9,8 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from xentcli.compare import Comparison
 from xentcli.config import Engine, LossConfig, MetricConfig, OutputFormat, ReadConfig, RunConfig
+from xentcli.paired import Comparison
 from xentcli.result import Result
 
 
@@ -136,9 +136,9 @@ def run_compare(
     format: OutputFormat = OutputFormat.table,
 ) -> CompareOutcome:
     """Compare A and B, judge ``--max-increase``, and write the report file if asked."""
-    from xentcli.compare import compare
     from xentcli.gates import MaxIncrease
     from xentcli.outputs import AtomicPath, refuse_replacing_inputs, write_text_atomic
+    from xentcli.paired import compare
     from xentcli.render.compare import compare_text
 
     bound = MaxIncrease.parse(max_increase) if max_increase is not None else None

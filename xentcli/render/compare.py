@@ -9,9 +9,9 @@ import json
 import math
 from typing import Any
 
-from xentcli.compare import Comparison
 from xentcli.config import OutputFormat
 from xentcli.numbers import finite_or_none
+from xentcli.paired import Comparison
 from xentcli.render.common import METRIC_LABELS, TASK_TITLES, drawn, fmt, md_table, raw
 
 

@@ -1,5 +1,5 @@
-"""``xent compare``: two prediction sets scored row by row in step, and the bootstrap interval
-of their paired per-row loss difference."""
+"""Paired scoring for ``xent compare``: two prediction sets scored row by row in step, and the
+bootstrap interval of their paired per-row loss difference."""
 
 from __future__ import annotations
 
