@@ -9,7 +9,7 @@ the worst rows as a bounded top-K, never by keeping rows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -336,11 +336,11 @@ def take_rows(rows: RowValues, keep: np.ndarray) -> RowValues:
 
 
 def _take(rows: RowValues, keep: np.ndarray) -> RowValues:
+    """Every per-row field of the chunk's values (and of its losses and statistics), at the
+    kept rows: taken field by field, so a new metric's field is sliced with no list to edit."""
     is_mask = keep.dtype == bool
 
-    def sel(a: Any) -> Any:
-        if a is None:
-            return None
+    def sel(a: Any, keep: np.ndarray = keep) -> Any:
         if isinstance(a, np.ndarray):
             return a[keep]
         if is_mask:  # a pyarrow Array of ids
@@ -349,37 +349,29 @@ def _take(rows: RowValues, keep: np.ndarray) -> RowValues:
 
         return a.take(from_numpy(np.asarray(keep, dtype=np.int64)))
 
-    lo = rows.losses
-    losses = RowLosses(lo.loss[keep], sel(lo.denom), sel(lo.class_terms), lo.clipped[keep])
-    st = rows.stats
-    if st is not None:
-        if st.per_row == 1:
-            keep_flat = keep
-        elif is_mask:
-            keep_flat = np.repeat(keep, st.per_row)
-        else:
-            keep_flat = (keep[:, None] * st.per_row + np.arange(st.per_row)).reshape(-1)
-        st = replace(
-            st,
-            confidence=st.confidence[keep_flat],
-            hit=st.hit[keep_flat],
-            brier=st.brier[keep],
-            entropy=st.entropy[keep],
-            p_true=sel(st.p_true),
-            top_k=sel(st.top_k),
-            target_entropy=sel(st.target_entropy),
-        )
-    out = replace(rows, losses=losses, stats=st)
-    for name in (
-        "sample_weight",
-        "group",
-        "support",
-        "correct",
-        "exact",
-        "rows",
-        "y_true",
-        "y_pred",
-        "ids",
-    ):
-        setattr(out, name, sel(getattr(rows, name)))
-    return out
+    def taken(obj: Any, per_entry: np.ndarray | None = None) -> Any:
+        changes: dict[str, Any] = {}
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if value is None or isinstance(value, (bool, int, float)):
+                continue
+            if is_dataclass(value):
+                changes[f.name] = taken(value, _entries(value, keep, is_mask))
+            elif f.name in getattr(obj, "PER_ENTRY", ()):
+                assert per_entry is not None
+                changes[f.name] = sel(value, per_entry)
+            else:
+                changes[f.name] = sel(value)
+        return replace(obj, **changes)
+
+    return taken(rows)
+
+
+def _entries(stats: Any, keep: np.ndarray, is_mask: bool) -> np.ndarray | None:
+    """The entries of kept rows, for fields with ``per_row`` entries a row."""
+    per_row = getattr(stats, "per_row", 1)
+    if per_row == 1:
+        return keep
+    if is_mask:
+        return np.repeat(keep, per_row)
+    return (keep[:, None] * per_row + np.arange(per_row)).reshape(-1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -389,6 +389,10 @@ class RowStats:
     ``p_true``: probability given to the true class. ``top_k``: 1 where the true class is
     among the k best.
     """
+
+    # Fields with ``per_row`` entries a row (the calibration of each label); every other array
+    # field has one a row. Slices (--group-by) select rows of every field by this rule alone.
+    PER_ENTRY: ClassVar[tuple[str, ...]] = ("confidence", "hit")
 
     confidence: FloatArray
     hit: FloatArray
