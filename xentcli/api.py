@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from xentcli.config import (
+    COMPARE_LEVEL,
     Base,
     Engine,
     InputFormat,
@@ -307,7 +308,7 @@ def compare(a: Any, b: Any, labels: Any = None, **options: Any) -> ComparisonRep
     Options: the CLI's (``ci=0.95``, ``max_increase="1%"``, ``logits=True``, ...)."""
     from xentcli.run import run_compare
 
-    level = float(options.pop("ci", 0.95))
+    level = float(options.pop("ci", COMPARE_LEVEL))
     max_increase = options.pop("max_increase", None)
     parts = _split_options(
         options, {"read": ReadConfig, "loss": LossConfig, "metrics": MetricConfig}

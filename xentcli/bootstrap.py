@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 
-DEFAULT_REPLICATES = 1000
 MAX_BLOCKS = 1024
 
 # P(K <= k) for K ~ Poisson(1), k = 0, 1, ...: each an exactly rounded sum of e^-1 / j!, up to
@@ -45,9 +44,7 @@ def poisson1(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 class PoissonBootstrap:
-    def __init__(
-        self, replicates: int = DEFAULT_REPLICATES, seed: int = 0, max_blocks: int = MAX_BLOCKS
-    ) -> None:
+    def __init__(self, replicates: int, seed: int = 0, max_blocks: int = MAX_BLOCKS) -> None:
         self.replicates = replicates
         self.seed = seed
         self.max_blocks = max_blocks

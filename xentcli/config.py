@@ -81,6 +81,7 @@ class OutputFormat(str, Enum):
     markdown = "markdown"
 
 
+COMPARE_LEVEL = 0.95  # xent compare's confidence level when --ci is not given
 MAX_REPLICATES = 100_000  # each chunk draws (replicates x blocks) Poisson weights
 MAX_BINS = 100_000  # calibration bins: more than any use, and bounded memory per summary
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from xentcli.config import Base
+from xentcli.config import Base, LossConfig
 from xentcli.errors import UsageError
 from xentcli.kernels import xlogy
 from xentcli.numbers import finite_or_none
@@ -93,7 +93,7 @@ def explain(
     target: str | None,
     base: Base = Base.e,
     class_names: tuple[str, ...] | None = None,
-    sum_tol: float = 1e-3,
+    sum_tol: float = LossConfig.sum_tol,
 ) -> Explanation:
     """Work one row through: probabilities, surprisal, entropies, KL, loss and gradient."""
     if (probs is None) == (logits is None):

@@ -68,7 +68,9 @@ def _judge(scores: np.ndarray, sum_tol: float, *, rows_sum_to_one: bool) -> tupl
     return True, "logits"
 
 
-def inspect_file(read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = 1e-3) -> Inspection:
+def inspect_file(
+    read: ReadConfig, *, task: Task = Task.auto, sum_tol: float = LossConfig.sum_tol
+) -> Inspection:
     """Read the whole input once (streaming) to count rows and labels; judge the first chunk.
 
     A text column that is not a score is taken as the id column (and the suggested command
@@ -205,7 +207,7 @@ def _command(read: ReadConfig, *, logits: bool, renormalize: bool, task: Task) -
         ("--weight-col", read.weight_col),
         ("--id-col", read.id_col),
     ]
-    if read.label_col != "label":
+    if read.label_col != ReadConfig.label_col:
         pairs.append(("--label-col", read.label_col))
     if read.class_names:
         pairs.append(("--class-names", ",".join(read.class_names)))

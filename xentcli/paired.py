@@ -10,7 +10,7 @@ import numpy as np
 
 from xentcli.accumulate import Summary
 from xentcli.bootstrap import PoissonBootstrap
-from xentcli.config import LossConfig, MetricConfig, ReadConfig
+from xentcli.config import COMPARE_LEVEL, LossConfig, MetricConfig, ReadConfig
 from xentcli.errors import InputError
 from xentcli.io import Chunk
 from xentcli.io.parts import aligned_pairs
@@ -43,7 +43,7 @@ def compare(
     read_b: ReadConfig,
     loss: LossConfig,
     metrics: MetricConfig | None = None,
-    level: float = 0.95,
+    level: float = COMPARE_LEVEL,
 ) -> Comparison:
     """Score A and B row by row in step; bootstrap the paired per-row loss difference."""
     metrics = metrics or MetricConfig()

@@ -9,7 +9,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from xentcli.config import Engine, LossConfig, MetricConfig, OutputFormat, ReadConfig, RunConfig
+from xentcli.config import (
+    COMPARE_LEVEL,
+    Engine,
+    LossConfig,
+    MetricConfig,
+    OutputFormat,
+    ReadConfig,
+    RunConfig,
+)
 from xentcli.paired import Comparison
 from xentcli.result import Result
 
@@ -130,7 +138,7 @@ def run_compare(
     loss: LossConfig,
     metrics: MetricConfig,
     *,
-    level: float = 0.95,
+    level: float = COMPARE_LEVEL,
     max_increase: str | None = None,
     output: str | None = None,
     format: OutputFormat = OutputFormat.table,

@@ -41,6 +41,7 @@ from xentcli.cli.process import (
     to_stdout,
 )
 from xentcli.config import (
+    COMPARE_LEVEL,
     Base,
     Engine,
     InputFormat,
@@ -330,7 +331,7 @@ def compare_cmd(
     clip_eps: Annotated[
         float | None, typer.Option(help="Probability clipping.", show_default=False)
     ] = L.clip_eps,
-    ci: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
+    ci: Annotated[float, typer.Option(help="Confidence level of the interval.")] = COMPARE_LEVEL,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
     max_increase: Annotated[

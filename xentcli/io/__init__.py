@@ -37,9 +37,6 @@ class Dataset:
     weight_source: str = ""  # the file holding the sample weights
     target_source: str = ""  # the file holding the target columns
     target_names: list[str] = field(default_factory=list)  # one per target column, for messages
-    has_labels: bool = False
-    has_targets: bool = False
-    has_weights: bool = False
     scores_are_list: bool = False
     id_name: str | None = None
     num_rows: int | None = None
@@ -629,9 +626,6 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     ds.text = (pred.kind if pred_kind == "dataset" else pred_kind) in ("csv", "tsv")
     ds.group_by = tuple(cfg.group_by)
     ds.chunk_rows = rows
-    ds.has_labels = "labels" in roles
-    ds.has_targets = "targets" in roles
-    ds.has_weights = "weights" in roles
     return ds
 
 
