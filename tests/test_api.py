@@ -7,7 +7,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -303,7 +305,7 @@ def test_evaluator_refuses_mixed_batches_and_empty_reports() -> None:
     other.update(LOGITS[:5, :3], LABELS[:5] % 3)
     with pytest.raises(XentError, match="cannot merge"):
         e.merge(other)
-    with pytest.raises(XentError, match="different options"):
+    with pytest.raises(XentError, match="other options: logits True here, False there"):
         e.merge(Evaluator(logits=False))  # an empty one merges; with rows it must match
     assert repr(e) == "<xent Evaluator: multiclass, 5 rows>"
 
@@ -389,3 +391,145 @@ def test_no_module_shadows_a_public_name() -> None:
     for name in xentcli.__all__:
         assert not isinstance(getattr(xentcli, name), types.ModuleType), name
     assert xentcli.compare is compare and xentcli.compute is compute
+
+
+# -- found in review: each of these once crashed or gave a wrong number -------------------
+
+P3 = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]])
+
+
+def slow_loss(p: np.ndarray, y: list[int]) -> float:
+    return math.fsum(-math.log(p[i, k]) for i, k in enumerate(y)) / len(y)
+
+
+def test_evaluator_reads_text_labels_as_compute_does() -> None:
+    pd = pytest.importorskip("pandas")
+    want = slow_loss(P3, [0, 1, 2])
+    for labels in (
+        pd.Series(["a", "b", "c"]),
+        pd.Series(["a", "b", "c"], dtype="category"),
+        pd.Series(["a", "b", "c"], dtype="string"),
+        np.array(["a", "b", "c"], dtype=object),
+        ["a", "b", "c"],
+    ):
+        e = Evaluator(classes=list("abc"))
+        e.update(P3, labels)
+        assert e.report().loss == pytest.approx(want, rel=1e-15)
+        assert compute(P3, labels=labels, classes=list("abc")).loss == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.array([0, 1.7, 2], dtype=object), "label 1.7 is not a whole number"),
+        ([0, None, 2], "row 2"),
+        (np.array([0, 2**70, 2], dtype=object), "labels"),
+    ],
+)
+def test_bad_object_labels_are_refused_not_truncated(labels: Any, message: str) -> None:
+    with pytest.raises(XentError, match=re.escape(message)):
+        Evaluator().update(P3, labels)
+    with pytest.raises(XentError, match=re.escape(message)):
+        compute(P3, labels=labels)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "wanted"),
+    [
+        ("ignore_index", "x", "a whole number"),
+        ("ignore_index", 1.5, "a whole number"),
+        ("logits", "false", "True or False"),
+        ("label_smoothing", "much", "a number"),
+        ("top_k", 2.5, "a whole number"),
+        ("output", 3, "a path"),
+    ],
+)
+def test_option_values_are_checked_not_misread(option: str, value: Any, wanted: str) -> None:
+    with pytest.raises(XentError, match=re.escape(f"{option}={value!r}: expected {wanted}")):
+        compute(P3, labels=[0, 1, 2], **{option: value})
+
+
+def test_option_values_in_the_clis_text_forms_and_as_numbers_alike() -> None:
+    base = compute(P3, labels=[0, 1, 2], ignore_index=1, label_smoothing=0.1, top_k=2)
+    assert base.n == 2
+    for kwargs in (
+        {"ignore_index": "1", "label_smoothing": "0.1", "top_k": "2"},
+        {"ignore_index": np.int64(1), "label_smoothing": np.float64(0.1), "top_k": 2.0},
+    ):
+        assert compute(P3, labels=[0, 1, 2], **kwargs).to_dict() == base.to_dict()
+    torch = pytest.importorskip("torch")
+    assert compute(P3, labels=[0, 1, 2], ignore_index=torch.tensor(1)).n == 2
+    df = pytest.importorskip("pandas").DataFrame({"a": P3[:, 0], "b": P3[:, 1], "c": P3[:, 2]})
+    df["y"] = [0, 1, 2]
+    assert compute(df, label_col="y", pred_cols=["a", "b", "c"]).loss == pytest.approx(
+        slow_loss(P3, [0, 1, 2])
+    )
+
+
+def test_report_views_show_markup_in_names_as_text() -> None:
+    from rich.console import Console
+
+    names = ["[/red]", "[bold red]x[/]"]
+    r = compute(np.array([[0.3, 0.7], [0.6, 0.4]]), labels=names, class_names=names)
+    console = Console(width=100, record=True, file=open(os.devnull, "w"))  # markup on
+    console.print(r)
+    text = console.export_text()
+    assert "[/red]" in text and "[bold red]x[/]" in text
+    c = compare(
+        np.array([[0.3, 0.7], [0.6, 0.4]]),
+        np.array([[0.5, 0.5], [0.5, 0.5]]),
+        labels=names,
+        class_names=names,
+    )
+    console.print(c)
+    assert console.export_text().count("[bold red]x[/]") >= 1
+
+
+def test_pandas_labels_with_another_index_are_refused() -> None:
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": [0.9, 0.2, 0.6], "b": [0.1, 0.8, 0.4]}, index=[10, 11, 12])
+    y = pd.Series([0, 1, 1], index=[10, 11, 12])
+    assert compute(df, labels=y).loss == pytest.approx(
+        slow_loss(df.to_numpy(), [0, 1, 1]), rel=1e-15
+    )
+    with pytest.raises(XentError, match="indexes that differ"):
+        compute(df, labels=y.reindex([12, 11, 10]))
+    assert compute(df, labels=y.reindex([12, 11, 10]).to_numpy()).n == 3  # by position
+
+
+def test_a_refused_first_batch_leaves_the_evaluator_unset() -> None:
+    e = Evaluator()
+    with pytest.raises(XentError):
+        e.update(P3[:, 0], [0, 1, 2])  # one column of scores: binary, labels up to 2
+    e.update(P3, [0, 1, 2])
+    assert e.report().loss == pytest.approx(slow_loss(P3, [0, 1, 2]), rel=1e-15)
+
+
+def test_evaluators_clipping_at_other_eps_do_not_merge() -> None:
+    p = np.array([[1 - 1e-9, 1e-9], [0.5, 0.5]])
+    e32, e64 = Evaluator(), Evaluator()
+    e32.update(p.astype(np.float32), [1, 0])
+    e64.update(p, [1, 0])
+    with pytest.raises(XentError, match="clip probabilities at"):
+        e64.merge(e32)
+    with pytest.raises(TypeError, match="takes an Evaluator"):
+        e64.merge(e64.report())  # type: ignore[arg-type]
+
+
+def test_evaluator_refuses_ci_and_reports_its_weights() -> None:
+    with pytest.raises(XentError, match="Evaluator takes no ci"):
+        Evaluator(ci=0.95)
+    e = Evaluator()
+    e.update(P3, [0, 1, 2], weights=[1.0, 2.0, 3.0])
+    assert e.report().options["weight_col"] == "weights"
+    want = math.fsum(w * -math.log(P3[i, i]) for i, w in enumerate([1.0, 2.0, 3.0])) / 6
+    assert e.report().loss == pytest.approx(want, rel=1e-15)
+
+
+def test_options_a_call_does_not_take_are_refused() -> None:
+    with pytest.raises(TypeError, match="unknown option 'group_by'"):
+        compare(P3, P3, labels=[0, 1, 2], group_by=["x"])
+    with pytest.raises(TypeError, match="unknown option 'read'"):
+        compute(P3, labels=[0, 1, 2], read=None)
+    with pytest.raises(XentError, match="pass output= too"):
+        compute(P3, labels=[0, 1, 2], format="json")

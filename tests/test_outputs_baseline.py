@@ -219,7 +219,6 @@ def test_infinite_loss_against_a_finite_baseline_fails_the_gate(tmp_path: Path) 
         (["--class-weights", "1,2"], [], "class_weights", "[1.0, 2.0]", "null"),
         (["--clip-eps", "0.01"], [], "clip_eps", "0.01", "2.220446049250313e-16"),
         ([], ["--bins", "10"], "bins", "15", "10"),
-        ([], ["--weight-col", "w"], "weight_col", "null", '"w"'),
     ],
 )
 def test_a_baseline_with_other_loss_options_is_refused(
@@ -246,6 +245,35 @@ def test_a_baseline_with_other_loss_options_is_refused(
         f"--baseline {prev}: it was made with {key} {old} but this run has {key} {new}",
     )
     assert not report.exists() and leftovers(tmp_path) == []
+
+
+def test_weighted_or_not_is_the_option_not_the_columns_name(tmp_path: Path) -> None:
+    data = csv(tmp_path, "a,b,label,w,v\n0.5,0.5,0,1,1\n0.2,0.8,1,2,2\n")
+    prev = tmp_path / "prev.json"
+    made = run(["compute", data, "--pred-cols", "a,b", "--format", "json", "--output", prev])
+    assert made.exit_code == 0, made.stderr
+    refused(
+        [data, "--pred-cols", "a,b", "--weight-col", "w", "--baseline", prev],
+        f"--baseline {prev}: it was made without sample weights but this run is with sample "
+        "weights (w)",
+    )
+    weighted = run(
+        [
+            "compute",
+            data,
+            "--pred-cols",
+            "a,b",
+            "--weight-col",
+            "w",
+            "--format",
+            "json",
+            "--output",
+            prev,
+        ]
+    )
+    assert weighted.exit_code == 0
+    out = run_json(["compute", data, "--pred-cols", "a,b", "--weight-col", "v", "--baseline", prev])
+    assert out["baseline"]["delta"]["loss"] == 0  # the same weights in a renamed column
 
 
 def test_the_same_options_compare_and_a_baseline_without_options_gets_a_note(

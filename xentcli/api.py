@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -57,7 +59,29 @@ _ENUMS: dict[str, type[Enum]] = {
     "format": OutputFormat,
     "engine": Engine,
 }
-_NOT_OPTIONS = {"predictions", "labels", "memory", "partition_base", "row_groups", "part_of"}
+# Config fields that are not keyword options: the inputs, the engine's own, what another
+# keyword sets (plot sets the histogram), what has no meaning in a library (quiet), the parts.
+_NOT_OPTIONS = {
+    "predictions",
+    "labels",
+    "memory",
+    "partition_base",
+    "row_groups",
+    "part_of",
+    "histogram",
+    "plot",
+    "quiet",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _EngineOptions:
+    """RunConfig's own keyword options (its other fields are the configs themselves)."""
+
+    engine: Engine = Engine.local
+    scheduler: str | None = None
+
+
 _ALIASES = {"check": "checks", "classes": "class_names"}  # the CLI's --check, Evaluator's classes
 
 
@@ -65,47 +89,92 @@ def _fields(config: type) -> set[str]:
     return {f.name for f in dataclasses.fields(config)} - _NOT_OPTIONS
 
 
+_WHOLE = {"ignore_index", "top_k", "bins", "worst", "seed", "replicates", "chunk_rows", "threads"}
+_REAL = {"label_smoothing", "clip_eps", "sum_tol", "max_loss", "ci"}
+_FLAGS = {"logits", "renormalize", "quiet", "plot"}
+_PATHS = {"output", "per_sample", "baseline", "scheduler"}
+_TEXT = {"label_col", "weight_col", "id_col", "max_increase"}
+_COLUMN_LISTS = {"pred_cols", "target_cols"}
+
+
 def _value(name: str, value: Any) -> Any:
-    """A keyword option's value as the configs hold it (the CLI's text forms are taken too:
-    ``class_weights="1,2"`` as ``[1, 2]``, ``base=2`` as ``"2"``)."""
+    """A keyword option's value as the configs hold it, or a UsageError saying what it takes.
+    The CLI's text forms are taken too (``class_weights="1,2"``, ``base=2``, ``top_k="2"``);
+    nothing is taken that would be read as something else (``logits="false"`` is refused, not
+    true)."""
     if value is None:
         return None
+
+    def refuse(wanted: str) -> UsageError:
+        return UsageError(f"{name}={value!r}: expected {wanted}")
+
     if name in _ENUMS:
         enum = _ENUMS[name]
         try:
             return value if isinstance(value, enum) else enum(str(value))
         except ValueError:
             allowed = ", ".join(repr(m.value) for m in enum)
-            raise UsageError(f"{name}={value!r}: expected one of {allowed}") from None
+            raise refuse(f"one of {allowed}") from None
+    if name in _FLAGS:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise refuse("True or False")
+    if name in _WHOLE:
+        if isinstance(value, (bool, np.bool_)):
+            raise refuse("a whole number")
+        try:
+            number = float(value) if isinstance(value, str) else value
+            whole = int(operator.index(number)) if not isinstance(number, float) else None
+            if whole is None and float(number).is_integer():
+                whole = int(number)
+        except (TypeError, ValueError, OverflowError):
+            whole = None
+        if whole is None:
+            raise refuse("a whole number")
+        return whole
+    if name in _REAL:
+        if isinstance(value, (bool, np.bool_)):
+            raise refuse("a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise refuse("a number") from None
     if name in ("class_weights", "pos_weight"):
         if isinstance(value, str):
             return parse_numbers(f"--{name.replace('_', '-')}", value)
-        if isinstance(value, (int, float)):
-            return (float(value),)
-        return tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+        try:
+            return tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+        except (TypeError, ValueError):
+            raise refuse("numbers") from None
     if name == "class_names":
         return parse_names(value) if isinstance(value, str) else tuple(str(v) for v in value)
     if name in ("group_by", "checks"):
-        return (value,) if isinstance(value, str) else tuple(value)
-    if name in ("output", "per_sample", "baseline", "scheduler") and isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return (str(value),) if isinstance(value, (str, int)) else tuple(map(str, value))
+    if name in _COLUMN_LISTS:  # a list of names or globs, or the CLI's comma list
+        return value if isinstance(value, str) else ",".join(map(str, value))
+    if name in _PATHS:
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+        raise refuse("a path")
+    if name in _TEXT:
+        return str(value)  # a pandas column named 3 is the column "3" to Arrow
     return value
 
 
 def _split_options(
-    options: Mapping[str, Any], allowed: dict[str, type]
+    options: Mapping[str, Any], allowed: dict[str, type], *, leave_out: tuple[str, ...] = ()
 ) -> dict[str, dict[str, Any]]:
-    """{config name: {field: value}} of keyword options; an unknown one is a TypeError, as
-    for any Python function."""
+    """{config name: {field: value}} of keyword options; an unknown one (or one this call
+    does not take, ``leave_out``) is a TypeError, as for any Python function."""
     out: dict[str, dict[str, Any]] = {name: {} for name in allowed}
     for key, value in options.items():
         name = _ALIASES.get(key, key)
         for config, cls in allowed.items():
-            if name in _fields(cls):
+            if name in _fields(cls) and name not in leave_out:
                 out[config][name] = _value(name, value)
                 break
         else:
-            known = sorted(set().union(*(_fields(c) for c in allowed.values())))
+            known = sorted(set().union(*(_fields(c) for c in allowed.values())) - set(leave_out))
             raise TypeError(f"unknown option {key!r}; the options are: {', '.join(known)}")
     return out
 
@@ -125,9 +194,26 @@ def _input(obj: Any, memory: dict[str, Any], *, labels: bool, role: str | None =
     return source.name
 
 
+def _same_index(first: Any, second: Any, what: str) -> None:
+    """Rows are paired by position, as in two files read in step; two pandas objects whose
+    indexes differ would be paired wrongly without a word (a user expects them aligned)."""
+    pd = sys.modules.get("pandas")
+    pandas_types = () if pd is None else (pd.DataFrame, pd.Series)
+    if not (isinstance(first, pandas_types) and isinstance(second, pandas_types)):
+        return
+    if first.index.equals(second.index):
+        return
+    raise UsageError(
+        f"{what} have pandas indexes that differ, and xent pairs rows by position: "
+        "align them first (labels.reindex(predictions.index)), or pass .to_numpy() to pair "
+        "them by position"
+    )
+
+
 def _read(
     predictions: Any, labels: Any, fields: dict[str, Any], role: str | None = None
 ) -> ReadConfig:
+    _same_index(predictions, labels, "the predictions and the labels")
     memory: dict[str, Any] = {}
     pred = _input(predictions, memory, labels=False, role=role)
     lab = None if labels is None else _input(labels, memory, labels=True)
@@ -151,7 +237,7 @@ def compute(predictions: Any, labels: Any = None, **options: Any) -> Report:
     """
     from xentcli.run import run_compute
 
-    plot = bool(options.pop("plot", False))
+    plot = _value("plot", options.pop("plot", False))
     parts = _split_options(
         options,
         {
@@ -159,7 +245,7 @@ def compute(predictions: Any, labels: Any = None, **options: Any) -> Report:
             "loss": LossConfig,
             "metrics": MetricConfig,
             "output": OutputConfig,
-            "run": RunConfig,
+            "run": _EngineOptions,
         },
     )
     metrics = MetricConfig(**{**parts["metrics"], "histogram": plot})
@@ -168,10 +254,15 @@ def compute(predictions: Any, labels: Any = None, **options: Any) -> Report:
         loss=LossConfig(**parts["loss"]),
         metrics=metrics,
         output=OutputConfig(**{**parts["output"], "plot": plot}),
-        **{k: v for k, v in parts["run"].items() if k in ("engine", "scheduler")},
+        **parts["run"],
     )
     if run.engine is Engine.dask and run.read.memory:
         raise UsageError("engine='dask' reads files (each task opens its own); pass paths")
+    if run.output.format is not OutputFormat.table and not run.output.output:
+        raise UsageError(
+            f"format={run.output.format.value!r} is the format of output=; pass "
+            "output= too (the report itself is the returned Report)"
+        )
     outcome = run_compute(run)
     return Report(outcome.result, plot=plot, failures=outcome.failures, notes=outcome.notes)
 
@@ -308,12 +399,15 @@ def compare(a: Any, b: Any, labels: Any = None, **options: Any) -> ComparisonRep
     Options: the CLI's (``ci=0.95``, ``max_increase="1%"``, ``logits=True``, ...)."""
     from xentcli.run import run_compare
 
-    level = float(options.pop("ci", COMPARE_LEVEL))
-    max_increase = options.pop("max_increase", None)
+    level = _value("ci", options.pop("ci", COMPARE_LEVEL))
+    max_increase = _value("max_increase", options.pop("max_increase", None))
     parts = _split_options(
-        options, {"read": ReadConfig, "loss": LossConfig, "metrics": MetricConfig}
+        options,
+        {"read": ReadConfig, "loss": LossConfig, "metrics": MetricConfig},
+        leave_out=("group_by", "ci"),  # compare has no slices; ci is the interval's level
     )
     read = {**parts["read"], "threads": 1}
+    _same_index(a, b, "A and B")
     if labels is not None and not isinstance(labels, (str, os.PathLike)):
         labels = _readable_twice(labels)  # read beside A, and again beside B
     outcome = run_compare(
@@ -408,6 +502,12 @@ class Evaluator:
                 f"Evaluator takes no {', '.join(sorted(extra))}: batches bring their own "
                 "scores, labels and weights"
             )
+        if parts["metrics"].get("ci") is not None:
+            raise UsageError(
+                "Evaluator takes no ci: the bootstrap draws by the rows' positions in the "
+                "whole input, which batches from several evaluators do not have; use "
+                "compute(..., ci=0.95) on the whole"
+            )
         self.read = ReadConfig(self.SOURCE, **parts["read"])
         self.loss = LossConfig(**parts["loss"])
         self.metrics = MetricConfig(**parts["metrics"])
@@ -415,6 +515,7 @@ class Evaluator:
         self.loss.validate()
         self.metrics.validate()
         self.rows = 0  # rows seen, over every batch
+        self.weighted = False  # a batch came with sample weights
         self._plan: TaskPlan | None = None
         self._by_name: bool | None = None  # text labels: class names or indices
         self._folded: Any = None
@@ -425,10 +526,37 @@ class Evaluator:
 
     def update(self, scores: Any, labels: Any, weights: Any = None) -> None:
         """Fold in one batch: ``scores`` (n, C) (binary: (n,)), ``labels`` (n,) class indices
-        or names, or (n, C) targets; ``weights`` (n,) sample weights."""
-        from xentcli.fold import Folded, fold
+        or names, or (n, C) targets; ``weights`` (n,) sample weights. A batch that is refused
+        changes nothing."""
+        from xentcli.fold import fold
+
+        chunk = self._chunk(scores, labels, weights)
+        if chunk.n == 0:
+            return
+        plan, dataset, scorer = self._plan, self._dataset, self._scorer
+        try:
+            if self._plan is None:
+                self._start(chunk)
+            else:
+                self._same_shape(chunk)
+            scoring = self._scoring()
+            folded = fold(iter([chunk]), scoring)
+        except BaseException:  # nothing of the batch stays: not the plan, not the encoder's
+            self._plan, self._dataset, self._scorer = plan, dataset, scorer
+            if scorer is not None:
+                scorer.encoder.by_name = self._by_name
+            raise
+        self._by_name = scoring.encoder.by_name
+        if self._folded is None:
+            self._folded = folded
+        else:
+            self._folded.merge(folded)
+        self.rows += chunk.n
+        self.weighted |= chunk.weights is not None
+
+    def _chunk(self, scores: Any, labels: Any, weights: Any) -> Any:
         from xentcli.io import Chunk
-        from xentcli.io.memory import as_array
+        from xentcli.io.memory import as_array, as_labels
 
         name = self.SOURCE
         s = as_array(scores, f"{name} scores")
@@ -438,14 +566,14 @@ class Evaluator:
             raise XentError(
                 f"{name}: scores must be a 1-D or 2-D array of numbers, got {s.dtype} {s.shape}"
             )
-        y = as_array(labels, f"{name} labels")
+        y = as_labels(labels, f"{name} labels")
         w = None if weights is None else as_array(weights, f"{name} weights")
         n = len(s)
         for what, arr in (("labels", y), ("weights", w)):
             if arr is not None and len(arr) != n:
                 raise XentError(f"{name}: {n} rows of scores but {len(arr)} of {what}")
         chunk = Chunk(n, self.rows, scores=s)
-        if y.ndim == 2:
+        if isinstance(y, np.ndarray) and y.ndim == 2:
             chunk.targets = y
         else:
             chunk.labels = y
@@ -453,32 +581,23 @@ class Evaluator:
             if w.ndim != 1 or w.dtype.kind not in "biuf":
                 raise XentError(f"{name}: weights must be a 1-D array of numbers")
             chunk.weights = w
-        if n == 0:
-            return
-        if self._plan is None:
-            self._start(chunk)
-        elif (chunk.targets is not None) != self._plan.uses_targets:
+        return chunk
+
+    def _same_shape(self, chunk: Any) -> None:
+        assert self._plan is not None
+        if (chunk.targets is not None) != self._plan.uses_targets:
+            had = "target rows" if self._plan.uses_targets else "labels"
+            has = "target rows" if chunk.targets is not None else "labels"
             raise XentError(
-                f"{name}: row {self.rows + 1}: this batch has "
-                f"{'target rows' if chunk.targets is not None else 'labels'}, the first had "
-                f"{'target rows' if self._plan.uses_targets else 'labels'}"
+                f"{self.SOURCE}: row {self.rows + 1}: this batch has {has}, the first had {had}"
             )
-        scorer = self._scoring()
-        folded = fold(iter([chunk]), scorer)
-        self._by_name = scorer.encoder.by_name
-        if self._folded is None:
-            self._folded = folded
-        else:
-            assert isinstance(self._folded, Folded)
-            self._folded.merge(folded)
-        self.rows += n
 
     def _start(self, first: Any) -> None:
         from xentcli.io import Dataset
         from xentcli.scoring import plan_task
 
         width = first.scores.shape[1]
-        self._dataset = Dataset(
+        dataset = Dataset(
             self.SOURCE,
             score_names=[f"scores[:, {j}]" for j in range(width)],
             column_names=None,
@@ -490,9 +609,10 @@ class Evaluator:
             scores_are_list=True,
             format="memory",
         )
-        self._plan = plan_task(self._dataset, self.loss, first, self.read.class_names)
-        if self.metrics.top_k is not None and self._plan.task is not Task.multiclass:
+        plan = plan_task(dataset, self.loss, first, self.read.class_names)
+        if self.metrics.top_k is not None and plan.task is not Task.multiclass:
             raise UsageError("--top-k is for multiclass problems")
+        self._plan, self._dataset, self._scorer = plan, dataset, None
 
     def _scoring(self) -> Any:
         from xentcli.scoring import ChunkScorer
@@ -507,14 +627,35 @@ class Evaluator:
 
     def merge(self, other: Evaluator) -> Evaluator:
         """Add ``other``'s batches to this evaluator (its rows numbered after these)."""
-        if (self.loss, self.metrics, self.read) != (other.loss, other.metrics, other.read):
-            raise XentError("cannot merge evaluators made with different options")
+        if not isinstance(other, Evaluator):
+            raise TypeError(f"merge() takes an Evaluator, not {type(other).__name__}")
+        for mine, theirs in ((self.loss, other.loss), (self.metrics, other.metrics)):
+            a, b = mine.to_dict(), theirs.to_dict()
+            for key in a:
+                if a[key] != b[key]:
+                    raise XentError(
+                        f"cannot merge evaluators made with other options: {key} "
+                        f"{a[key]!r} here, {b[key]!r} there"
+                    )
         if other._plan is None:
             return self
         if self._plan is None:
             self.__setstate__(_copy(other.__getstate__()))
             return self
-        mine, theirs = self._plan, other._plan
+        self._same_plan(other._plan)
+        folded = _copy(other._folded)
+        if folded.summary.worst is not None:  # their rows come after ours
+            for item in folded.summary.worst.items:
+                item.row += self.rows
+        self._folded.merge(folded)
+        self.rows += other.rows
+        self.weighted |= other.weighted
+        return self
+
+    def _same_plan(self, theirs: TaskPlan) -> None:
+        """Refuse to add sums made under another plan: they would be another quantity."""
+        mine = self._plan
+        assert mine is not None
         if (mine.task, mine.classes, mine.uses_targets) != (
             theirs.task,
             theirs.classes,
@@ -524,13 +665,12 @@ class Evaluator:
                 f"cannot merge a {theirs.task.value} evaluator over {', '.join(theirs.classes)} "
                 f"into a {mine.task.value} one over {', '.join(mine.classes)}"
             )
-        folded = _copy(other._folded)
-        if folded.summary.worst is not None:  # their rows come after ours
-            for item in folded.summary.worst.items:
-                item.row += self.rows
-        self._folded.merge(folded)
-        self.rows += other.rows
-        return self
+        if mine.eps != theirs.eps:
+            raise XentError(
+                f"cannot merge evaluators that clip probabilities at {theirs.eps:g} and "
+                f"{mine.eps:g} (their first batches' float types differ); pass the same "
+                "clip_eps to both"
+            )
 
     def report(self) -> Report:
         """The report on every row seen so far (the same as :func:`compute` on them all)."""
@@ -539,7 +679,8 @@ class Evaluator:
 
         if self._plan is None:
             raise XentError(f"{self.SOURCE}: no rows yet; call update() with a batch first")
-        options = RunOptions.of(self.read, self.loss, self.metrics, self._plan)
+        read = dataclasses.replace(self.read, weight_col="weights" if self.weighted else None)
+        options = RunOptions.of(read, self.loss, self.metrics, self._plan)
         result = finish_all(
             _copy(self._folded),
             plan=self._plan,

@@ -197,11 +197,21 @@ def _same_options(new: dict[str, Any], old: dict[str, Any], path: str) -> None:
     """Refuse a baseline made with other loss options: its loss is another quantity, and a
     delta between the two would read as a change of the model."""
     for key in loss_option_names():
-        if key in old and old[key] != new.get(key):
+        if key == "weight_col":  # weighted or not is the option; the column may be renamed
+            if key in old and (old[key] is None) != (new.get(key) is None):
+                raise UsageError(
+                    f"--baseline {path}: it was made {_weighting(old[key])} but this run is "
+                    f"{_weighting(new.get(key))}; compare runs made with the same loss options"
+                )
+        elif key in old and old[key] != new.get(key):
             raise UsageError(
                 f"--baseline {path}: it was made with {key} {_option(old[key])} but this run has "
                 f"{key} {_option(new.get(key))}; compare runs made with the same loss options"
             )
+
+
+def _weighting(column: Any) -> str:
+    return "without sample weights" if column is None else f"with sample weights ({column})"
 
 
 def _option(value: Any) -> str:

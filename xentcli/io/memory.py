@@ -82,7 +82,7 @@ def memory_source(obj: Any, *, labels: bool, role: str | None = None) -> MemoryS
 
             try:
                 column = pa.array(array, from_pandas=True)
-            except (pa.ArrowException, TypeError, ValueError) as exc:
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
                 raise InputError(f"{name}: cannot read the labels: {exc}") from None
             table = pa.table({"label": column})
             return MemorySource(name, table.schema, iter(table.to_batches()), table.num_rows)
@@ -131,6 +131,21 @@ def as_array(obj: Any, name: str) -> np.ndarray:
             else ""
         )
         raise InputError(f"{name}: cannot read it as an array: {exc}{hint}") from None
+
+
+def as_labels(obj: Any, name: str) -> Any:
+    """Labels for the Evaluator: a NumPy array of numbers, or (text, a pandas object or
+    categorical column, missing values) an Arrow array, which the label encoder reads as it
+    reads a file's label column: names or whole numbers, a missing one named by its row."""
+    array = as_array(obj, name)
+    if array.dtype.kind != "O":
+        return array
+    import pyarrow as pa
+
+    try:
+        return pa.array(array, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{name}: cannot read the labels: {exc}") from None
 
 
 def _arrow_stream(obj: Any) -> tuple[Any, Iterator[Any], int | None] | None:

@@ -107,3 +107,26 @@ def rstrip_lines(text: str) -> str:
     """Rich pads every line of a table to its width; in a file or a pipe the trailing blanks
     only get in the way of diffs."""
     return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
+
+def plain_table(**kwargs: Any) -> Any:
+    """A Rich table whose text (title, caption, headers, cells) is shown as it is: names, ids
+    and values come from the data, and Rich would read ``[red]`` or ``[/b]`` in them as markup
+    on a console that has markup on (a notebook's, ``rich.print``), or fail on it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def plain(x: Any) -> Any:
+        return Text(x) if isinstance(x, str) else x
+
+    class PlainTable(Table):
+        def add_column(self, header: Any = "", *args: Any, **kw: Any) -> None:
+            super().add_column(plain(header), *args, **kw)
+
+        def add_row(self, *cells: Any, **kw: Any) -> None:
+            super().add_row(*map(plain, cells), **kw)
+
+    for key in ("title", "caption"):
+        if key in kwargs:
+            kwargs[key] = plain(kwargs[key])
+    return PlainTable(**kwargs)

@@ -12,7 +12,7 @@ from typing import Any
 from xentcli.config import OutputFormat
 from xentcli.numbers import finite_or_none
 from xentcli.paired import Comparison
-from xentcli.render.common import METRIC_LABELS, TASK_TITLES, drawn, fmt, md_table, raw
+from xentcli.render.common import METRIC_LABELS, TASK_TITLES, drawn, fmt, md_table, plain_table, raw
 
 
 def compare_dict(c: Comparison) -> dict[str, Any]:
@@ -112,9 +112,8 @@ class CompareView:
 
         c = self.c
         from rich import box
-        from rich.table import Table
 
-        table = Table(
+        table = plain_table(
             title=f"xent compare: {TASK_TITLES.get(c.a.task, c.a.task)} ({c.a.unit})",
             title_justify="left",
             box=box.SIMPLE_HEAD,

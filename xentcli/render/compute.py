@@ -20,6 +20,7 @@ from xentcli.render.common import (
     md_escape,
     md_table,
     pct,
+    plain_table,
     raw,
     slice_value,
 )
@@ -260,7 +261,6 @@ class ComputeView:
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich import box
-        from rich.table import Table
         from rich.text import Text
 
         r = self.r
@@ -269,7 +269,7 @@ class ComputeView:
         yield Text(f"xent: {title(r)}", style="italic", no_wrap=True, overflow="ignore")
         if line := options_line(r):
             yield Text(line, no_wrap=True, overflow="ignore")
-        per_class = Table(box=box.SIMPLE_HEAD)
+        per_class = plain_table(box=box.SIMPLE_HEAD)
         for i, h in enumerate(class_header(r)):
             per_class.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
         for cells in class_cells(r):
@@ -285,7 +285,7 @@ class ComputeView:
         )
         yield per_class
         header, rows = figure_rows(r)
-        figures = Table(box=box.SIMPLE_HEAD, show_header=r.baseline is not None)
+        figures = plain_table(box=box.SIMPLE_HEAD, show_header=r.baseline is not None)
         for i, h in enumerate(header):
             figures.add_column(h if i else "", justify="left" if i == 0 else "right")
         n_loss = len(_keyed_loss_rows(r))
@@ -295,7 +295,7 @@ class ComputeView:
             figures.add_row(*cells)
         yield figures
         if r.worst is not None:
-            worst = Table(
+            worst = plain_table(
                 title=f"worst {len(r.worst)} rows", box=box.SIMPLE_HEAD, title_justify="left"
             )
             for h in worst_header(r):
@@ -305,7 +305,7 @@ class ComputeView:
                 worst.add_row(*cells)
             yield worst
         if r.groups:
-            slices = Table(
+            slices = plain_table(
                 title=f"by {', '.join(r.groups[0][0])}", box=box.SIMPLE_HEAD, title_justify="left"
             )
             keys = len(r.groups[0][0])

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from xentcli.config import Base
-from xentcli.render.common import fmt
+from xentcli.render.common import fmt, plain_table
 
 
 def explain_json(e: Any) -> str:
@@ -76,9 +76,8 @@ class ExplainView:
 
         e = self.e
         from rich import box
-        from rich.table import Table
 
-        table = Table(
+        table = plain_table(
             title=f"xent explain: one row, in {e.unit}", title_justify="left", box=box.SIMPLE_HEAD
         )
         table.add_column("class")

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from xentcli.render.common import fmt, pct
+from xentcli.render.common import fmt, pct, plain_table
 
 
 def inspect_json(i: Any) -> str:
@@ -24,11 +24,10 @@ class InspectView:
 
         i = self.i
         from rich import box
-        from rich.table import Table
 
         # the path on a line of its own: as a table title it would wrap at the table's width
         yield Text(f"xent inspect: {i.path}", no_wrap=True, overflow="ignore")
-        facts = Table(box=box.SIMPLE_HEAD, show_header=False)
+        facts = plain_table(box=box.SIMPLE_HEAD, show_header=False)
         facts.add_column("what")
         facts.add_column("value", overflow="fold")
         facts.add_row("format", i.format)
@@ -38,7 +37,7 @@ class InspectView:
         facts.add_row("classes", ", ".join(i.classes))
         yield facts
 
-        cols = Table(title="columns", title_justify="left", box=box.SIMPLE_HEAD)
+        cols = plain_table(title="columns", title_justify="left", box=box.SIMPLE_HEAD)
         cols.add_column("name", overflow="fold")
         cols.add_column("type", overflow="fold")
         for name, typ in i.columns:
@@ -49,7 +48,7 @@ class InspectView:
             for note in i.notes:
                 yield Text(f"cannot score it as it is: {note}")
             return
-        dist = Table(title="labels", title_justify="left", box=box.SIMPLE_HEAD)
+        dist = plain_table(title="labels", title_justify="left", box=box.SIMPLE_HEAD)
         dist.add_column("class")
         dist.add_column("rows", justify="right")
         dist.add_column("share", justify="right")
@@ -58,7 +57,7 @@ class InspectView:
             dist.add_row(name, fmt(count), pct(count / total if total else math.nan))
         yield dist
 
-        head = Table(
+        head = plain_table(
             title=f"first {len(i.preview)} rows", title_justify="left", box=box.SIMPLE_HEAD
         )
         for h in i.preview_header:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xentcli.render.common import plain_table
 from xentcli.result import Result
 
 BAR = 34
@@ -27,10 +28,9 @@ def reliability_diagram(r: Result) -> Any:
     model has every bar end at its marker.
     """
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(
+    table = plain_table(
         title="reliability: accuracy (bar) against confidence (┃) per bin",
         title_justify="left",
         box=box.SIMPLE_HEAD,
@@ -59,9 +59,8 @@ def reliability_diagram(r: Result) -> Any:
 def loss_histogram(r: Result) -> Any:
     """Rows per range of per-row loss (log-spaced ranges), as bars."""
     from rich import box
-    from rich.table import Table
 
-    table = Table(
+    table = plain_table(
         title=f"per-row loss ({r.unit}), rows per range", title_justify="left", box=box.SIMPLE_HEAD
     )
     table.add_column("loss from", justify="right")
