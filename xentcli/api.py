@@ -14,10 +14,13 @@ The CLI is one client of the same library: a keyword option here is the CLI's lo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import operator
 import os
 import sys
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -26,16 +29,12 @@ import numpy as np
 
 from xentcli.config import (
     COMPARE_LEVEL,
-    Base,
     Engine,
-    InputFormat,
-    LabelReduction,
     LossConfig,
     MetricConfig,
     OutputConfig,
     OutputFormat,
     ReadConfig,
-    Reduction,
     RunConfig,
     Task,
     TaskPlan,
@@ -50,15 +49,6 @@ __all__ = ["ComparisonReport", "Evaluator", "Report", "XentError", "compare", "c
 
 # -- options: keyword arguments onto the configs ---------------------------------------------
 
-_ENUMS: dict[str, type[Enum]] = {
-    "task": Task,
-    "reduction": Reduction,
-    "label_reduction": LabelReduction,
-    "base": Base,
-    "input_format": InputFormat,
-    "format": OutputFormat,
-    "engine": Engine,
-}
 # Config fields that are not keyword options: the inputs, the engine's own, what another
 # keyword sets (plot sets the histogram), what has no meaning in a library (quiet), the parts.
 _NOT_OPTIONS = {
@@ -89,12 +79,21 @@ def _fields(config: type) -> set[str]:
     return {f.name for f in dataclasses.fields(config)} - _NOT_OPTIONS
 
 
-_WHOLE = {"ignore_index", "top_k", "bins", "worst", "seed", "replicates", "chunk_rows", "threads"}
-_REAL = {"label_smoothing", "clip_eps", "sum_tol", "max_loss", "ci"}
-_FLAGS = {"logits", "renormalize", "quiet", "plot"}
 _PATHS = {"output", "per_sample", "baseline", "scheduler"}
-_TEXT = {"label_col", "weight_col", "id_col", "max_increase"}
-_COLUMN_LISTS = {"pred_cols", "target_cols"}
+_COLUMN_LISTS = {"pred_cols", "target_cols"}  # the CLI's comma list, or a list of names
+
+
+@functools.cache
+def _types() -> dict[str, Any]:
+    """Each keyword option's type, read from the configs' annotations (None left out of an
+    optional one): what a value is checked and converted against, so a new option needs
+    nothing here."""
+    out: dict[str, Any] = {}
+    for config in (ReadConfig, LossConfig, MetricConfig, OutputConfig, _EngineOptions):
+        for name, hint in typing.get_type_hints(config).items():
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            out[name] = args[0] if typing.get_origin(hint) is types.UnionType else hint
+    return out
 
 
 def _value(name: str, value: Any) -> Any:
@@ -108,18 +107,18 @@ def _value(name: str, value: Any) -> Any:
     def refuse(wanted: str) -> UsageError:
         return UsageError(f"{name}={value!r}: expected {wanted}")
 
-    if name in _ENUMS:
-        enum = _ENUMS[name]
+    kind = _types().get(name)
+    if isinstance(kind, type) and issubclass(kind, Enum):
         try:
-            return value if isinstance(value, enum) else enum(str(value))
+            return value if isinstance(value, kind) else kind(str(value))
         except ValueError:
-            allowed = ", ".join(repr(m.value) for m in enum)
+            allowed = ", ".join(repr(m.value) for m in kind)
             raise refuse(f"one of {allowed}") from None
-    if name in _FLAGS:
+    if kind is bool:
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
         raise refuse("True or False")
-    if name in _WHOLE:
+    if kind is int:
         if isinstance(value, (bool, np.bool_)):
             raise refuse("a whole number")
         try:
@@ -132,7 +131,7 @@ def _value(name: str, value: Any) -> Any:
         if whole is None:
             raise refuse("a whole number")
         return whole
-    if name in _REAL:
+    if kind is float:
         if isinstance(value, (bool, np.bool_)):
             raise refuse("a number")
         try:
@@ -156,7 +155,7 @@ def _value(name: str, value: Any) -> Any:
         if isinstance(value, (str, os.PathLike)):
             return os.fspath(value)
         raise refuse("a path")
-    if name in _TEXT:
+    if kind is str:
         return str(value)  # a pandas column named 3 is the column "3" to Arrow
     return value
 
