@@ -533,3 +533,11 @@ def test_options_a_call_does_not_take_are_refused() -> None:
         compute(P3, labels=[0, 1, 2], read=None)
     with pytest.raises(XentError, match="pass output= too"):
         compute(P3, labels=[0, 1, 2], format="json")
+
+
+def test_a_reader_read_already_is_named_as_such() -> None:
+    table = pa.table({"a": [0.2, 0.6], "b": [0.8, 0.4], "label": [1, 0]})
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    assert compute(reader).n == 2
+    with pytest.raises(XentError, match="this reader was read already"):
+        compute(reader)

@@ -14,6 +14,7 @@ messages, where a path would.
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ import numpy as np
 
 from xentcli.errors import InputError, UsageError
 from xentcli.io.npy import ArrayInput
+
+_READ_ONCE: weakref.WeakSet[Any] = weakref.WeakSet()  # readers handed to a run already
 
 
 @dataclass
@@ -173,6 +176,12 @@ def _arrow_stream(obj: Any) -> tuple[Any, Iterator[Any], int | None] | None:
     if isinstance(obj, pa.RecordBatch):
         return obj.schema, iter([obj]), obj.num_rows
     if isinstance(obj, pa.RecordBatchReader):
+        if obj in _READ_ONCE:
+            raise UsageError(
+                f"<{kind_of(obj)}>: this reader was read already (a stream is read once); pass "
+                "a new one, or a Table"
+            )
+        _READ_ONCE.add(obj)
         return obj.schema, iter(obj), None
     pads = sys.modules.get("pyarrow.dataset")
     if pads is not None and isinstance(obj, pads.Dataset):
