@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import run_json, write_table
+from tests.helpers import run, run_json, write_table
 from xentcli.cli import app
 
 REL = 1e-12
@@ -365,12 +364,13 @@ def test_top_k_ties_follow_sklearn(tmp_path: Path, skm: Any, kind: str) -> None:
         p, extra = softmax(scores), ["--logits"]
     w = weights(rng, n, True)
     path = write(tmp_path, {**wide(scores, "c"), "label": y, "w": w})
-    for k in range(1, C + 1):  # k = C: every row is a hit
+    for k in range(1, C):
         out = xent(path, *extra, "--weight-col", "w", "--top-k", str(k))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # k >= n_classes warns
-            exp = skm.top_k_accuracy_score(y, p, k=k, labels=list(range(C)), sample_weight=w)
+        exp = skm.top_k_accuracy_score(y, p, k=k, labels=list(range(C)), sample_weight=w)
         close(out["metrics"]["top_k_accuracy"], exp, f"{kind} top_k_accuracy k={k}")
+    # k = C: every row a hit, a figure that says nothing (scikit-learn warns): refused
+    res = run(["compute", path, *extra, "--weight-col", "w", "--top-k", str(C)])
+    assert res.exit_code == 2 and f"--top-k {C}: there are {C} classes" in res.stderr
 
 
 def test_top_1_tie_break_is_sklearns_not_argmax(tmp_path: Path, skm: Any) -> None:

@@ -206,7 +206,14 @@ class Summary:
         )
 
     def update(self, rows: RowValues, key: int = 0) -> None:
-        """Fold in one chunk; ``key`` (its first row) seeds the chunk's bootstrap draws."""
+        """Fold in one chunk; ``key`` (its first row) seeds the chunk's bootstrap draws.
+
+        Sums that overflow float64 become infinite quietly: the finished result refuses them
+        (see :func:`xentcli.fold.finish_all`) rather than warn on stderr mid-run."""
+        with np.errstate(over="ignore"):
+            self._update(rows, key)
+
+    def _update(self, rows: RowValues, key: int) -> None:
         n = len(rows.losses.loss)
         if n == 0:
             return

@@ -609,8 +609,7 @@ class Evaluator:
             format="memory",
         )
         plan = plan_task(dataset, self.loss, first, self.read.class_names)
-        if self.metrics.top_k is not None and plan.task is not Task.multiclass:
-            raise UsageError("--top-k is for multiclass problems")
+        self.metrics.validate_for(plan)
         self._plan, self._dataset, self._scorer = plan, dataset, None
 
     def _scoring(self) -> Any:

@@ -84,6 +84,7 @@ class OutputFormat(str, Enum):
 COMPARE_LEVEL = 0.95  # xent compare's confidence level when --ci is not given
 MAX_REPLICATES = 100_000  # each chunk draws (replicates x blocks) Poisson weights
 MAX_BINS = 100_000  # calibration bins: more than any use, and bounded memory per summary
+MAX_WORST = 10_000  # --worst keeps its rows (and their ids) in memory, per slice
 
 DEFAULT_CHUNK_ROWS = 65_536  # the most rows in a chunk when --chunk-rows is not given
 CHUNK_VALUES = 1 << 22  # ... and about this many scores per chunk, for many classes
@@ -210,14 +211,26 @@ class MetricConfig:
             raise UsageError(f"--top-k {self.top_k}: must be >= 1")
         if not 1 <= self.bins <= MAX_BINS:
             raise UsageError(f"--bins {self.bins}: must be in 1..{MAX_BINS:,}")
-        if self.worst < 0:
-            raise UsageError(f"--worst {self.worst}: must be >= 0")
+        if not 0 <= self.worst <= MAX_WORST:
+            raise UsageError(
+                f"--worst {self.worst}: must be in 0..{MAX_WORST:,} (the rows are kept in memory)"
+            )
         if self.ci is not None and not 0.0 < self.ci < 1.0:
             raise UsageError(f"--ci {self.ci}: a confidence level in (0, 1), e.g. 0.95")
         if not 10 <= self.replicates <= MAX_REPLICATES:
             raise UsageError(f"--replicates {self.replicates}: must be in 10..{MAX_REPLICATES}")
         if self.seed < 0:
             raise UsageError(f"--seed {self.seed}: must be >= 0")
+
+    def validate_for(self, plan: TaskPlan) -> None:
+        """What is wrong only once the first chunk settled the task and the classes."""
+        if self.top_k is not None and plan.task is not Task.multiclass:
+            raise UsageError("--top-k is for multiclass problems")
+        if self.top_k is not None and self.top_k >= plan.n_classes:
+            raise UsageError(
+                f"--top-k {self.top_k}: there are {plan.n_classes} classes, so every row would "
+                f"count as right; give K below {plan.n_classes}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The metric options that change a number."""
@@ -241,6 +254,11 @@ class OutputConfig:
 
         if self.max_loss is not None and math.isnan(self.max_loss):
             raise UsageError("--max-loss nan: give a number (a NaN bound would fail every run)")
+        if self.max_loss is not None and math.isinf(self.max_loss):
+            raise UsageError(
+                f"--max-loss {self.max_loss}: give a finite number (a gate against it could "
+                "never fail, or never pass)"
+            )
         if self.max_increase is not None and self.baseline is None:
             raise UsageError("--max-increase needs --baseline PREV.json to compare with")
         if (
@@ -272,8 +290,13 @@ class RunConfig:
         self.output.validate()
         if self.engine is Engine.dask and self.output.per_sample:
             raise UsageError("--per-sample writes rows in input order; it needs --engine local")
-        if self.scheduler and self.engine is not Engine.dask:
+        if self.scheduler is not None and self.engine is not Engine.dask:
             raise UsageError("--scheduler goes with --engine dask")
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise UsageError(
+                "--scheduler '': give a scheduler's address such as tcp://10.0.0.5:8786 (or "
+                "leave the option out for a local cluster)"
+            )
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,11 @@ def _client(scheduler: str | None, workers: int) -> Any:
             return Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+        except (ValueError, TypeError) as exc:  # an address Dask cannot use (scheme, port)
+            raise UsageError(
+                f"--scheduler {scheduler}: not an address Dask can connect to ({exc}); give "
+                "one such as tcp://10.0.0.5:8786"
+            ) from None
     # Its HTTP server (no dashboard) wants port 8787 and warns when another cluster has it;
     # the workers' own logs (a failed task's traceback) stay off the user's terminal.
     warnings.filterwarnings("ignore", message="Port .* is already in use")

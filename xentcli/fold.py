@@ -92,6 +92,15 @@ def finish_all(
             f"{ds.source}: every row has sample weight 0, so there is nothing to average "
             "(check the --weight-col column)"
         )
+    for total, what in (
+        (folded.summary.sample_weight_sum.value, "sample weights (--weight-col)"),
+        (folded.summary.weight_sum.value, "weights of the rows (sample and class weights)"),
+    ):
+        if math.isinf(total):  # float64 overflowed: the mean would read 0
+            raise InputError(
+                f"{ds.source}: the {what} add up to more than float64 holds; scale them down "
+                "(the mean does not depend on a common factor)"
+            )
     if not folded.summary.weight_sum.value > 0:
         raise InputError(
             f"{ds.source}: every row counted has weight 0 under --class-weights, so there is "

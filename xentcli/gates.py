@@ -24,7 +24,10 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# ASCII digits only: Python's \d and float() also take other scripts' digits ("１"), and a
+# threshold nobody can read is a gate nobody checks.
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_NUMBER_ONLY = re.compile(rf"^\s*{_NUMBER}\s*$")
 _NAME = r"[^<>=!\s](?:[^<>=!]*[^<>=!\s])?"
 _CHECK = re.compile(rf"^\s*(?P<name>{_NAME})\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<num>{_NUMBER})\s*$")
 
@@ -50,7 +53,13 @@ def parse_check(text: str) -> Check:
             f"--check '{text}': expected NAME OP NUMBER, e.g. 'loss<=0.35' or "
             "'metrics.accuracy>=0.9' (OP is one of < <= > >= == !=)"
         )
-    return Check(m["name"], m["op"], float(m["num"]), text.strip())
+    threshold = float(m["num"])
+    if not math.isfinite(threshold):  # 1e999: a bound every figure passes (or none does)
+        raise UsageError(
+            f"--check '{text}': {m['num']} is not a finite number; a gate against it could "
+            "never fail (or never pass)"
+        )
+    return Check(m["name"], m["op"], threshold, text.strip())
 
 
 def lookup(report: dict[str, Any], name: str, check: str | None = None) -> float | None:
@@ -111,8 +120,11 @@ class MaxIncrease:
     def parse(text: str) -> MaxIncrease:
         t = text.strip()
         relative = t.endswith("%")
+        number = t[:-1] if relative else t
         try:
-            amount = float(t[:-1] if relative else t)
+            if not _NUMBER_ONLY.match(number):
+                raise ValueError(number)
+            amount = float(number)
         except ValueError:
             raise UsageError(
                 f"--max-increase '{text}': expected a number or a percentage such as 0.01 or 2%"

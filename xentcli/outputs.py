@@ -21,17 +21,22 @@ _MAX_LINKS = 40  # as the kernel's ELOOP limit
 
 def refuse_replacing_inputs(outputs: dict[str, str | None], inputs: list[str | None]) -> None:
     """An output file that is one of the run's input files would replace it at the end (a
-    typo such as ``--per-sample preds.parquet`` destroyed the predictions): refused first."""
-    for option, path in outputs.items():
-        if not path or not os.path.exists(path):
+    typo such as ``--per-sample preds.parquet`` destroyed the predictions): refused first.
+    The inputs are the predictions (every file of a directory or glob), the labels and the
+    baseline, followed through links."""
+    from xentcli.io.datasets import dataset_files, is_dataset_path
+
+    targets = {option: path for option, path in outputs.items() if path and os.path.exists(path)}
+    if not targets:
+        return
+    files: list[str] = []
+    for source in inputs:
+        if not source or source == "-":
             continue
-        for source in inputs:
-            if (
-                source
-                and source != "-"
-                and os.path.isfile(source)
-                and os.path.samefile(path, source)
-            ):
+        files += dataset_files(source) if is_dataset_path(source) else [source]
+    for option, path in targets.items():
+        for source in files:
+            if os.path.isfile(source) and os.path.samefile(path, source):
                 raise UsageError(
                     f"{option} {path}: is an input of this run ({source}); "
                     "writing it would replace that file: give another path"

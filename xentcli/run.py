@@ -59,7 +59,8 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
     bound = MaxIncrease.parse(out.max_increase) if out.max_increase is not None else None
     base = baselines.load(out.baseline) if out.baseline else None
     refuse_replacing_inputs(
-        {"--output": out.output, "--per-sample": out.per_sample}, [read.predictions, read.labels]
+        {"--output": out.output, "--per-sample": out.per_sample},
+        [read.predictions, read.labels, out.baseline],
     )
     # Both output files are made now: a path that cannot be written is refused before the
     # input is read (and neither is left behind when the other cannot be made).

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from xentcli import kernels
-from xentcli.config import LossConfig, MetricConfig, ReadConfig, RunOptions, Task, TaskPlan
-from xentcli.errors import InputError, UsageError
+from xentcli.config import LossConfig, MetricConfig, ReadConfig, RunOptions, TaskPlan
+from xentcli.errors import InputError
 from xentcli.io import Chunk, Dataset, open_dataset
 from xentcli.readahead import read_ahead
 from xentcli.scoring import ChunkScorer, plan_task
@@ -63,8 +63,7 @@ def start(read: ReadConfig, loss: LossConfig, metrics: MetricConfig) -> Started:
         if first is None:
             raise InputError(f"{ds.source}: no data rows; there is nothing to score")
         plan = plan_task(ds, loss, first, read.class_names)
-        if metrics.top_k is not None and plan.task is not Task.multiclass:
-            raise UsageError("--top-k is for multiclass problems")
+        metrics.validate_for(plan)
     except BaseException:
         restore_pools(pools_before)
         raise

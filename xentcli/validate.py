@@ -127,7 +127,18 @@ def check_weights(weights: np.ndarray, *, source: str, column: str, row0: int) -
             f"{where(source, row0 + r, column)}: sample weight {_fmt(w[r])}; "
             "weights must be finite and >= 0"
         )
+    tiny = (w > 0) & (w < SMALLEST_WEIGHT)
+    if tiny.any():  # subnormal: too few digits left for the mean to be right
+        r = int(np.flatnonzero(tiny)[0])
+        raise InputError(
+            f"{where(source, row0 + r, column)}: sample weight {_fmt(w[r])} is below "
+            f"{SMALLEST_WEIGHT:g}, where float64 loses digits; scale the weights up (the mean "
+            "does not depend on a common factor)"
+        )
     return w
+
+
+SMALLEST_WEIGHT = float(np.finfo(np.float64).tiny)  # the smallest normal float64
 
 
 class LabelEncoder:

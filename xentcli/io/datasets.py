@@ -30,6 +30,11 @@ def is_dataset_path(path: str) -> bool:
     return any(c in path for c in _GLOB_CHARS) and not os.path.exists(path)
 
 
+def dataset_files(path: str) -> list[str]:
+    """Every file under a directory, or every file a glob matches."""
+    return _files(path)[0]
+
+
 def _files(path: str) -> tuple[list[str], str]:
     """(the files, the directory that hive partitions are relative to)."""
     if os.path.isdir(path):
