@@ -146,3 +146,121 @@ def test_api_takes_the_same_bounds() -> None:
         compute(p, labels=[0, 1], top_k=2)
     with pytest.raises(XentError, match="--max-loss inf"):
         compute(p, labels=[0, 1], max_loss=float("inf"))
+
+
+# -- inputs that shrink while read, and headers that lie -------------------------------------
+
+
+def _scores(n: int = 40, c: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(4)
+    return rng.normal(size=(n, c)), rng.integers(0, c, n)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_column_major_npy_reads_back_exactly(tmp_path: Path, chunk: int) -> None:
+    from xentcli.config import ReadConfig
+    from xentcli.io import open_dataset
+
+    z, y = _scores()
+    np.save(tmp_path / "z.npy", np.asfortranarray(z))
+    np.save(tmp_path / "y.npy", y)
+    ds = open_dataset(
+        ReadConfig(str(tmp_path / "z.npy"), labels=str(tmp_path / "y.npy"), chunk_rows=chunk)
+    )
+    got = np.concatenate([c.score_matrix for c in ds.parts])
+    np.testing.assert_array_equal(got, z)
+
+
+def _shrink_while_reading(path: Path, args: list[str], keep: int) -> None:
+    from xentcli.config import ReadConfig
+    from xentcli.errors import InputError
+    from xentcli.io import open_dataset
+
+    options = dict(zip(args[::2], args[1::2], strict=True))
+    ds = open_dataset(ReadConfig(str(path), chunk_rows=5, **options))
+    next(ds.parts)
+    with open(path, "r+b") as fh:
+        fh.truncate(keep)
+    with pytest.raises(InputError, match=r"truncated|cannot read"):
+        for _ in ds.parts:
+            pass
+
+
+def test_a_column_major_npy_that_shrinks_is_an_error_not_sigbus(tmp_path: Path) -> None:
+    z, y = _scores(4000)
+    path = tmp_path / "z.npy"
+    np.save(path, np.asfortranarray(z))
+    np.save(tmp_path / "y.npy", y)
+    _shrink_while_reading(path, ["labels", str(tmp_path / "y.npy")], keep=2000)
+
+
+def test_an_arrow_file_that_shrinks_is_an_error_not_sigbus(tmp_path: Path) -> None:
+    import pyarrow.feather as feather
+
+    z, y = _scores(4000)
+    path = tmp_path / "p.arrow"
+    feather.write_feather(
+        pa.table({"a": z[:, 0], "b": z[:, 1], "c": z[:, 2], "label": y}), path, chunksize=500
+    )
+    _shrink_while_reading(path, [], keep=4000)
+
+
+def test_a_npy_header_whose_size_overflows_int64_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.npy"
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2**32, 2**32)}
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+    np.save(tmp_path / "y.npy", np.zeros(1, dtype=np.int64))
+    refused(["compute", path, "--labels", tmp_path / "y.npy"], "the file ends early")
+
+
+def test_a_column_major_npz_member_above_the_whole_read_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    z, y = _scores(400)
+    path = tmp_path / "p.npz"
+    np.savez_compressed(path, scores=np.asfortranarray(z), labels=y)
+    from xentcli.io import npy
+
+    monkeypatch.setattr(npy, "FORTRAN_MEMBER_MAX_BYTES", 4096)  # the 9,600-byte member
+    refused(["compute", path], "column-major (Fortran-order)", "np.ascontiguousarray")
+    np.savez_compressed(path, scores=np.ascontiguousarray(z), labels=y)
+    assert run(["compute", path, "--logits"]).exit_code == 0
+
+
+def test_limits_on_columns_and_slices(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(100_001)) + "\n" + "0," * 100_000 + "0\n")
+    refused(["compute", wide], "the header row has 100,001 columns, above xent's limit of 100,000")
+    n = 10_001
+    sliced = tmp_path / "sliced.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "a": np.full(n, 0.5),
+                "b": np.full(n, 0.5),
+                "label": np.zeros(n, int),
+                "g": np.arange(n),
+            }
+        ),
+        sliced,
+    )
+    refused(["compute", sliced, "--group-by", "g"], "--group-by g: more than 10,000 slices")
+
+
+def test_target_columns_are_guessed_on_wide_headers(tmp_path: Path) -> None:
+    """Guessing once tried every pair of names (a 5,000-column header took 25 s)."""
+    from xentcli.io import guess_target_cols
+
+    names = [f"c{i}" for i in range(3000)]
+    assert guess_target_cols(names) is None
+    assert guess_target_cols(names + [f"y_{n}" for n in names]) == "y_*"
+    wide = tmp_path / "w.csv"
+    wide.write_text(",".join(names) + "\n" + ",".join(["0.1"] * 3000) + "\n")
+    refused(["compute", wide], "no label column 'label'")
+
+
+def test_a_baseline_that_never_ends_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(OK)
+    refused(["compute", path, "--baseline", "/dev/zero"], "larger than 256 MB")

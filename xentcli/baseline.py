@@ -18,6 +18,7 @@ from xentcli.gates import MaxIncrease
 _FIGURES = ("loss", "loss_sum", "loss_mean", "perplexity")
 _SETTINGS = ("task", "unit", "reduction")
 _REMEDY = "give the output of xent compute --format json"
+MAX_BASELINE_BYTES = 256 << 20  # reports are far smaller (10^4 slices: ~30 MB)
 
 
 class _NonStrictJSON(ValueError):
@@ -31,10 +32,19 @@ def _refuse_constant(name: str) -> Any:
 def load(path: str) -> dict[str, Any]:
     """The baseline report, checked to have the shape ``compare`` reads (UsageError if not)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh, parse_constant=_refuse_constant)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BASELINE_BYTES + 1)  # an endless stream (/dev/zero) stops here
     except FileNotFoundError:
         raise UsageError(f"--baseline {path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"--baseline {path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_BASELINE_BYTES:
+        raise UsageError(
+            f"--baseline {path}: larger than {MAX_BASELINE_BYTES >> 20} MB, which no report "
+            f"of xent's is; {_REMEDY}"
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except _NonStrictJSON as exc:
         raise UsageError(
             f"--baseline {path}: '{exc}' is not JSON; write a non-finite "
@@ -44,8 +54,6 @@ def load(path: str) -> dict[str, Any]:
         raise UsageError(
             f"--baseline {path}: not JSON ({exc.msg} at line {exc.lineno}); {_REMEDY}"
         ) from None
-    except OSError as exc:
-        raise UsageError(f"--baseline {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise UsageError(f"--baseline {path}: cannot read: not UTF-8 text; {_REMEDY}") from None
     except RecursionError:

@@ -85,6 +85,7 @@ COMPARE_LEVEL = 0.95  # xent compare's confidence level when --ci is not given
 MAX_REPLICATES = 100_000  # each chunk draws (replicates x blocks) Poisson weights
 MAX_BINS = 100_000  # calibration bins: more than any use, and bounded memory per summary
 MAX_WORST = 10_000  # --worst keeps its rows (and their ids) in memory, per slice
+MAX_SLICES = 10_000  # --group-by: each slice keeps a summary (~10-50 kB; more with --ci)
 
 DEFAULT_CHUNK_ROWS = 65_536  # the most rows in a chunk when --chunk-rows is not given
 CHUNK_VALUES = 1 << 22  # ... and about this many scores per chunk, for many classes

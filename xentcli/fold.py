@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xentcli.accumulate import Summary, take_rows
-from xentcli.config import LossConfig, RunOptions, TaskPlan
+from xentcli.config import MAX_SLICES, LossConfig, RunOptions, TaskPlan
 from xentcli.errors import InputError, UsageError
 from xentcli.io import Chunk, Dataset
 from xentcli.result import Result, finish
@@ -157,6 +157,11 @@ class Grouper:
         for i, combo in enumerate(combos):
             key = tuple(values[j][k] for j, k in enumerate(combo))
             if key not in self.index:
+                if len(self.keys) >= MAX_SLICES:
+                    raise UsageError(
+                        f"--group-by {', '.join(self.columns)}: more than {MAX_SLICES:,} "
+                        "slices (each keeps its own sums in memory); group by a coarser column"
+                    )
                 self.index[key] = len(self.keys)
                 self.keys.append(key)
             lut[i] = self.index[key]

@@ -5,6 +5,7 @@ Pickling is never enabled: an object array is refused before any of it is read.
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from collections.abc import Iterator
@@ -39,10 +40,7 @@ class ArrayInput:
         """Blocks of ``rows`` rows, read with plain reads: a file that shrinks while it is read
         is a clean 'truncated' error (a memory map would crash the process with SIGBUS)."""
         if self.member is None and self.fortran_order:
-            # A column-major .npy file is sliced through a read-only memory map instead.
-            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
-            for start in range(0, self.num_rows, rows):
-                yield np.asarray(arr[start : start + rows])
+            yield from self._column_major_blocks(rows)
             return
         if self.member is None:
             try:
@@ -59,9 +57,31 @@ class ArrayInput:
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputError(f"{self.name}: cannot read the .npz member: {exc}") from None
 
+    def _column_major_blocks(self, rows: int) -> Iterator[np.ndarray]:
+        """Row blocks of a column-major .npy file, each column's stretch read at its offset
+        with plain reads: a memory map of a file that shrinks while it is read ends the
+        process with SIGBUS, where a short read is the usual 'truncated' error."""
+        item = self.dtype.itemsize
+        n = self.num_rows
+        width = math.prod(self.shape[1:])
+        try:
+            with open(self.path, "rb") as fh:
+                _read_header(fh, self.name)
+                data_start = fh.tell()
+                for start in range(0, n, rows):
+                    k = min(rows, n - start)
+                    block = np.empty((width, k), dtype=self.dtype)  # column by column
+                    for j in range(width):
+                        fh.seek(data_start + (j * n + start) * item)
+                        block[j] = np.frombuffer(_read_exact(fh, k * item, self.name), self.dtype)
+                    yield block.T.reshape((k, *self.shape[1:]), order="F")
+        except OSError as exc:
+            raise InputError(f"{self.name}: cannot read: {exc.strerror}") from None
+
     def _stream(self, fh: IO[bytes], rows: int) -> Iterator[np.ndarray]:
         if self.fortran_order:
-            # Column-major data cannot be cut into rows from a stream: read the member whole.
+            # Column-major data cannot be cut into rows from a stream: read the member whole
+            # (its size was checked against FORTRAN_MEMBER_MAX_BYTES when it was opened).
             flat = np.frombuffer(_read_exact(fh, _nbytes(self), self.name), self.dtype)
             arr = flat.reshape(self.shape, order="F")
             for start in range(0, self.num_rows, rows):
@@ -75,7 +95,9 @@ class ArrayInput:
 
 
 def _nbytes(a: ArrayInput) -> int:
-    return int(np.prod(a.shape, dtype=np.int64)) * a.dtype.itemsize
+    """The array's size in bytes, in Python's integers: np.prod in int64 wrapped a header
+    claiming (2**32, 2**32) to 0 bytes, which then passed every size check."""
+    return math.prod(a.shape) * a.dtype.itemsize
 
 
 def _read_exact(fh: IO[bytes], n: int, name: str) -> bytes:
@@ -121,6 +143,9 @@ def open_npy(path: str) -> ArrayInput:
 
 
 NPZ_MEMBER_MAX_BYTES = 16 << 30  # default limit on one .npz member's uncompressed size
+# A column-major member cannot be cut into rows from the zip stream: it is read whole, so
+# its bound is one of memory (np.savez of an array that was transposed or sliced by column).
+FORTRAN_MEMBER_MAX_BYTES = 1 << 30
 
 
 def npz_member_limit() -> int:
@@ -154,6 +179,13 @@ def open_npz(path: str) -> dict[str, ArrayInput]:
                     shape, fortran, dtype = _read_header(fh, name)
                     header_end = fh.tell()
                 arr = ArrayInput(name, path, member, dtype, shape, fortran)
+                if fortran and _nbytes(arr) > min(limit, FORTRAN_MEMBER_MAX_BYTES):
+                    raise InputError(
+                        f"{name}: a column-major (Fortran-order) array of {_nbytes(arr):,} "
+                        "bytes, which an .npz can only give whole (the limit is "
+                        f"{min(limit, FORTRAN_MEMBER_MAX_BYTES):,}); save it row-major "
+                        "(np.ascontiguousarray) or as an .npy file"
+                    )
                 if header_end + _nbytes(arr) != info.file_size:
                     raise InputError(
                         f"{name}: the array header promises {shape} values of {dtype} but the "

@@ -30,6 +30,7 @@ PARQUET_BUFFER_BYTES = 256 << 10
 CSV_PIECE_BYTES = 16 << 20
 CSV_PIECE_BLOCK_BYTES = 1 << 20  # read_csv's blocks within a piece, parsed in parallel
 CSV_LINE_MAX_BYTES = 1 << 20  # a row longer than this (or one without '\n') is streamed
+MAX_COLUMNS = 100_000  # columns of a table (CSV, Parquet, Arrow): each is a name and a role
 CSV_HEADER_MAX_BYTES = 1 << 24  # a header row longer than this (16 MB) is refused, not read on
 # Arrow cannot parse a row longer than its block: a file streamed again with blocks 8x larger,
 # up to this size (and Arrow's memory a few times it), before a row is called too long
@@ -525,18 +526,20 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
             try:
                 with warnings.catch_warnings():  # deprecated by Arrow 25, still read
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    table = feather.read_table(path, memory_map=True)
+                    table = feather.read_table(path, memory_map=False)
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(
                     f"{display_name(path)}: cannot read this Feather v1 file "
                     f"({exc}); rewrite it as Feather v2 (an Arrow IPC file)"
                 ) from None
             return table.schema, iter(table.to_batches()), None
-    source = pa.memory_map(path)
+    # Read, not memory-mapped: a mapped file that shrinks while it is read ends the process
+    # with SIGBUS (no message, a temporary output left behind); a short read is an error.
+    source = pa.OSFile(path)
     try:
         freader = pa.ipc.open_file(source)
     except pa.ArrowInvalid:
-        sreader = pa.ipc.open_stream(pa.memory_map(path))
+        sreader = pa.ipc.open_stream(pa.OSFile(path))
         return sreader.schema, iter(sreader), None
 
     def gen() -> Iterator[pa.RecordBatch]:
@@ -622,9 +625,18 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
             f"{display_name(path)}: a column name in the header row holds a line "
             "break (inside quotes); xent reads the header as one line: rename it"
         )
+    columns = _header_row(header).count(delimiter.encode()) + 1  # at least the true count
+    if columns > MAX_COLUMNS:
+        raise InputError(
+            f"{display_name(path)}: the header row has {columns:,} columns, above xent's "
+            f"limit of {MAX_COLUMNS:,}"
+        )
     reader = pcsv.open_csv(
         head_source,
-        read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
+        # a block holds the whole header row (Arrow calls a longer one an "empty CSV file")
+        read_options=pcsv.ReadOptions(
+            block_size=max(CSV_BLOCK_BYTES, len(header) + 2), use_threads=False
+        ),
         parse_options=pcsv.ParseOptions(delimiter=delimiter),
     )
     schema = reader.schema
