@@ -15,6 +15,7 @@ import numpy as np
 
 from xentcli.errors import UsageError
 from xentcli.io.formats import PER_SAMPLE_KINDS, kind_of
+from xentcli.textsafe import FORMULA_STARTS, UNSAFE_RE2, csv_text
 
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
 
@@ -211,6 +212,32 @@ def write_text_atomic(target: str | AtomicPath, text: str) -> None:
 PER_SAMPLE_COLUMNS = ("loss", "y_true", "y_pred")
 
 
+def csv_texts(values: Any) -> Any:
+    """An Arrow column of text (ids) as CSV cells: each by :func:`xentcli.textsafe.csv_text`.
+    Only the rows that need it go through Python; other kinds (numbers) are as they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from xentcli.io.arrowcols import strings
+
+    if pa.types.is_dictionary(values.type):
+        return pa.DictionaryArray.from_arrays(values.indices, csv_texts(values.dictionary))
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values
+    starts = "^[" + "".join("\\" + c if c == "-" else c for c in FORMULA_STARTS) + "]"
+    risky = pc.fill_null(
+        pc.or_(
+            pc.match_substring_regex(values, UNSAFE_RE2),
+            pc.match_substring_regex(values, starts),
+        ),
+        False,
+    )
+    if not pc.any(risky).as_py():
+        return values
+    fixed = [csv_text(v) for v in values.filter(risky).to_pylist()]
+    return pc.replace_with_mask(values, risky, strings(fixed).cast(values.type))
+
+
 class PerSampleWriter:
     """``--per-sample``: each row's loss, true and predicted class (and id) as Parquet or CSV."""
 
@@ -236,9 +263,12 @@ class PerSampleWriter:
                 f"--per-sample writes the id column under its own name, and '{id_name}' is "
                 f"one of its columns ({', '.join(PER_SAMPLE_COLUMNS)}); rename the id column"
             )
-        self.names = strings([str(c) for c in plan.classes])
         self.id_name = id_name
         self.multilabel = plan.task.value == "multilabel"
+        names = [str(c) for c in plan.classes]
+        if self.kind == "csv" and not self.multilabel:  # (multi-label cells: when joined)
+            names = [csv_text(n) for n in names]
+        self.names = strings(names)
 
     def _labels(self, y: np.ndarray) -> Any:
         import pyarrow.compute as pc
@@ -248,7 +278,7 @@ class PerSampleWriter:
         if self.multilabel:
             names = np.asarray(self.names.to_pylist(), dtype=object)
             joined = ["|".join(names[row]) for row in y]  # per-row names; only with --per-sample
-            return strings(joined)
+            return strings([csv_text(j) for j in joined] if self.kind == "csv" else joined)
         return pc.take(self.names, from_numpy(y.astype(np.int64), mask=y < 0))
 
     def write(self, rows: Any) -> None:
@@ -261,7 +291,8 @@ class PerSampleWriter:
         columns: dict[str, Any] = {}
         if self.id_name is not None and rows.ids is not None:
             ids = rows.ids
-            columns[self.id_name] = ids if isinstance(ids, pa.Array) else from_numpy(ids)
+            ids = ids if isinstance(ids, pa.Array) else from_numpy(ids)
+            columns[self.id_name] = csv_texts(ids) if self.kind == "csv" else ids
         loss_col, true_col, pred_col = PER_SAMPLE_COLUMNS
         columns[loss_col] = from_numpy(loss.astype(np.float64), mask=np.isnan(loss))
         columns[true_col] = self._labels(rows.y_true)

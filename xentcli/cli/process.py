@@ -16,6 +16,7 @@ import typer
 
 from xentcli.config import PLAIN_WIDTH
 from xentcli.errors import ExitCode, Terminated, XentError
+from xentcli.textsafe import shown
 
 # Click's own usage errors (a bad option value, an unknown option, a missing argument) print
 # four lines (usage, hint, blank, "Error: ..."); xent's errors are one line. Click's classes
@@ -26,7 +27,7 @@ _ClickUsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__
 class _OneLineUsageError(_ClickUsageError):  # type: ignore[misc]
     def show(self, file: Any = None) -> None:
         where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
-        to_stderr(f"xent: error: {self.format_message()}{where}\n")
+        say("error", f"{self.format_message()}{where}")
 
 
 def _one_line(parse: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,9 +54,16 @@ class Group(typer.core.TyperGroup):
     resolve_command = _one_line(typer.core.TyperGroup.resolve_command)
 
 
+def say(kind: str, message: str) -> None:
+    """``xent: <kind>: <message>`` on stderr, one line whatever a library put in the message,
+    and the text from the data in it (names, ids, values, a baseline's strings: messages are
+    built deep in the readers) shown by the one rule: control and bidirectional characters
+    escaped (:func:`xentcli.textsafe.shown`)."""
+    to_stderr(f"xent: {kind}: {shown(' '.join(message.split()))}\n")
+
+
 def say_error(message: str) -> None:
-    # One line, whatever a library put in the message.
-    to_stderr(f"xent: error: {' '.join(message.split())}\n")
+    say("error", message)
 
 
 def to_stderr(line: str) -> None:
@@ -130,11 +138,11 @@ def to_stdout(write: Callable[[], object]) -> None:
 
 
 def say_note(message: str) -> None:
-    to_stderr(f"xent: note: {message}\n")
+    say("note", message)
 
 
 def say_gate_failed(message: str) -> None:
-    to_stderr(f"xent: gate failed: {message}\n")
+    say("gate failed", message)
 
 
 def stdout_console() -> Any:

@@ -27,6 +27,7 @@ from xentcli.io.tables import (
     open_table,
     path_problem,
 )
+from xentcli.textsafe import needs_escape, shown
 
 __all__ = ["Chunk", "Dataset", "open_dataset"]
 
@@ -146,16 +147,17 @@ def _select(spec: str, names: list[str], source: str, option: str) -> list[str]:
 
 
 def _list(names: list[str], most: int = 12) -> str:
-    """Names for a message; one with spaces around it, a comma, a tab or line break (shown
-    escaped) or nothing is quoted, so that ' label' does not read as 'label'."""
+    """Names for a message; one with spaces around it, a comma, a control character (shown
+    escaped, by the one rule of :func:`xentcli.textsafe.shown`) or nothing is quoted, so
+    that ' label' does not read as 'label'."""
 
     def shown_name(n: str) -> str:
-        if n and n.strip() == n and not set(n) & set(",\t\r\n"):
+        if n and n.strip() == n and "," not in n and not needs_escape(n):
             return n
-        return "'" + n.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n") + "'"
+        return f"'{shown(n)}'"
 
-    shown = ", ".join(shown_name(n) for n in names[:most])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    listed = ", ".join(shown_name(n) for n in names[:most])
+    return listed + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from xentcli.config import PLAIN_WIDTH
+from xentcli.textsafe import shown
 
 TASK_TITLES = {
     "multiclass": "multiclass cross-entropy",
@@ -75,13 +76,29 @@ def slice_value(v: object) -> str:
 # Markdown's punctuation ($ opens GitHub's math); an underscore only where it could open or
 # close emphasis (at a word's edge: GitHub never reads one inside a word, as in loss_sum).
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&$]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
+# What GitHub links by itself in plain text: a URL's scheme (https://), www., an @mention or
+# e-mail address, an issue reference (#12). A zero-width space (as an entity, visible in the
+# source) before a scheme's ://, after the www, the @ or the # leaves the text as it reads but
+# matches none of them.
+_MD_LINKS = re.compile(r"(?<=[0-9A-Za-z])(?=://)|(?<![0-9A-Za-z])[Ww]{3}(?=\.)|[@#](?=[0-9A-Za-z])")
+ZERO_WIDTH = "&#8203;"
 
 
 def md_escape(s: str) -> str:
-    """A table cell's text as itself in GitHub's Markdown: its punctuation escaped (a class
-    named __background__ or <b>x</b> is not bold), a line break a space (it would end the
-    row)."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(s.splitlines()))
+    """A table cell's text as itself in GitHub's Markdown: control and bidirectional
+    characters escaped as on the terminal (a line break would end the row), punctuation
+    escaped (a class named __background__ or <b>x</b> is not bold, no raw HTML), and no
+    link or mention made of a URL, www., @user or #12 in it."""
+    return _MD_LINKS.sub(r"\g<0>" + ZERO_WIDTH, _MD_SPECIAL.sub(r"\\\1", shown(s)))
+
+
+def md_code(s: str) -> str:
+    """``s`` as a Markdown code span (a path): shown as on the terminal, fenced with more
+    backticks than it holds in a row; GitHub links and mentions nothing in code."""
+    s = shown(s)
+    fence = "`" * (max(map(len, re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -112,12 +129,17 @@ def rstrip_lines(text: str) -> str:
 def plain_table(**kwargs: Any) -> Any:
     """A Rich table whose text (title, caption, headers, cells) is shown as it is: names, ids
     and values come from the data, and Rich would read ``[red]`` or ``[/b]`` in them as markup
-    on a console that has markup on (a notebook's, ``rich.print``), or fail on it."""
+    on a console that has markup on (a notebook's, ``rich.print``), or fail on it; their
+    control and bidirectional characters are escaped (:func:`xentcli.textsafe.shown`). A
+    title or caption keeps its own line breaks."""
     from rich.table import Table
     from rich.text import Text
 
     def plain(x: Any) -> Any:
-        return Text(x) if isinstance(x, str) else x
+        return Text(shown(x)) if isinstance(x, str) else x
+
+    def plain_lines(x: Any) -> Any:
+        return Text("\n".join(map(shown, x.split("\n")))) if isinstance(x, str) else x
 
     class PlainTable(Table):
         def add_column(self, header: Any = "", *args: Any, **kw: Any) -> None:
@@ -128,5 +150,13 @@ def plain_table(**kwargs: Any) -> Any:
 
     for key in ("title", "caption"):
         if key in kwargs:
-            kwargs[key] = plain(kwargs[key])
+            kwargs[key] = plain_lines(kwargs[key])
     return PlainTable(**kwargs)
+
+
+def plain_line(text: str, **kwargs: Any) -> Any:
+    """A line of a view as Rich text: shown as it is (no markup), its control and
+    bidirectional characters escaped."""
+    from rich.text import Text
+
+    return Text(shown(text), **kwargs)

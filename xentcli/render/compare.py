@@ -12,7 +12,19 @@ from typing import Any
 from xentcli.config import OutputFormat
 from xentcli.numbers import finite_or_none
 from xentcli.paired import Comparison
-from xentcli.render.common import METRIC_LABELS, TASK_TITLES, drawn, fmt, md_table, plain_table, raw
+from xentcli.render.common import (
+    METRIC_LABELS,
+    TASK_TITLES,
+    drawn,
+    fmt,
+    md_code,
+    md_escape,
+    md_table,
+    plain_line,
+    plain_table,
+    raw,
+)
+from xentcli.textsafe import csv_text
 
 
 def compare_dict(c: Comparison) -> dict[str, Any]:
@@ -90,14 +102,18 @@ def compare_text(c: Comparison, fmt_: OutputFormat) -> str:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(header)
         for cells in compare_rows(c, full=True):
-            w.writerow(cells)
+            w.writerow([csv_text(cells[0]), *cells[1:]])
         w.writerow(["paired difference", "", "", raw(c.diff_mean)])
         w.writerow([f"ci {c.level:g} low", "", "", raw(c.low)])
         w.writerow([f"ci {c.level:g} high", "", "", raw(c.high)])
         return buf.getvalue()
-    lines = [f"### xent compare: A = `{c.a.source}`, B = `{c.b.source}` ({c.a.unit})", ""]
+    lines = [
+        f"### xent compare: A = {md_code(c.a.source)}, B = {md_code(c.b.source)} "
+        f"({md_escape(c.a.unit)})",
+        "",
+    ]
     lines += md_table(header, compare_rows(c))
-    lines += ["", f"**{compare_verdict(c)}** (n = {c.n} paired rows)"]
+    lines += ["", f"**{md_escape(compare_verdict(c))}** (n = {c.n} paired rows)"]
     return "\n".join(lines) + "\n"
 
 
@@ -108,8 +124,6 @@ class CompareView:
         self.c = c
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.text import Text
-
         c = self.c
         from rich import box
 
@@ -126,4 +140,4 @@ class CompareView:
         for cells in compare_rows(c):
             table.add_row(*cells)
         yield table
-        yield Text(f"paired per-row difference over {c.n} rows: {compare_verdict(c)}")
+        yield plain_line(f"paired per-row difference over {c.n} rows: {compare_verdict(c)}")

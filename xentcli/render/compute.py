@@ -17,14 +17,17 @@ from xentcli.render.common import (
     TASK_TITLES,
     drawn,
     fmt,
+    md_code,
     md_escape,
     md_table,
     pct,
+    plain_line,
     plain_table,
     raw,
     slice_value,
 )
 from xentcli.result import Result
+from xentcli.textsafe import csv_text
 
 
 def title(r: Result) -> str:
@@ -192,7 +195,7 @@ def to_csv(r: Result) -> str:
         w.writerow(
             [
                 "class",
-                c.name,
+                csv_text(c.name),
                 raw(c.support),
                 raw(c.loss_sum),
                 raw(c.loss_mean),
@@ -204,7 +207,7 @@ def to_csv(r: Result) -> str:
     def total(scope: str, name: str, t: Result) -> list[str]:
         return [
             scope,
-            name,
+            csv_text(name),
             raw(t.support_total),
             raw(t.loss_sum),
             raw(t.loss_mean),
@@ -214,10 +217,7 @@ def to_csv(r: Result) -> str:
             raw(t.loss),
             raw(t.perplexity),
             raw(t.clipped),
-            t.unit,
-            t.task,
-            t.input,
-            t.reduction,
+            *map(csv_text, (t.unit, t.task, t.input, t.reduction)),
             *(raw(t.metrics.get(k, math.nan)) for k in metric_names),
             *(
                 (raw(t.ci[0]), raw(t.ci[1]), raw(t.ci[2]))
@@ -234,11 +234,11 @@ def to_csv(r: Result) -> str:
 
 
 def to_markdown(r: Result) -> str:
-    lines = [f"### xent: {title(r)}", ""]
+    lines = [f"### xent: {md_escape(title(r))}", ""]
     if options := options_line(r):
         lines += [md_escape(options), ""]
     if r.baseline is not None:
-        lines += [f"Compared with the baseline `{r.baseline.get('path', '')}`.", ""]
+        lines += [f"Compared with the baseline {md_code(r.baseline.get('path', ''))}.", ""]
     lines += md_table(*figure_rows(r))
     lines += ["", *md_table(class_header(r), class_cells(r))]
     if r.worst is not None:
@@ -261,14 +261,13 @@ class ComputeView:
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich import box
-        from rich.text import Text
 
         r = self.r
         # the title and the options as lines of their own: as the table's title they would
         # wrap at the table's width
-        yield Text(f"xent: {title(r)}", style="italic", no_wrap=True, overflow="ignore")
+        yield plain_line(f"xent: {title(r)}", style="italic", no_wrap=True, overflow="ignore")
         if line := options_line(r):
-            yield Text(line, no_wrap=True, overflow="ignore")
+            yield plain_line(line, no_wrap=True, overflow="ignore")
         per_class = plain_table(box=box.SIMPLE_HEAD)
         for i, h in enumerate(class_header(r)):
             per_class.add_column(h, justify="left" if i == 0 else "right", overflow="fold")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from xentcli.config import Base
-from xentcli.render.common import fmt, plain_table
+from xentcli.render.common import fmt, plain_line, plain_table
 
 
 def explain_json(e: Any) -> str:
@@ -72,8 +72,6 @@ class ExplainView:
         self.e = e
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.text import Text
-
         e = self.e
         from rich import box
 
@@ -98,4 +96,4 @@ class ExplainView:
             table.add_row(*cells)
         yield table
         for i, step in enumerate(explain_steps(e), start=1):
-            yield Text(f"{i}. {step}")
+            yield plain_line(f"{i}. {step}")

@@ -1,5 +1,6 @@
 """Reports as HTML tables, for notebooks (``Report._repr_html_``): the same rows as the table
-and Markdown, every text from the data escaped."""
+and Markdown, every text from the data escaped (HTML's own characters, and control and
+bidirectional characters as on the terminal)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ from xentcli.render.compute import (
     worst_header,
 )
 from xentcli.result import Result
+from xentcli.textsafe import shown
+
+
+def _esc(text: str) -> str:
+    """Text from the data as HTML text."""
+    return html.escape(shown(text))
+
 
 _STYLE = "border-collapse: collapse; margin: 0.4em 0; font-variant-numeric: tabular-nums"
 
@@ -25,22 +33,22 @@ _STYLE = "border-collapse: collapse; margin: 0.4em 0; font-variant-numeric: tabu
 def _table(header: list[str], rows: list[list[str]], caption: str | None = None) -> str:
     def cell(tag: str, text: str, i: int) -> str:
         align = "left" if i == 0 else "right"
-        return f'<{tag} style="text-align: {align}; padding: 0 0.8em">{html.escape(text)}</{tag}>'
+        return f'<{tag} style="text-align: {align}; padding: 0 0.8em">{_esc(text)}</{tag}>'
 
     head = "".join(cell("th", h, i) for i, h in enumerate(header))
     body = "".join(
         "<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row)) + "</tr>" for row in rows
     )
-    cap = f"<caption style='text-align: left'>{html.escape(caption)}</caption>" if caption else ""
+    cap = f"<caption style='text-align: left'>{_esc(caption)}</caption>" if caption else ""
     return (
         f'<table style="{_STYLE}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
 
 
 def report_html(r: Result) -> str:
-    parts = [f"<div><strong>xent: {html.escape(title(r))}</strong>"]
+    parts = [f"<div><strong>xent: {_esc(title(r))}</strong>"]
     if options := options_line(r):
-        parts.append(f"<div>{html.escape(options)}</div>")
+        parts.append(f"<div>{_esc(options)}</div>")
     parts.append(_table(class_header(r), class_cells(r)))
     parts.append(_table(*figure_rows(r)))
     if r.worst is not None:
@@ -55,8 +63,8 @@ def comparison_html(c: Any) -> str:
     from xentcli.render.compare import compare_rows, compare_verdict
 
     return (
-        f"<div><strong>xent compare: A = {html.escape(c.a.source)}, "
-        f"B = {html.escape(c.b.source)} ({html.escape(c.a.unit)})</strong>"
+        f"<div><strong>xent compare: A = {_esc(c.a.source)}, "
+        f"B = {_esc(c.b.source)} ({_esc(c.a.unit)})</strong>"
         + _table(["figure", "A", "B", "B - A"], compare_rows(c))
-        + f"<div>{html.escape(compare_verdict(c))}</div></div>"
+        + f"<div>{_esc(compare_verdict(c))}</div></div>"
     )

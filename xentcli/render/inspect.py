@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from xentcli.render.common import fmt, pct, plain_table
+from xentcli.render.common import fmt, pct, plain_line, plain_table
 
 
 def inspect_json(i: Any) -> str:
@@ -20,13 +20,11 @@ class InspectView:
         self.i = i
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.text import Text
-
         i = self.i
         from rich import box
 
         # the path on a line of its own: as a table title it would wrap at the table's width
-        yield Text(f"xent inspect: {i.path}", no_wrap=True, overflow="ignore")
+        yield plain_line(f"xent inspect: {i.path}", no_wrap=True, overflow="ignore")
         facts = plain_table(box=box.SIMPLE_HEAD, show_header=False)
         facts.add_column("what")
         facts.add_column("value", overflow="fold")
@@ -46,7 +44,7 @@ class InspectView:
 
         if not i.command:  # the file cannot be scored as it is
             for note in i.notes:
-                yield Text(f"cannot score it as it is: {note}")
+                yield plain_line(f"cannot score it as it is: {note}")
             return
         dist = plain_table(title="labels", title_justify="left", box=box.SIMPLE_HEAD)
         dist.add_column("class")
@@ -66,6 +64,6 @@ class InspectView:
             head.add_row(*row)
         yield head
         for note in i.notes:
-            yield Text(f"note: {note}")
-        yield Text("to compute the loss:")
-        yield Text(f"  {i.command}")
+            yield plain_line(f"note: {note}")
+        yield plain_line("to compute the loss:")
+        yield plain_line(f"  {i.command}")
