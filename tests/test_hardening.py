@@ -264,3 +264,71 @@ def test_a_baseline_that_never_ends_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text(OK)
     refused(["compute", path, "--baseline", "/dev/zero"], "larger than 256 MB")
+
+
+# -- signals at random moments of real runs --------------------------------------------------
+
+
+def test_signals_at_random_moments_leave_consistent_outputs(tmp_path: Path) -> None:
+    """SIGINT, SIGTERM or SIGHUP at random moments of a real run, start-up and the final commit
+    included: the run ends with one line and 130 / 128 + N (or finishes, exit 0), no temporary
+    file survives, and the report and the --per-sample file are both the old ones or both new
+    (they take their places together). A signal in the first few ms, while Python itself
+    starts, ends the process as it ends any program: nothing of xent's is written then."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(8)
+    n = 150_000
+    cols: dict[str, Any] = {f"c{j}": rng.normal(size=n) for j in range(10)}
+    cols["label"] = rng.integers(0, 10, n)
+    src = tmp_path / "p.csv"
+    pcsv.write_csv(pa.table(cols), src)
+    out, rows = tmp_path / "out.json", tmp_path / "rows.csv"
+    argv = [
+        sys.executable,
+        "-m",
+        "xentcli",
+        "compute",
+        str(src),
+        "--logits",
+        "--format",
+        "json",
+        "--output",
+        str(out),
+        "--per-sample",
+        str(rows),
+        "-q",
+    ]
+    start = time.perf_counter()
+    subprocess.run(argv, check=True)
+    full = time.perf_counter() - start
+    pick = random.Random(21)
+    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for i in range(16):
+        for f in (out, rows):
+            f.write_text("OLD\n")
+        sig = signals[i % 3]
+        late = i % 2 == 0  # every other one aimed at the end: the commit
+        delay = pick.uniform(0.85 * full, 1.05 * full) if late else pick.uniform(0.03, full)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        code = proc.returncode
+        old = tuple(f.read_text() == "OLD\n" for f in (out, rows))
+        where = f"{sig.name} after {delay:.3f} s: exit {code}, old {old}, {err[-200:]!r}"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "p.csv", "rows.csv"]
+        assert old in ((True, True), (False, False)), where
+        if code == 0:
+            assert old == (False, False) and err == b"", where
+        elif code == -sig:  # before xent's code ran
+            assert old == (True, True) and b"xent" not in err, where
+        else:
+            assert code == (130 if sig == signal.SIGINT else 128 + sig), where
+            assert err.startswith(b"xent: error: ") and err.count(b"\n") == 1, where

@@ -1,6 +1,6 @@
-"""The console script's entry point: a Ctrl-C that arrives while Python is still importing
-xent's modules (typer, numpy: the first ~80 ms) ends as one that arrives later does, with one
-line and exit 130, not a traceback.
+"""The console script's entry point: a Ctrl-C, SIGTERM or SIGHUP that arrives while Python is
+still importing xent's modules (typer, numpy: the first ~80 ms) ends as one that arrives later
+does, with one line and exit 130 (128 + N), not a traceback.
 
 It also keeps OpenBLAS to one thread (unless the user set OPENBLAS_NUM_THREADS): xent's only
 matrix products are a 1000 x 1024 bootstrap product and weighted column sums, far too small
@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 
 def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy is first imported
+    from xentcli.errors import Terminated
+    from xentcli.signals import install
+
+    install()  # first: a SIGTERM while typer and numpy import is one line too
     try:
         from xentcli.cli import main as run
     except KeyboardInterrupt:
-        sys.stderr.write("xent: error: interrupted\n")
-        sys.stderr.flush()
-        os._exit(130)
+        _end("interrupted", 130)
+    except Terminated as exc:
+        _end(f"terminated by signal {exc.signum}", 128 + exc.signum)
     run()
+
+
+def _end(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"xent: error: {message}\n")
+    sys.stderr.flush()
+    os._exit(code)

@@ -111,6 +111,7 @@ class AtomicPath:
     def __init__(self, target: str) -> None:
         self.target = target
         self.direct = False
+        self.committed = False
         self.fd: int | None = None
         if os.path.isdir(target):
             raise UsageError(f"{target}: is a directory; give a file path to write")
@@ -148,12 +149,14 @@ class AtomicPath:
             return
         try:
             os.replace(self.tmp, self.real)
+            self.committed = True
         except OSError as exc:
             self.abort()
             raise UsageError(f"{self.target}: cannot write: {exc.strerror}") from None
 
     def abort(self) -> None:
-        if self.direct:
+        """Remove the temporary file (nothing once committed: the target is then the file)."""
+        if self.direct or self.committed:
             return
         try:
             os.unlink(self.tmp)
@@ -193,6 +196,12 @@ def write_text_atomic(target: str | AtomicPath, text: str) -> None:
     """Write ``text`` to ``target`` (an AtomicPath made before the work, so that a path that
     cannot be written is refused before any reading) and commit it."""
     path = target if isinstance(target, AtomicPath) else AtomicPath(target)
+    write_text(path, text)
+    path.commit()
+
+
+def write_text(path: AtomicPath, text: str) -> None:
+    """Write ``text`` to the temporary file of ``path`` (synced to disk), not yet committed."""
     target = path.target
     try:
         with path.open() as fh:
@@ -206,7 +215,6 @@ def write_text_atomic(target: str | AtomicPath, text: str) -> None:
     except BaseException:
         path.abort()
         raise
-    path.commit()
 
 
 PER_SAMPLE_COLUMNS = ("loss", "y_true", "y_pred")
@@ -321,6 +329,11 @@ class PerSampleWriter:
         return pcsv.CSVWriter(sink, schema, write_options=pcsv.WriteOptions(quoting_style="needed"))
 
     def finish(self) -> None:
+        self.close()
+        self.commit()
+
+    def close(self) -> None:
+        """The file written whole (Parquet's footer too), not yet in its place."""
         import pyarrow as pa
 
         if self.path is None:
@@ -333,7 +346,11 @@ class PerSampleWriter:
         except (OSError, pa.ArrowException) as exc:
             self.abort()
             raise UsageError(f"{self.target}: cannot write: {exc}") from None
-        self.path.commit()
+        self.writer = self.handle = None
+
+    def commit(self) -> None:
+        if self.path is not None:
+            self.path.commit()
 
     def abort(self) -> None:
         if self.writer is not None:

@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from xentcli import signals
 from xentcli.config import (
     COMPARE_LEVEL,
     Engine,
@@ -49,7 +50,7 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
         AtomicPath,
         PerSampleWriter,
         refuse_replacing_inputs,
-        write_text_atomic,
+        write_text,
     )
     from xentcli.render import render_text
 
@@ -83,23 +84,29 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
             if compared.get("note"):
                 notes.append(f"--baseline {out.baseline}: {compared['note']}")
         failed = failures(report, checks)  # unknown names are refused here, before any output
-        if sink is not None:  # kept only once nothing left can refuse the run
-            sink.finish()
         if out.max_loss is not None and not (result.loss <= out.max_loss):
             failed.insert(
                 0, f"loss {result.loss:.6g} {result.unit} is above --max-loss {out.max_loss:g}"
             )
         if regression:
             failed.append(regression)
-        text = render_text(result, out.format, plot=out.plot) if report_path else ""
-    except BaseException:
+        if report_path is not None:
+            write_text(report_path, render_text(result, out.format, plot=out.plot))
+        if sink is not None:
+            sink.close()
+        # Both files are written whole; they take their places together, with SIGINT, SIGTERM
+        # and SIGHUP held back for the two renames (a signal then comes after, both new).
+        with signals.held():
+            if sink is not None:
+                sink.commit()
+            if report_path is not None:
+                report_path.commit()
+    except BaseException:  # an error, or a signal: nothing is left half-written
         if sink is not None:
             sink.abort()
         if report_path is not None:
             report_path.abort()
         raise
-    if report_path is not None:
-        write_text_atomic(report_path, text)
     return Outcome(result, failed, notes, written=report_path is not None)
 
 

@@ -16,6 +16,7 @@ import typer
 
 from xentcli.config import PLAIN_WIDTH
 from xentcli.errors import ExitCode, Terminated, XentError
+from xentcli.signals import install as install_signal_handlers
 from xentcli.textsafe import shown
 
 # Click's own usage errors (a bad option value, an unknown option, a missing argument) print
@@ -223,7 +224,7 @@ def main() -> None:
     once: Python's finalization (module teardown, Arrow's thread pools and memory) would add
     ~60 ms to every run with nothing left to do.
     """
-    _terminate_cleanly()
+    install_signal_handlers()  # again, for a caller that did not come through entry.py
     _reuse_freed_memory()
     # The reader thread and the kernels trade the GIL between many short NumPy calls; a
     # shorter switch interval lets decoding of the next chunk overlap more of the math.
@@ -257,21 +258,6 @@ def main() -> None:
         except (OSError, XentError):  # a closed pipe, a full disk: already said, or moot
             pass
     os._exit(code if isinstance(code, int) else 0)
-
-
-def _terminate_cleanly() -> None:
-    """SIGTERM and SIGHUP end the run as Ctrl-C does: partial output files are removed, one
-    line on stderr, exit 128 + the signal's number (they killed the process outright, leaving
-    a hidden temporary file behind)."""
-    import signal
-
-    def stop(signum: int, frame: Any) -> None:
-        raise Terminated(signum)
-
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: ignored
-            signal.signal(sig, stop)
 
 
 def _reuse_freed_memory() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -844,4 +845,11 @@ def path_problem(path: str) -> str | None:
         return f"{path}: is a directory, expected a predictions file"
     if not os.access(path, os.R_OK):
         return f"{path}: permission denied"
+    mode = os.stat(path).st_mode  # does not block, where opening a pipe with no writer does
+    if not stat.S_ISREG(mode):
+        what = "a pipe" if stat.S_ISFIFO(mode) else "not a regular file"
+        return (
+            f"{path}: {what}; xent reads files by seeking (or stdin once): send it to stdin "
+            "(xent compute - < FILE, or ... | xent compute -)"
+        )
     return None
