@@ -332,3 +332,60 @@ def test_signals_at_random_moments_leave_consistent_outputs(tmp_path: Path) -> N
         else:
             assert code == (130 if sig == signal.SIGINT else 128 + sig), where
             assert err.startswith(b"xent: error: ") and err.count(b"\n") == 1, where
+
+
+def test_resource_bombs_under_a_memory_limit(tmp_path: Path) -> None:
+    """Each bomb of the hardening issue, run as a real process under a 1 GiB address-space
+    limit: a one-line error and exit 2 (never a MemoryError traceback, never the kernel's kill)."""
+    import resource
+    import subprocess
+    import sys
+
+    ok = tmp_path / "p.csv"
+    ok.write_text(OK)
+    bomb = tmp_path / "bomb.npy"
+    with open(bomb, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": (2**32, 2**32)}
+        )
+    np.save(tmp_path / "y.npy", np.zeros(1, dtype=np.int64))
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(100_001)) + "\n" + "0," * 100_000 + "0\n")
+    n = 10_001
+    sliced = tmp_path / "sliced.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "a": np.full(n, 0.5),
+                "b": np.full(n, 0.5),
+                "label": np.zeros(n, int),
+                "g": np.arange(n),
+            }
+        ),
+        sliced,
+    )
+    bombs = [
+        ["compute", ok, "--bins", "100000000"],
+        ["compute", ok, "--worst", "1000000000"],
+        ["compute", bomb, "--labels", tmp_path / "y.npy"],
+        ["compute", wide],
+        ["compute", sliced, "--group-by", "g"],
+        ["compute", ok, "--baseline", "/dev/zero"],
+        ["compute", "/dev/zero", "--input-format", "npz"],
+    ]
+    limit = 1 << 30
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    for args in bombs:
+        res = subprocess.run(
+            [sys.executable, "-m", "xentcli", *map(str, args)],
+            preexec_fn=cap,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 2, (args, res.returncode, res.stderr[-300:])
+        assert res.stderr.startswith("xent: error: ") and res.stderr.count("\n") == 1, res.stderr
+        assert res.stdout == ""
