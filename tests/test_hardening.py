@@ -389,3 +389,32 @@ def test_resource_bombs_under_a_memory_limit(tmp_path: Path) -> None:
         assert res.returncode == 2, (args, res.returncode, res.stderr[-300:])
         assert res.stderr.startswith("xent: error: ") and res.stderr.count("\n") == 1, res.stderr
         assert res.stdout == ""
+
+
+def test_an_arrow_file_whose_batch_decompresses_too_large_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sizes come from the file's metadata (ipcsize.py), checked against what the batch
+    really takes once read; a batch above the limit is refused before it is decompressed."""
+    import pyarrow.ipc as ipc
+
+    from xentcli.io import ipcsize, tables
+
+    n = 200_000
+    table = pa.table({"a": np.zeros(n), "b": np.zeros(n), "label": np.zeros(n, dtype=np.int64)})
+    for compression, chunk in (("zstd", n), ("lz4", 70_000), (None, 50_000)):
+        path = tmp_path / f"{compression}.arrow"
+        options = ipc.IpcWriteOptions(compression=compression)
+        with pa.OSFile(str(path), "wb") as f, ipc.new_file(f, table.schema, options=options) as w:
+            w.write_table(table, max_chunksize=chunk)
+        with open(path, "rb") as fh:
+            sizes = ipcsize.batch_sizes(fh)
+        with ipc.open_file(str(path)) as reader:
+            real = [reader.get_batch(i).nbytes for i in range(reader.num_record_batches)]
+        assert sizes == real, compression
+    bomb = tmp_path / "zstd.arrow"
+    assert bomb.stat().st_size < 20_000  # 4.8 MB of zeros
+    monkeypatch.setattr(tables, "MAX_BATCH_BYTES", 1 << 20)
+    refused(["compute", bomb], "record batch 1 takes 4,800,000 bytes once decompressed")
+    monkeypatch.setattr(tables, "MAX_BATCH_BYTES", 1 << 30)
+    assert run(["compute", bomb, "--logits"]).exit_code == 0
