@@ -418,3 +418,40 @@ def test_an_arrow_file_whose_batch_decompresses_too_large_is_refused_unread(
     refused(["compute", bomb], "record batch 1 takes 4,800,000 bytes once decompressed")
     monkeypatch.setattr(tables, "MAX_BATCH_BYTES", 1 << 30)
     assert run(["compute", bomb, "--logits"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        (SystemExit(130), 130, "xent: error: interrupted\n"),  # typer's silent Ctrl-C exit
+        (RuntimeError("Error calling __set_name__"), 130, "xent: error: interrupted\n"),
+    ],
+)
+def test_a_signal_wherever_it_lands_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    code: int,
+    said: str,
+) -> None:
+    """Ctrl-C while typer parses the options ended as exit 130 with nothing said; one during
+    a lazy import that creates a class came wrapped in a RuntimeError (Python 3.11), a
+    traceback and exit 1. Both found by the random-signal test above."""
+    from xentcli.cli import commands, process
+
+    if isinstance(raised, RuntimeError):
+        raised.__cause__ = KeyboardInterrupt()
+
+    def app() -> None:
+        raise raised
+
+    def exit_(c: int) -> None:
+        raise SystemExit(c)
+
+    monkeypatch.setattr(commands, "app", app)
+    monkeypatch.setattr(process.os, "_exit", exit_)
+    monkeypatch.setattr(process, "install_signal_handlers", lambda: None)
+    with pytest.raises(SystemExit) as stop:
+        process.main()
+    assert stop.value.code == code
+    assert capsys.readouterr().err == said

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy is first imported
-    from xentcli.errors import Terminated
+    from xentcli.errors import Terminated, interruption
     from xentcli.signals import install
 
     install()  # first: a SIGTERM while typer and numpy import is one line too
@@ -26,6 +26,13 @@ def main() -> None:
         _end("interrupted", 130)
     except Terminated as exc:
         _end(f"terminated by signal {exc.signum}", 128 + exc.signum)
+    except RuntimeError as exc:  # Python 3.11 wraps a signal raised while a class is made
+        stop = interruption(exc)
+        if stop is None:
+            raise
+        if isinstance(stop, Terminated):
+            _end(f"terminated by signal {stop.signum}", 128 + stop.signum)
+        _end("interrupted", 130)
     run()
 
 

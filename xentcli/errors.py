@@ -52,6 +52,20 @@ def where(source: str, row: int | None = None, column: str | None = None) -> str
     return ": ".join(parts)
 
 
+def interruption(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or :class:`Terminated` behind ``exc``, if a signal caused it:
+    Python 3.11 wraps one raised while a class is created (``__set_name__``) in a
+    RuntimeError, which would end the run with a traceback and exit 1."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, (KeyboardInterrupt, Terminated)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP (a cancelled CI job, `timeout`, a closed terminal), raised in the main
     thread like KeyboardInterrupt so that partial outputs are removed on the way up."""

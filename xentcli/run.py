@@ -63,17 +63,16 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
         {"--output": out.output, "--per-sample": out.per_sample},
         [read.predictions, read.labels, out.baseline],
     )
-    # Both output files are made now: a path that cannot be written is refused before the
-    # input is read (and neither is left behind when the other cannot be made).
-    report_path = AtomicPath(out.output) if out.output else None
-    try:
-        sink = PerSampleWriter(out.per_sample, run.loss.base.log) if out.per_sample else None
-    except BaseException:
-        if report_path is not None:
-            report_path.abort()
-        raise
     notes: list[str] = []
+    report_path: AtomicPath | None = None
+    sink: PerSampleWriter | None = None
     try:
+        # Both output files are made now: a path that cannot be written is refused before
+        # the input is read. Their temporary files are made and known as one step (a signal
+        # waits), so whatever stops the run from here on removes them.
+        with signals.held():
+            report_path = AtomicPath(out.output) if out.output else None
+            sink = PerSampleWriter(out.per_sample, run.loss.base.log) if out.per_sample else None
         result = _evaluate(run, sink, progress)
         report = result.to_dict(plot=out.plot)
         regression = None

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import typer
 
 from xentcli.config import PLAIN_WIDTH
-from xentcli.errors import ExitCode, Terminated, XentError
+from xentcli.errors import ExitCode, Terminated, XentError, interruption
 from xentcli.signals import install as install_signal_handlers
 from xentcli.textsafe import shown
 
@@ -98,6 +98,12 @@ def handles_errors(command: F) -> F:
         except XentError as exc:
             say_error(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
+        except RuntimeError as exc:  # a signal during a lazy import, wrapped by Python 3.11
+            stop = interruption(exc)
+            if stop is None:
+                raise
+            sys.stdout.flush()
+            os._exit(_say_stopped(stop))
         except KeyboardInterrupt:  # (click would turn it into "Aborted!" and exit 1)
             say_error("interrupted")
             # Partial outputs were removed on the way up. Exit now: a reader thread may be
@@ -110,6 +116,15 @@ def handles_errors(command: F) -> F:
             raise typer.Exit(0) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _say_stopped(stop: BaseException) -> int:
+    """Say why a signal stopped the run; the exit code for it."""
+    if isinstance(stop, Terminated):
+        say_error(f"terminated by signal {stop.signum}")
+        return 128 + stop.signum
+    say_error("interrupted")
+    return int(ExitCode.INTERRUPTED)
 
 
 def _quiet_broken_pipe() -> None:
@@ -239,12 +254,19 @@ def main() -> None:
         code = exc.code
         if code == 1 and isinstance(exc.__context__, BrokenPipeError) and not _command_ran:
             code = 0  # click's answer to `xent --help | head`: 1, which reads as a failed gate
+        if code == int(ExitCode.INTERRUPTED):  # typer's silent exit on a Ctrl-C while parsing
+            say_error("interrupted")
     except KeyboardInterrupt:  # before a command's own handling (typer builds the command)
         say_error("interrupted")
         code = int(ExitCode.INTERRUPTED)
     except Terminated as exc:  # partial outputs were removed on the way up
         say_error(f"terminated by signal {exc.signum}")
         code = 128 + exc.signum  # as the shell reports a process the signal killed
+    except RuntimeError as exc:  # Python 3.11 wraps a signal raised during a class's creation
+        stop = interruption(exc)
+        if stop is None:
+            raise
+        code = _say_stopped(stop)
     except XentError as exc:  # outside a command: --version or --help to a closed stdout
         say_error(str(exc))
         code = int(exc.exit_code)
