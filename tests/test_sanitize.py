@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import run, run_json, softmax, write_table
 from xentcli.textsafe import csv_text, shown
@@ -312,3 +314,50 @@ def test_notebook_html_is_escaped() -> None:
     html = report._repr_html_()
     assert_no_raw(html)
     assert "\\x1b[31m&lt;b&gt;x&lt;/b&gt;" in html and "\\u202eb" in html
+
+
+# -- fuzz: any name from a hostile alphabet, through every text format ---------------------
+
+_TOKENS = [
+    *"\x00\x07\x08\x1b\x7f\x85\x9b\u061c\u200e\u202a\u202e\u2066\u2028",
+    *"=+-@|<>&[]*_`$#:/ \t\nabz0",
+    "https://",
+    "www.",
+    "@x",
+]
+_HOSTILE = (
+    st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=6)
+    .map("".join)
+    .filter(lambda s: any(c.isalnum() for c in s) and "," not in s)
+)
+_RAW = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(names=st.lists(_HOSTILE, min_size=2, max_size=3, unique_by=str.strip))
+def test_fuzz_hostile_class_names_never_reach_a_text_format_raw(names: list[str]) -> None:
+    import tempfile
+
+    names = [n.strip() for n in names]
+    if len(set(names)) != len(names):
+        return
+    with tempfile.TemporaryDirectory() as d:
+        p = softmax(RNG.normal(size=(6, len(names))))
+        y = [names[i % len(names)] for i in range(6)]  # (NumPy's str arrays cut at a NUL)
+        path = Path(d) / "p.parquet"
+        pq.write_table(pa.table({**{n: p[:, j] for j, n in enumerate(names)}, "label": y}), path)
+        out = run_json(["compute", path])
+        assert out["classes"] == names  # JSON keeps them exactly
+        for fmt in ("table", "markdown", "csv"):
+            res = run(["compute", path, "--format", fmt])
+            assert res.exit_code == 0, res.stderr
+            assert not _RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
+            if fmt == "csv":
+                for row in csv.reader(io.StringIO(res.stdout)):
+                    assert not row[1].startswith(("=", "+", "-", "@")), row
+        bad = Path(d) / "bad.parquet"
+        pq.write_table(pa.table({**{n: p[:, j] * 2 for j, n in enumerate(names)}, "label": y}), bad)
+        res = run(["compute", bad, "--pred-cols", ",".join(names)])
+        assert res.exit_code == 2 and not _RAW.search(res.stderr.rstrip("\n")), res.stderr

@@ -18,6 +18,7 @@ from xentcli.accumulate import RowValues
 from xentcli.config import LabelReduction, LossConfig, MetricConfig, ReadConfig, Task, TaskPlan
 from xentcli.errors import InputError, UsageError, where
 from xentcli.io import Chunk, Dataset
+from xentcli.io.tables import MAX_COLUMNS
 from xentcli.validate import LabelEncoder, check_scores, check_targets, check_weights
 
 
@@ -49,6 +50,10 @@ def plan_task(
 ) -> TaskPlan:
     """Settle the task (``--task auto`` looks at the first chunk) and the class names."""
     width = first.score_matrix.shape[1]
+    if width > MAX_COLUMNS:  # an array's width: each class gets a name and per-class sums
+        raise InputError(
+            f"{ds.source}: {width:,} scores per row, above xent's limit of {MAX_COLUMNS:,} classes"
+        )
     targets = first.targets
     if (
         targets is not None
