@@ -29,6 +29,7 @@ from xentcli.cli.params import (
     TargetColsOpt,
     TaskOpt,
     WeightColOpt,
+    config_of,
     stdout_or_file,
 )
 from xentcli.cli.process import (
@@ -54,7 +55,6 @@ from xentcli.config import (
     Reduction,
     RunConfig,
     parse_names,
-    parse_numbers,
 )
 from xentcli.errors import ExitCode
 
@@ -217,54 +217,13 @@ def compute(
     ] = None,
 ) -> None:
     """Compute cross-entropy for a file of predictions and labels."""
+    params = dict(locals())
     run = RunConfig(
-        read=ReadConfig(
-            predictions=predictions,
-            labels=labels,
-            label_col=label_col,
-            target_cols=target_cols,
-            pred_cols=pred_cols,
-            weight_col=weight_col,
-            id_col=id_col,
-            class_names=parse_names(class_names),
-            input_format=input_format,
-            chunk_rows=chunk_rows,
-            threads=threads,
-            group_by=tuple(group_by or ()),
-        ),
-        loss=LossConfig(
-            task=task,
-            logits=logits,
-            reduction=reduction,
-            label_reduction=label_reduction,
-            class_weights=parse_numbers("--class-weights", class_weights),
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            pos_weight=parse_numbers("--pos-weight", pos_weight),
-            base=base,
-            clip_eps=clip_eps,
-            renormalize=renormalize,
-            sum_tol=sum_tol,
-        ),
-        metrics=MetricConfig(
-            top_k=top_k,
-            bins=bins,
-            worst=worst,
-            histogram=plot,
-            ci=ci,
-            seed=seed,
-            replicates=replicates,
-        ),
-        output=OutputConfig(
-            format=format,
-            output=stdout_or_file(output),
-            per_sample=per_sample,
-            max_loss=max_loss,
-            plot=plot,
-            checks=tuple(check or ()),
-            baseline=baseline,
-            max_increase=max_increase,
-            quiet=quiet,
+        read=config_of(ReadConfig, params),
+        loss=config_of(LossConfig, params),
+        metrics=config_of(MetricConfig, params, histogram=plot),
+        output=config_of(
+            OutputConfig, params, output=stdout_or_file(output), checks=tuple(check or ())
         ),
         engine=engine,
         scheduler=scheduler,
@@ -350,34 +309,13 @@ def compare_cmd(
     from xentcli.render.compare import CompareView, compare_text
     from xentcli.run import run_compare
 
-    def read(path: str) -> ReadConfig:
-        return ReadConfig(
-            predictions=path,
-            labels=labels,
-            label_col=label_col,
-            target_cols=target_cols,
-            pred_cols=pred_cols,
-            weight_col=weight_col,
-            id_col=id_col,
-            class_names=parse_names(class_names),
-            input_format=input_format,
-            chunk_rows=chunk_rows,
-            threads=1,
-        )
-
-    loss = LossConfig(
-        task=task,
-        logits=logits,
-        base=base,
-        clip_eps=clip_eps,
-        renormalize=renormalize,
-        sum_tol=sum_tol,
-    )
+    params = dict(locals())
+    loss = config_of(LossConfig, params)
     outcome = run_compare(
-        read(a),
-        read(b),
+        config_of(ReadConfig, params, predictions=a, threads=1),
+        config_of(ReadConfig, params, predictions=b, threads=1),
         loss,
-        MetricConfig(seed=seed, replicates=replicates),
+        config_of(MetricConfig, params, ci=None),  # --ci here is the paired interval's level
         level=ci,
         max_increase=max_increase,
         output=stdout_or_file(output),
@@ -463,16 +401,6 @@ def inspect(
     from xentcli.inspection import inspect_file
     from xentcli.render.inspect import InspectView, inspect_json
 
-    read = ReadConfig(
-        predictions=predictions,
-        labels=labels,
-        label_col=label_col,
-        target_cols=target_cols,
-        pred_cols=pred_cols,
-        weight_col=weight_col,
-        id_col=id_col,
-        class_names=parse_names(class_names),
-        input_format=input_format,
-    )
+    read = config_of(ReadConfig, dict(locals()))
     found = inspect_file(read, task=task)
     show(InspectView(found), format, lambda: inspect_json(found))

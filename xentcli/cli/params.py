@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import fields
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -14,7 +15,11 @@ from xentcli.config import (
     MetricConfig,
     ReadConfig,
     Task,
+    parse_names,
+    parse_numbers,
 )
+
+T = TypeVar("T")
 
 # The configs' defaults, for the commands' signatures.
 L = LossConfig()
@@ -25,6 +30,28 @@ CHUNK_ROWS_HELP = (
     "Rows per chunk; memory is bounded by it (default: about 4M scores, at most "
     f"{DEFAULT_CHUNK_ROWS:,} rows)."
 )
+
+
+def config_of(config: type[T], params: dict[str, Any], **given: Any) -> T:
+    """A config built from a command's parameters: each parameter named like one of the
+    config's fields is that field (so a new option is a field and a parameter of the same
+    name, nothing more here), the CLI's text forms parsed (``--class-names a,b``,
+    ``--class-weights 1,2``, repeatable options as tuples); ``given`` sets the rest."""
+    values: dict[str, Any] = {}
+    for f in fields(config):  # type: ignore[arg-type]
+        if f.name in given or f.name not in params:
+            continue
+        value = params[f.name]
+        if value is None and f.default is not None:  # an option not given: the default
+            continue
+        if f.name == "class_names":
+            value = parse_names(value)
+        elif f.name in ("class_weights", "pos_weight"):
+            value = parse_numbers(f"--{f.name.replace('_', '-')}", value)
+        elif isinstance(value, list):  # a repeatable option (--group-by, --check)
+            value = tuple(value)
+        values[f.name] = value
+    return config(**values, **given)
 
 
 def stdout_or_file(output: str | None) -> str | None:
