@@ -455,3 +455,30 @@ def test_a_signal_wherever_it_lands_is_one_line(
         process.main()
     assert stop.value.code == code
     assert capsys.readouterr().err == said
+
+
+def test_signed_numbers_in_csv_cells_stay_numbers(tmp_path: Path) -> None:
+    """The formula guard prefixes text a spreadsheet would run, not an id -10 read from a CSV
+    or a class named +1 (found in review: they came out as '-10 and '+1)."""
+    import csv as csvmod
+    import io
+
+    path = tmp_path / "p.csv"
+    path.write_text("-1,+1,label,id\n0.6,0.4,-1,-10\n0.3,0.7,+1,-cmd\n")
+    rows = tmp_path / "rows.csv"
+    res = run(["compute", path, "--id-col", "id", "--per-sample", rows, "--format", "csv"])
+    assert res.exit_code == 0, res.stderr
+    classes = [r[1] for r in csvmod.reader(io.StringIO(res.stdout)) if r[0] == "class"]
+    assert classes == ["-1", "+1"]
+    ids = [r["id"] for r in csvmod.DictReader(rows.open())]
+    assert ids == ["-10", "'-cmd"]
+
+
+def test_a_labels_pipe_is_named_as_the_labels(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "p.csv"
+    path.write_text(OK.replace(",label", ",x"))
+    fifo = tmp_path / "y.fifo"
+    os.mkfifo(fifo)
+    refused(["compute", path, "--labels", fifo], "reads a --labels file by seeking")

@@ -83,7 +83,7 @@ def test_the_rule() -> None:
     assert shown("plain é 名前 ∞") == "plain é 名前 ∞"
     assert [csv_text(s) for s in ("=1", "+1", "-cmd", "@u", "\tx", "\rx", "a=b", "")] == [
         "'=1",
-        "'+1",
+        "+1",  # a signed number is a number to a spreadsheet, not a formula
         "'-cmd",
         "'@u",
         "'\\tx",
@@ -167,7 +167,7 @@ def test_per_sample_csv_is_escaped_and_parquet_exact(tmp_path: Path, hostile: Pa
     header, *rows = list(csv.reader(io.StringIO(text)))
     assert header == ["id", "loss", "y_true", "y_pred"]
     assert [row[0] for row in rows] == [csv_text(i) for i in table["id"].to_pylist()]
-    assert {"'-cmd", "'+1", "'@user", '\'=HYPERLINK("x")', "'\\tlead", "a|b"} <= {
+    assert {"'-cmd", "+1", "'@user", '\'=HYPERLINK("x")', "'\\tlead", "a|b"} <= {
         row[0] for row in rows
     }
     assert [row[2] for row in rows] == [csv_text(c) for c in table["label"].to_pylist()]

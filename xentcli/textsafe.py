@@ -15,6 +15,7 @@ JSON and Parquet keep every value exactly; this module is for what is shown.
 
 from __future__ import annotations
 
+import math
 import re
 
 # C0 (with tab, line breaks, ESC, NUL), DEL and C1; the bidirectional embeddings, overrides,
@@ -54,5 +55,14 @@ def needs_escape(text: str) -> bool:
 
 def csv_text(text: str) -> str:
     """A text cell (a name, an id) of a CSV report: :func:`shown`, with a ``'`` before it
-    when a spreadsheet would read it as a formula."""
-    return ("'" if text.startswith(FORMULA_STARTS) else "") + shown(text)
+    when a spreadsheet would read it as a formula. A signed number (an id -10 read from a
+    CSV as text, a class named +1) is a number to a spreadsheet, not a formula: as it is."""
+    formula = text.startswith(FORMULA_STARTS) and not _is_number(text)
+    return ("'" if formula else "") + shown(text)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and text.strip() == text
+    except ValueError:
+        return False

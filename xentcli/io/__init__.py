@@ -469,7 +469,7 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
         if forced in ("npy", "npz"):
             raise UsageError(f"{path}: a directory or glob is read as Parquet, CSV or Arrow files")
         return "dataset", open_dataset_input(path, forced, threads=cfg.threads != 1)
-    problem = path_problem(path)
+    problem = path_problem(path, labels=path == cfg.labels and path != cfg.predictions)
     if problem:
         raise InputError(problem)
     kind, compression, delimiter = detect_format(path, fmt)

@@ -860,8 +860,8 @@ class _Chained(io.RawIOBase):
         return len(data)
 
 
-def path_problem(path: str) -> str | None:
-    """Why ``path`` cannot be read, or None."""
+def path_problem(path: str, *, labels: bool = False) -> str | None:
+    """Why ``path`` cannot be read, or None (``labels``: it is the --labels file)."""
     if path == STDIN:
         return None
     if not os.path.exists(path):
@@ -873,6 +873,8 @@ def path_problem(path: str) -> str | None:
     mode = os.stat(path).st_mode  # does not block, where opening a pipe with no writer does
     if not stat.S_ISREG(mode):
         what = "a pipe" if stat.S_ISFIFO(mode) else "not a regular file"
+        if labels:
+            return f"{path}: {what}; xent reads a --labels file by seeking: save it to a file"
         return (
             f"{path}: {what}; xent reads files by seeking (or stdin once): send it to stdin "
             "(xent compute - < FILE, or ... | xent compute -)"
