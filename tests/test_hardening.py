@@ -415,7 +415,16 @@ def test_an_arrow_file_whose_batch_decompresses_too_large_is_refused_unread(
     bomb = tmp_path / "zstd.arrow"
     assert bomb.stat().st_size < 20_000  # 4.8 MB of zeros
     monkeypatch.setattr(tables, "MAX_BATCH_BYTES", 1 << 20)
-    refused(["compute", bomb], "record batch 1 takes 4,800,000 bytes once decompressed")
+    refused(["compute", bomb], "batch 1 takes 4,800,000 bytes once decompressed")
+    stream = tmp_path / "bomb.arrows"  # the stream format on disk: read message by message
+    with (
+        pa.OSFile(str(stream), "wb") as f,
+        ipc.new_stream(f, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as w,
+    ):
+        w.write_table(table, max_chunksize=n)
+    with open(stream, "rb") as fh:
+        assert ipcsize.stream_batch_sizes(fh) == [4_800_000]
+    refused(["compute", stream], "batch 1 takes 4,800,000 bytes once decompressed")
     monkeypatch.setattr(tables, "MAX_BATCH_BYTES", 1 << 30)
     assert run(["compute", bomb, "--logits"]).exit_code == 0
 

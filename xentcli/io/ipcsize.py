@@ -12,10 +12,11 @@ flatbuffer fields it needs (the Arrow format's ``File.fbs`` and ``Message.fbs``)
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import IO
 
 MAGIC = b"ARROW1"
-_RECORD_BATCH = 3  # MessageHeader union: Schema = 1, DictionaryBatch = 2, RecordBatch = 3
+_DICTIONARY, _RECORD_BATCH = 2, 3  # MessageHeader union: Schema = 1, then these two
 
 
 class Unreadable(Exception):
@@ -64,8 +65,9 @@ def _vector(buf: bytes, table: int, index: int) -> tuple[int, int]:
 
 
 def batch_sizes(fh: IO[bytes]) -> list[int]:
-    """Each record batch's size in bytes once decompressed (its body's size when it is not
-    compressed), in file order. Raises :class:`Unreadable` for anything unexpected."""
+    """Each record batch's (and dictionary batch's) size in bytes once decompressed (its
+    body's size when it is not compressed), of an IPC file, in the footer's order. Raises
+    :class:`Unreadable` for anything unexpected."""
     try:
         fh.seek(0, 2)
         end = fh.tell()
@@ -79,42 +81,80 @@ def batch_sizes(fh: IO[bytes]) -> list[int]:
         fh.seek(end - 10 - footer_len)
         footer = fh.read(footer_len)
         root = _deref(footer, 0)
-        first, count = _vector(footer, root, 3)  # Footer.recordBatches: [Block]
         sizes = []
-        for i in range(count):
-            block = first + 24 * i  # struct Block { offset: long; metaDataLength: int; pad;
-            offset = _i64(footer, block)  #         bodyLength: long }
-            meta_len = _i32(footer, block + 8)
-            sizes.append(_batch_size(fh, offset, meta_len))
+        for field in (2, 3):  # Footer.dictionaries, Footer.recordBatches: [Block]
+            first, count = _vector(footer, root, field)
+            for i in range(count):
+                block = first + 24 * i  # struct Block { offset: long; metaDataLength: int;
+                offset = _i64(footer, block)  #        pad; bodyLength: long }
+                meta_len = _i32(footer, block + 8)
+                fh.seek(offset)
+                meta = fh.read(meta_len)
+                start = 8 if meta[:4] == b"\xff\xff\xff\xff" else 4  # marker, then length
+
+                def prefix(buf_offset: int, body: int = offset + meta_len) -> int:
+                    fh.seek(body + buf_offset)
+                    return int(struct.unpack("<q", fh.read(8))[0])
+
+                size = message_size(meta[start:], prefix)
+                if size is not None:
+                    sizes.append(size)
         return sizes
     except (struct.error, IndexError, OSError, ValueError) as exc:
         raise Unreadable(str(exc)) from None
 
 
-def _batch_size(fh: IO[bytes], offset: int, meta_len: int) -> int:
-    fh.seek(offset)
-    meta = fh.read(meta_len)
-    start = 8 if meta[:4] == b"\xff\xff\xff\xff" else 4  # continuation marker, then length
-    buf = meta[start:]
+def stream_batch_sizes(source: IO[bytes]) -> list[int]:
+    """The same for an IPC stream on disk, message by message (the bodies are read, still
+    compressed, and the first 8 bytes of each compressed buffer looked at)."""
+    import pyarrow as pa
+
+    sizes = []
+    try:
+        reader = pa.ipc.MessageReader.open_stream(source)
+        while True:
+            try:
+                message = reader.read_next_message()
+            except StopIteration:
+                break
+            if message.type not in ("record batch", "dictionary"):
+                continue
+            body = message.body.to_pybytes() if message.body is not None else b""
+
+            def prefix(buf_offset: int, body: bytes = body) -> int:
+                return int(struct.unpack_from("<q", body, buf_offset)[0])
+
+            size = message_size(message.metadata.to_pybytes(), prefix)
+            if size is not None:
+                sizes.append(size)
+    except (pa.ArrowException, struct.error, IndexError, OSError, ValueError) as exc:
+        raise Unreadable(str(exc)) from None
+    return sizes
+
+
+def message_size(buf: bytes, prefix: Callable[[int], int]) -> int | None:
+    """The decompressed size of a record batch or dictionary batch message, from its
+    flatbuffer metadata ``buf`` and ``prefix`` (the int64 at an offset of its body); None
+    for other messages."""
     message = _deref(buf, 0)
     kind = _field(buf, message, 1)  # Message.header_type
-    if kind is None or _u8(buf, kind) != _RECORD_BATCH:
-        raise Unreadable("not a record batch")
     header = _field(buf, message, 2)
-    if header is None:
-        raise Unreadable("no record batch header")
+    if kind is None or header is None or _u8(buf, kind) not in (_DICTIONARY, _RECORD_BATCH):
+        return None
     batch = _deref(buf, header)
+    if _u8(buf, kind) == _DICTIONARY:  # DictionaryBatch { id, data: RecordBatch, isDelta }
+        data = _field(buf, batch, 1)
+        if data is None:
+            return None
+        batch = _deref(buf, data)
     first, count = _vector(buf, batch, 2)  # RecordBatch.buffers: [Buffer {offset, length}]
     buffers = [(_i64(buf, first + 16 * i), _i64(buf, first + 16 * i + 8)) for i in range(count)]
-    compressed = _field(buf, batch, 3) is not None  # RecordBatch.compression
-    if not compressed:
+    if _field(buf, batch, 3) is None:  # RecordBatch.compression: none
         return sum(length for _, length in buffers)
-    body = offset + meta_len
     total = 0
     for buf_offset, length in buffers:
         if length < 8:
             continue
-        fh.seek(body + buf_offset)
-        (raw,) = struct.unpack("<q", fh.read(8))
+        raw = prefix(buf_offset)
         total += length - 8 if raw == -1 else raw
     return total

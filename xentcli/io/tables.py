@@ -540,6 +540,7 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
     try:
         freader = pa.ipc.open_file(source)
     except pa.ArrowInvalid:
+        _check_batch_sizes(path, stream=True)
         sreader = pa.ipc.open_stream(pa.OSFile(path))
         return sreader.schema, iter(sreader), None
     _check_batch_sizes(path)
@@ -554,21 +555,21 @@ def _open_ipc(path: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int | Non
 MAX_BATCH_BYTES = 1 << 30  # one record batch of an Arrow IPC file, once decompressed
 
 
-def _check_batch_sizes(path: str) -> None:
+def _check_batch_sizes(path: str, *, stream: bool = False) -> None:
     """Refuse a record batch that would take more than MAX_BATCH_BYTES once decompressed,
     before Arrow decompresses it (a 153 kB zstd file once took 3.4 GB). The sizes come from
     the file's metadata; where it cannot be read, Arrow's own reading reports the problem."""
-    from xentcli.io.ipcsize import Unreadable, batch_sizes
+    from xentcli.io.ipcsize import Unreadable, batch_sizes, stream_batch_sizes
 
     try:
         with open(path, "rb") as fh:
-            sizes = batch_sizes(fh)
+            sizes = stream_batch_sizes(fh) if stream else batch_sizes(fh)
     except Unreadable:
         return
     for i, size in enumerate(sizes):
         if size > MAX_BATCH_BYTES:
             raise InputError(
-                f"{display_name(path)}: record batch {i + 1} takes {size:,} bytes once "
+                f"{display_name(path)}: batch {i + 1} takes {size:,} bytes once "
                 f"decompressed, above xent's limit of {MAX_BATCH_BYTES:,} for one batch; "
                 "write the file in smaller batches (pyarrow.feather.write_feather(..., "
                 "chunksize=65536))"
