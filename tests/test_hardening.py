@@ -228,23 +228,20 @@ def test_a_column_major_npz_member_above_the_whole_read_limit_is_refused(
     assert run(["compute", path, "--logits"]).exit_code == 0
 
 
-def test_limits_on_columns_and_slices(tmp_path: Path) -> None:
+def _over_the_limits(tmp_path: Path) -> tuple[Path, Path]:
+    """A CSV of 100,001 columns, and a Parquet file whose --group-by column has 10,001 values."""
     wide = tmp_path / "wide.csv"
     wide.write_text(",".join(f"c{i}" for i in range(100_001)) + "\n" + "0," * 100_000 + "0\n")
-    refused(["compute", wide], "the header row has 100,001 columns, above xent's limit of 100,000")
     n = 10_001
     sliced = tmp_path / "sliced.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "a": np.full(n, 0.5),
-                "b": np.full(n, 0.5),
-                "label": np.zeros(n, int),
-                "g": np.arange(n),
-            }
-        ),
-        sliced,
-    )
+    table = {"a": np.full(n, 0.5), "b": np.full(n, 0.5), "label": np.zeros(n, int)}
+    pq.write_table(pa.table({**table, "g": np.arange(n)}), sliced)
+    return wide, sliced
+
+
+def test_limits_on_columns_and_slices(tmp_path: Path) -> None:
+    wide, sliced = _over_the_limits(tmp_path)
+    refused(["compute", wide], "the header row has 100,001 columns, above xent's limit of 100,000")
     refused(["compute", sliced, "--group-by", "g"], "--group-by g: more than 10,000 slices")
 
 
@@ -349,21 +346,7 @@ def test_resource_bombs_under_a_memory_limit(tmp_path: Path) -> None:
             fh, {"descr": "<f8", "fortran_order": False, "shape": (2**32, 2**32)}
         )
     np.save(tmp_path / "y.npy", np.zeros(1, dtype=np.int64))
-    wide = tmp_path / "wide.csv"
-    wide.write_text(",".join(f"c{i}" for i in range(100_001)) + "\n" + "0," * 100_000 + "0\n")
-    n = 10_001
-    sliced = tmp_path / "sliced.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "a": np.full(n, 0.5),
-                "b": np.full(n, 0.5),
-                "label": np.zeros(n, int),
-                "g": np.arange(n),
-            }
-        ),
-        sliced,
-    )
+    wide, sliced = _over_the_limits(tmp_path)
     bombs = [
         ["compute", ok, "--bins", "100000000"],
         ["compute", ok, "--worst", "1000000000"],
