@@ -172,8 +172,10 @@ def test_a_column_only_later_files_hold(tmp_path: Path, kind: str) -> None:
     (no --pred-cols), naming the file and the column; --pred-cols reads on without it."""
     root = tmp_path / "ds"
     root.mkdir()
-    first = pa.table({"a": [2.0, 0.0], "b": [0.0, 1.0], "label": [0, 1]})
-    later = pa.table({"a": [2.0, 0.0], "b": [0.0, 1.0], "c": [5.0, 5.0], "label": [0, 1]})
+    # not whole numbers: pyarrow's write_csv writes 2.0 as "2", which a CSV's first rows
+    # then call whole numbers (not scores by default)
+    first = pa.table({"a": [2.5, 0.5], "b": [0.5, 1.5], "label": [0, 1]})
+    later = pa.table({"a": [2.5, 0.5], "b": [0.5, 1.5], "c": [5.5, 5.5], "label": [0, 1]})
     for name, t in (("part-0", first), ("part-1", later)):
         if kind == "parquet":
             pq.write_table(t, root / f"{name}.parquet")
@@ -184,7 +186,7 @@ def test_a_column_only_later_files_hold(tmp_path: Path, kind: str) -> None:
     assert f"part-1.{kind}: column 'c' is in no earlier file" in res.stderr
     assert "--pred-cols" in res.stderr and res.stderr.count("\n") == 1
     out = run_json(["compute", root, "--logits", "--pred-cols", "a,b"])
-    z = np.array([[2.0, 0.0], [0.0, 1.0]] * 2)
+    z = np.array([[2.5, 0.5], [0.5, 1.5]] * 2)
     y = np.array([0, 1] * 2)
     expected = float(np.mean(-np.log(softmax(z)[np.arange(4), y])))
     assert out["n"] == 4 and out["loss"] == pytest.approx(expected, rel=1e-12)

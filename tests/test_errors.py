@@ -149,18 +149,25 @@ def test_an_output_that_is_an_input_is_refused(tmp_path: Path, option: str, whic
 
 def test_an_unnamed_column_is_not_a_score(tmp_path: Path) -> None:
     """pandas' to_csv writes its index as a column with no name; as a logit it would change
-    the loss silently. Refused, naming --pred-cols, which then works."""
-    path = csv(tmp_path, ",a,b,c,label\n0,0.2,0.3,0.5,1\n1,1.0,2.0,0.1,2\n")
-    fail([path, "--logits"], "the first column has no name", "--pred-cols 'a,b,c'")
+    the loss silently. It is the id instead (written as 'index' by --per-sample), never a
+    score; --pred-cols gives the same number."""
+    path = csv(tmp_path, ",a,b,c,label\n7,0.2,0.3,0.5,1\n9,1.0,2.0,0.1,2\n")
 
     def ce(z: list[float], y: int) -> float:
         top = max(z)
         return top + math.log(math.fsum(math.exp(v - top) for v in z)) - z[y]
 
+    expected = (ce([0.2, 0.3, 0.5], 1) + ce([1.0, 2.0, 0.1], 2)) / 2
+    per = tmp_path / "per.csv"
+    out = run_json(["compute", path, "--logits", "--per-sample", str(per)])
+    assert out["classes"] == ["a", "b", "c"]
+    assert out["loss"] == pytest.approx(expected, rel=1e-12)
+    assert per.read_text().splitlines()[:2] == [
+        '"index","loss","y_true","y_pred"',
+        f'"7",{ce([0.2, 0.3, 0.5], 1)!r},"b","c"',
+    ]
     out = run_json(["compute", path, "--logits", "--pred-cols", "a,b,c"])
-    assert out["loss"] == pytest.approx(
-        (ce([0.2, 0.3, 0.5], 1) + ce([1.0, 2.0, 0.1], 2)) / 2, rel=1e-12
-    )
+    assert out["loss"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_no_score_column_at_all(tmp_path: Path) -> None:
@@ -168,9 +175,7 @@ def test_no_score_column_at_all(tmp_path: Path) -> None:
     unnamed-column check raised an IndexError here)."""
     fail([csv(tmp_path, "label\n0\n1\n")], "no score columns left (columns: label)")
     fail([csv(tmp_path, "id,label\na,0\nb,1\n"), "--id-col", "id"], "no score columns left")
-    fail(
-        [csv(tmp_path, ",label\n0,1\n")], "the first column has no name", "no other column is left"
-    )
+    fail([csv(tmp_path, ",label\n0,1\n")], "no score columns left (columns: '', label)")
     res = run(["inspect", csv(tmp_path, "label\n0\n1\n")])
     assert res.exit_code in (0, 2) and "Traceback" not in res.stderr + res.stdout
 

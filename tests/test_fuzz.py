@@ -838,6 +838,12 @@ def parquet_reference(table: pa.Table, *, logits: bool, file: str) -> Ref:
         names = [str(j) for j in range(width or 0)]
         types = [types[0].value_type]
     else:
+        # by default a score column holds floating-point numbers (an integer column is a
+        # year, an index, a count: refused by name, with the --pred-cols that includes it)
+        plain = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
+        if not all(pa.types.is_floating(t) or pa.types.is_null(t) for t in plain):
+            ref.bad("a score column that is not floating-point", file)
+            return ref
         for col in [table.column(nm) for nm in names]:
             for i, v in enumerate(col.to_pylist()):
                 if v is None:

@@ -833,8 +833,16 @@ def test_compare_takes_the_options_its_errors_suggest(tmp_path: Path) -> None:
     a.write_text("id,x,y,label\nr1,2,2,0\nr2,1,3,1\n")  # scores that need --renormalize
     b = tmp_path / "b.csv"
     b.write_text("id,x,y,label\nr1,3,1,0\nr2,1,1,1\n")
+    # whole numbers are not scores by default; the error names the --pred-cols that are
+    res = run(["compare", a, b, "--id-col", "id", "--renormalize"])
+    assert res.exit_code == 2 and "--pred-cols x,y" in res.stderr, res.stderr
     out = json.loads(
-        run(["compare", a, b, "--id-col", "id", "--renormalize", "--format", "json"]).stdout
+        run(
+            [
+                *["compare", a, b, "--id-col", "id", "--renormalize"],
+                *["--pred-cols", "x,y", "--format", "json"],
+            ]
+        ).stdout
     )
     assert out["a"]["loss"] == pytest.approx((math.log(2) + math.log(4 / 3)) / 2, rel=1e-14)
     assert out["b"]["loss"] == pytest.approx((math.log(4 / 3) + math.log(2)) / 2, rel=1e-14)

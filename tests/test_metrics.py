@@ -322,9 +322,10 @@ def test_multiclass_labels(
         assert cal[-1][1] == 1.0 and cal[-1][2] >= (w[0] if weighted else 1.0)
 
 
-def test_two_columns_multiclass_brier_is_unhalved(tmp_path: Path, skm: Any) -> None:
-    """Two score columns + a label column is multiclass: Brier = sum over both classes
-    (scikit-learn would halve it by default for two columns; the SPEC says unhalved)."""
+def test_two_columns_multiclass_brier_is_halved(tmp_path: Path, skm: Any) -> None:
+    """Two score columns + a label column is multiclass; its Brier is halved, as
+    scikit-learn's brier_score_loss (scale_by_half="auto") halves two columns, so that it
+    equals the binary figure (p - y)^2 of one column of P(positive)."""
     rng = np.random.default_rng(2)
     n = 101
     p1 = rng.random(n)
@@ -332,15 +333,13 @@ def test_two_columns_multiclass_brier_is_unhalved(tmp_path: Path, skm: Any) -> N
     y = rng.integers(0, 2, n)
     out = xent(write(tmp_path, {**wide(p, "c"), "label": y}))
     assert out["task"] == "multiclass"
-    close(
-        out["metrics"]["brier"],
-        skm.brier_score_loss(y, p, labels=[0, 1], scale_by_half=False),
-        "brier",
-    )
-    manual = wmean(
-        [sum((p[i, c] - (y[i] == c)) ** 2 for c in range(2)) for i in range(n)], np.ones(n)
-    )
+    close(out["metrics"]["brier"], skm.brier_score_loss(y, p, labels=[0, 1]), "brier")
+    manual = wmean([(p1[i] - y[i]) ** 2 for i in range(n)], np.ones(n))
     close(out["metrics"]["brier"], manual, "brier (loop)")
+    halves = wmean(
+        [sum((p[i, c] - (y[i] == c)) ** 2 for c in range(2)) / 2 for i in range(n)], np.ones(n)
+    )
+    close(out["metrics"]["brier"], halves, "brier (two columns, halved)")
 
 
 # --------------------------------------------------------------------------------------------

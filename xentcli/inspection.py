@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from xentcli.advice import pred_cols_value, stray_columns
 from xentcli.config import LossConfig, ReadConfig, Task
 from xentcli.errors import InputError, NotNumbers, XentError
 from xentcli.io import open_dataset
 from xentcli.scoring import plan_task
+from xentcli.textsafe import shown
 from xentcli.validate import LabelEncoder
 
 PREVIEW_ROWS = 5
@@ -139,6 +141,20 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
     logits, looks = _judge(
         first.score_matrix, sum_tol, rows_sum_to_one=plan.task is Task.multiclass
     )
+    if plan.task is Task.multiclass and looks != "probs" and ds.column_names is not None:
+        # columns that are not scores beside probabilities: leave them out, not --renormalize
+        stray = stray_columns(first.score_matrix, sum_tol)
+        names = list(ds.score_names)
+        keep = [n for j, n in enumerate(names) if j not in (stray or [])]
+        value = pred_cols_value(keep, [n for n, _ in ds.columns]) if stray else None
+        if stray and value is not None:
+            out = _inspect(replace(read, pred_cols=value), task=task, sum_tol=sum_tol)
+            what = ", ".join(f"'{shown(names[j])}'" for j in stray)
+            out.notes.append(
+                f"{what} {'is' if len(stray) == 1 else 'are'} not taken as a score: the other "
+                "columns are probabilities that sum to 1 on every row of the first chunk"
+            )
+            return out
     out = Inspection(
         path=ds.source,
         format=ds.format,

@@ -236,7 +236,10 @@ def finish(
         metrics["subset_accuracy"] = _ratio(float(summary.exact.value), sw)
     if summary.spec.top_k is not None:
         metrics["top_k_accuracy"] = _ratio(float(summary.top_k.value), sw)
-    metrics["brier"] = _ratio(float(summary.brier.value), sw)
+    # Two classes laid out as two columns are halved, as scikit-learn's brier_score_loss
+    # (scale_by_half="auto") halves them: the same figure as one column of P(positive).
+    halve = task == "multiclass" and len(plan.classes) == 2
+    metrics["brier"] = _ratio(float(summary.brier.value), sw) * (0.5 if halve else 1.0)
     calibration, ece, mce = _calibration(summary)
     metrics["ece"] = ece
     metrics["mce"] = mce

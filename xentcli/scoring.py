@@ -173,6 +173,31 @@ class ChunkScorer:
             return names[j] if len(names) > 1 else f"{names[0]}[{j}]"
         return names[j]
 
+    def _stray_advice(self, scores: np.ndarray) -> str | None:
+        """When probabilities are refused: if some columns are not scores (a feature, a
+        year) and the others are probabilities, the --pred-cols that leaves them out."""
+        from xentcli.advice import pred_cols_value, quoted, stray_columns
+        from xentcli.textsafe import shown
+
+        ds = self.ds
+        if ds.column_names is None:  # arrays and list columns: no column to leave out
+            return None
+        stray = stray_columns(scores, self.loss.sum_tol)
+        if not stray:
+            return None
+        names = list(ds.score_names)
+        keep = [n for j, n in enumerate(names) if j not in stray]
+        value = pred_cols_value(keep, [n for n, _ in ds.columns])
+        if value is None:
+            return None
+        what = ", ".join(f"'{shown(names[j])}'" for j in stray)
+        one = len(stray) == 1
+        return (
+            f"the other score columns are probabilities that sum to 1 on every row, and "
+            f"{what} {'is' if one else 'are'} not: if {'it is' if one else 'they are'} not "
+            f"a score, choose the scores with --pred-cols {quoted(value)}"
+        )
+
     @property
     def _target_source(self) -> str:
         return self.ds.target_source or self.ds.source
@@ -225,11 +250,12 @@ class ChunkScorer:
                         "pass --task multilabel if each column is its own yes/no label"
                     )
         else:
-            labels = self.encoder.encode(part.labels, row0)
+            labels = self.encoder.values(part.labels, row0)
             if loss.ignore_index is not None:
                 counted = labels != loss.ignore_index
                 if not counted.all():
                     keep = counted
+            labels = self.encoder.positions(labels, keep, row0)
             self._check_range(labels, keep, row0)
 
         scores = check_scores(
@@ -241,6 +267,7 @@ class ChunkScorer:
             source=ds.source,
             column=self._score_column,
             row0=row0,
+            advice=self._stray_advice,
         )
 
         sel = _selector(keep)

@@ -42,10 +42,13 @@ def check_scores(
     source: str,
     column: ColumnName,
     row0: int,
+    advice: Callable[[np.ndarray], str | None] | None = None,
 ) -> np.ndarray:
     """The scores, checked (float64 and divided by their row sums with ``renormalize``).
 
     Otherwise the input's dtype and memory order are kept: the kernels upcast as they go.
+    ``advice``: when probabilities are refused, a better hint than --logits/--renormalize
+    for this block if there is one (a column that is not a score among them).
     """
     s = scores
     if logits:
@@ -86,7 +89,7 @@ def check_scores(
     if bad.any():
         r, c = _first(bad)
         v = float(s[r, c])
-        hint = (
+        hint = (advice(s) if advice is not None and rows_sum_to_one else None) or (
             "scores must be probabilities in [0, 1]; pass --logits if these are raw scores "
             "(or --renormalize for non-negative scores that need dividing by their row sum)"
             if np.isfinite(v)
@@ -98,10 +101,13 @@ def check_scores(
         off = np.abs(sums - 1.0) > sum_tol
         if off.any():
             r = int(np.flatnonzero(off)[0])
+            hint = (advice(s) if advice is not None and rows_sum_to_one else None) or (
+                "pass --logits if these are raw scores, --renormalize to divide by the row "
+                "sum, or --sum-tol to loosen the check"
+            )
             raise InputError(
                 f"{where(source, row0 + r)}: probabilities sum to {_fmt(sums[r])}, not 1 "
-                f"(tolerance {_fmt(sum_tol)}); pass --logits if these are raw scores, "
-                "--renormalize to divide by the row sum, or --sum-tol to loosen the check"
+                f"(tolerance {_fmt(sum_tol)}); {hint}"
             )
     return s
 
@@ -159,12 +165,17 @@ class LabelEncoder:
         # way: text labels are then read as numbers, so "1.0" works in any chunk.
         self.by_name: bool | None = False if all(n == str(i) for i, n in enumerate(names)) else None
         self._index = {n: i for i, n in enumerate(names)}
-        # Classes named by whole numbers that are not their positions ("2,0,1", "1,2,3"): a
-        # label 0 could be the class named "0" or the first class. Refused, not guessed (a CSV
-        # read labels as names, a Parquet integer column as positions).
-        self._numbers_not_positions = self.by_name is None and all(
-            _DIGITS.fullmatch(n.strip()) for n in names
-        )
+        # Classes named by whole numbers that are not their positions ("1,2,3" of a rating
+        # model, "-1,1", "2,0,1": scikit-learn's classes_): a number label is the class of
+        # that name, as the names say, whether it is read from text or from numbers.
+        self.numbered: dict[int, int] | None = None
+        self._numbers_not_positions = False
+        if self.by_name is None and all(_WHOLE.fullmatch(n.strip()) for n in names):
+            numbered = {int(n.strip()): i for i, n in enumerate(names)}
+            if len(numbered) == len(names):
+                self.numbered, self.by_name = numbered, False
+            else:  # "1" and "01": one number names two classes
+                self._numbers_not_positions = True
         # true/false labels mean 1/0 unless a class is itself named like one (any case)
         self._names_like_booleans = any(n.strip().lower() in ("true", "false") for n in names)
 
@@ -184,6 +195,11 @@ class LabelEncoder:
         return where(src, row, col)
 
     def _hint(self) -> str:
+        if self.numbered is not None:
+            shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
+            return (
+                f"the classes are named by numbers ({shown}), and a label is the class of that name"
+            )
         if self.binary:
             return (
                 f"binary labels are 0/1 or the class names {', '.join(self.names)} "
@@ -193,6 +209,31 @@ class LabelEncoder:
         return f"labels are class indices 0..{len(self.names) - 1} or class names ({shown})"
 
     def encode(self, raw: Any, row0: int) -> np.ndarray:
+        """Class positions of a chunk of raw labels."""
+        return self.positions(self.values(raw, row0), None, row0)
+
+    def positions(self, values: np.ndarray, keep: np.ndarray | None, row0: int) -> np.ndarray:
+        """Class positions of label values (from :meth:`values`): the values themselves,
+        unless the classes are named by numbers, when each value is looked up by name. Rows
+        not kept (``--ignore-index``) are not looked up (their position is 0)."""
+        if self.numbered is None:
+            return values
+        keys = np.array(sorted(self.numbered), dtype=np.int64)
+        where_ = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+        found = keys[where_] == values
+        bad = ~found if keep is None else ~found & keep
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{self._at(row0 + r)}: label {values[r]} is not a class; {self._hint()}"
+                + ("; rows to skip need --ignore-index" if keep is None else "")
+            )
+        lut = np.array([self.numbered[int(k)] for k in keys], dtype=np.int64)
+        return np.where(found, lut[where_], 0)
+
+    def values(self, raw: Any, row0: int) -> np.ndarray:
+        """Label values of a chunk: class positions, or numbers naming classes (see
+        :meth:`positions`), before rows are dropped by ``--ignore-index``."""
         if self._numbers_not_positions and len(raw):
             src, col = self._source()
             shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
@@ -384,6 +425,7 @@ class LabelEncoder:
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 _DIGITS = re.compile(r"[0-9]{1,18}")  # a class index as plain text: below 2**62 as int64
+_WHOLE = re.compile(r"[-+]?[0-9]{1,18}")  # a class named by a whole number
 _SMALL_DICTIONARY = 1 << 16
 
 

@@ -8,14 +8,16 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from xentcli.advice import pred_cols_value, quoted, selectable
 from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
-from xentcli.errors import InputError, NotNumbers, UsageError
+from xentcli.errors import InputError, NotNumbers, UsageError, XentError
 from xentcli.io.formats import kind_of
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
 from xentcli.io.parts import Chunk, rebatch, zip_aligned
@@ -204,8 +206,14 @@ def _plan_roles(
     predictions: bool,
     labels_elsewhere: bool,
     metadata: tuple[str, ...] = (),
+    types: dict[str, Any] | None = None,
+    index: tuple[str, ...] = (),
 ) -> _Plan:
-    """Assign roles to a table's columns. ``predictions``: this table holds the scores."""
+    """Assign roles to a table's columns. ``predictions``: this table holds the scores.
+
+    ``types``: the Arrow type of each column, where known; by default only a column of
+    floating-point numbers is a score. ``index``: the columns that hold the index pandas
+    wrote: the default id, never a score or a label."""
     if len(names) > MAX_COLUMNS:
         raise InputError(f"{source}: {len(names):,} columns, above xent's limit of {MAX_COLUMNS:,}")
     _check_duplicates(names, source)
@@ -226,7 +234,7 @@ def _plan_roles(
         elif cfg.label_col in names:
             plan.label = cfg.label_col
         elif not predictions:
-            rest = [n for n in names if n not in (plan.weight, plan.ident)]
+            rest = [n for n in names if n not in (plan.weight, plan.ident) and n not in index]
             if len(rest) == 1:
                 plan.label = rest[0]
             else:
@@ -254,6 +262,7 @@ def _plan_roles(
         if labels_elsewhere and cfg.label_col in names:
             # labels come from --labels, yet a column of that name is still not a score
             taken.add(cfg.label_col)
+        others: list[str] = []  # columns left out of the default scores by their type
         if cfg.pred_cols:
             plan.scores = _select(cfg.pred_cols, names, source, "--pred-cols")
             clash = [c for c in plan.scores if c in taken]
@@ -266,26 +275,23 @@ def _plan_roles(
             if plan.targets and cfg.label_col in names:
                 # targets are the truth here; the (unused) label column is not a score either
                 taken.add(cfg.label_col)
-            plan.scores = [n for n in names if n not in taken and n not in metadata]
-            if plan.scores[:1] == [""] == names[:1]:  # pandas' to_csv writes its index so
-                others = ",".join(n for n in plan.scores if n)
-                choose = (
-                    f"choose the scores with --pred-cols (here perhaps --pred-cols '{others}')"
-                    if others
-                    else "and no other column is left for them"
-                )
-                raise UsageError(
-                    f"{source}: the first column has no name (a pandas index written by "
-                    f"to_csv?), so it is not taken as a score column; {choose}"
-                )
-        if not plan.scores:
-            raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
+            candidates = [n for n in names if n not in taken and n not in metadata]
+            # the index pandas stored (or to_csv wrote first, unnamed): an id, never a score
+            index_cols = [c for c in index if c in candidates]
+            if index_cols and plan.ident is None and cfg.id_col is None:
+                plan.ident = index_cols[0]
+            candidates = [c for c in candidates if c not in index_cols]
+            others = [c for c in candidates if not _score_like(types, c)]
+            plan.scores = [c for c in candidates if c not in others]
         if target_here and not plan.label and not plan.targets:
             guess = guess_target_cols(plan.scores)
+            label_like = [c for c in others if _LABEL_LIKE.fullmatch(c.strip().lower())]
             hint = (
                 f" (here perhaps --target-cols '{guess}': those columns pair with the "
                 "others by name)"
                 if guess
+                else f" (here perhaps --label-col {quoted(label_like[0])})"
+                if len(label_like) == 1 and selectable(label_like[0])
                 else ""
             )
             raise UsageError(
@@ -293,7 +299,87 @@ def _plan_roles(
                 "name it with --label-col, give the labels with --labels PATH, "
                 f"or pass --target-cols for one-hot/soft targets{hint}"
             )
+        if others:
+            raise _not_scores(source, others, types or {}, plan, names)
+        if not plan.scores:
+            raise UsageError(f"{source}: no score columns left (columns: {_list(names)})")
     return plan
+
+
+# names people give the true class's column, for a hint when no --label-col is found
+_LABEL_LIKE = re.compile(
+    r"(y|y_?true|target|targets|class|classes|labels?|truth|ground_?truth|gt|true_?label|"
+    r"true_?class|category|outcome)"
+)
+
+
+def _score_like(types: dict[str, Any] | None, column: str) -> bool:
+    """Whether a column may be a score by default: floating-point numbers (or a list of them),
+    a decimal with digits after the point, or a type not known (a CSV read from a pipe, a
+    column empty in the first rows). Integers, true/false, text and dates are not."""
+    import pyarrow as pa
+
+    from xentcli.io.arrowcols import is_list
+
+    if types is None or column not in types:
+        return True
+    ty = types[column]
+    if pa.types.is_dictionary(ty):
+        ty = ty.value_type
+    if is_list(ty):
+        ty = ty.value_type
+    return bool(
+        pa.types.is_floating(ty)
+        or pa.types.is_null(ty)
+        or (pa.types.is_decimal(ty) and ty.scale > 0)
+    )
+
+
+def _type_words(ty: Any) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(ty):
+        ty = ty.value_type
+    if pa.types.is_integer(ty):
+        return f"whole numbers, {ty}"
+    if pa.types.is_boolean(ty):
+        return "true/false values"
+    if pa.types.is_string(ty) or pa.types.is_large_string(ty) or pa.types.is_binary(ty):
+        return "text"
+    if pa.types.is_temporal(ty):
+        return f"dates or times, {ty}"
+    return f"values of type {ty}"
+
+
+def _not_scores(
+    source: str, others: list[str], types: dict[str, Any], plan: _Plan, names: list[str]
+) -> InputError:
+    """The error for columns left out of the default scores by their type: which, why, and
+    commands that give the right number whichever they are."""
+    one = len(others) == 1
+    what = ", ".join(f"'{shown(c)}' ({_type_words(types[c])})" for c in others[:5])
+    more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+    ways = []
+    value = pred_cols_value(plan.scores, names)
+    if value is not None and len(value) <= 300:
+        ways.append(f"choose the score columns with --pred-cols {quoted(value)}")
+    elif plan.scores:
+        ways.append(f"choose the {len(plan.scores)} score columns with --pred-cols")
+    if one and plan.ident is None and selectable(others[0]):
+        ways.append(f"mark it as the id with --id-col {quoted(others[0])}")
+    every = pred_cols_value([n for n in names if n in plan.scores or n in others], names)
+    to_score = f"if {'it is a score' if one else 'they are scores'}, " + (
+        f"pass --pred-cols {quoted(every)}"
+        if every is not None and len(every) <= 300
+        else f"list {'it' if one else 'them'} in --pred-cols"
+    )
+    advice = f"{', '.join(ways)}; or, {to_score}" if ways else to_score
+    return NotNumbers(
+        f"{source}: {'column' if one else 'columns'} {what}{more} {'is' if one else 'are'} "
+        f"not floating-point scores, so not taken as {'a class' if one else 'classes'}: "
+        f"{advice}",
+        others[0],
+    )
 
 
 def _check_types(t: TableInput, plan: _Plan) -> bool:
@@ -364,7 +450,7 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Chunk]:
             )
         if plan.weight:
             chunk.weights = numeric(batch.column(plan.weight), t.name, plan.weight, row0)
-        if plan.ident:
+        if plan.ident is not None:
             chunk.ids = batch.column(plan.ident)
         chunk.groups = {g: batch.column(g) for g in plan.groups}
         yield chunk
@@ -505,6 +591,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             predictions=True,
             labels_elsewhere=labels_elsewhere,
             metadata=tuple(getattr(pred, "partition_columns", ())),
+            types=_known_types(pred),
+            index=_index_columns(pred),
         )
         plan.scores_list = _check_types(pred, plan)
         if pred_kind == "dataset" and not cfg.pred_cols:
@@ -540,7 +628,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 ("labels", plan.label),
                 ("targets", plan.targets),
                 ("weights", plan.weight),
-                ("ids", plan.ident),
+                ("ids", plan.ident is not None),
             ]
             if on
         }
@@ -586,7 +674,12 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
         lab_source = display_name(cfg.labels)
         if isinstance(lab, TableInput):
             lplan = _plan_roles(
-                lab.columns, lab_source, cfg, predictions=False, labels_elsewhere=True
+                lab.columns,
+                lab_source,
+                cfg,
+                predictions=False,
+                labels_elsewhere=True,
+                index=_index_columns(lab),
             )
             if lplan.weight and "weights" in pred_roles:
                 lplan.weight = None
@@ -643,11 +736,54 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             raise UsageError(f"{option} '{value}': no such column in {where}")
     if cfg.id_col and "ids" in roles:
         ds.id_name = cfg.id_col
+    elif not isinstance(pred, dict) and plan.ident is not None:  # pandas' index
+        ds.id_name = "index" if _PANDAS_INDEX.fullmatch(plan.ident) else plan.ident
     ds.format = pred_kind if pred_kind != "dataset" else f"dataset of {pred.kind} files"
     ds.text = (pred.kind if pred_kind == "dataset" else pred_kind) in ("csv", "tsv")
     ds.group_by = tuple(cfg.group_by)
     ds.chunk_rows = rows
     return ds
+
+
+# the names pandas gives the index columns it writes: "" (to_csv), __index_level_0__ (Arrow)
+_PANDAS_INDEX = re.compile(r"|__index_level_\d+__")
+
+
+def _known_types(t: Any) -> dict[str, Any] | None:
+    """Each column's Arrow type, where the input says it before being read: a CSV's are
+    guessed from its first rows (None when they cannot be)."""
+    if t.kind in ("csv", "tsv"):
+        if isinstance(t, TableInput):
+            return t.head_types
+        return _first_file_types(t)
+    return {f.name: f.type for f in t.schema}
+
+
+def _first_file_types(t: Any) -> dict[str, Any] | None:
+    """The head types of a CSV dataset's first file (as for one CSV file)."""
+    try:
+        first = t.files[0]
+        kind, compression, delimiter = detect_format(first, InputFormat.auto)
+        if kind != "csv":
+            return None
+        return open_table(first, kind, compression, delimiter, threads=False).head_types
+    except (XentError, OSError, IndexError, AttributeError):
+        return None
+
+
+def _index_columns(t: Any) -> tuple[str, ...]:
+    """The columns holding the index pandas wrote: named in the pandas metadata of a Parquet
+    or Arrow file (``__index_level_0__`` after a filter or a split), or the unnamed first
+    column of a CSV written by ``to_csv``."""
+    names = list(t.schema.names)
+    if t.kind in ("csv", "tsv"):
+        return ("",) if names[:1] == [""] else ()
+    try:
+        meta = t.schema.pandas_metadata or {}
+    except ValueError:  # metadata that is not JSON: not pandas'
+        return ()
+    index = meta.get("index_columns", []) if isinstance(meta, dict) else []
+    return tuple(c for c in index if isinstance(c, str) and c in names)
 
 
 def _array_targets(a: ArrayInput) -> tuple[str, list[str]]:

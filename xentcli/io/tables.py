@@ -37,6 +37,9 @@ CSV_HEADER_MAX_BYTES = 1 << 24  # a header row longer than this (16 MB) is refus
 # up to this size (and Arrow's memory a few times it), before a row is called too long
 CSV_BLOCK_MAX_BYTES = 1 << 26
 BOM = b"\xef\xbb\xbf"
+# The rows after the header that a CSV's column types are guessed from (an integer, text or
+# date column is not a score by default); every value is still typed when it is read.
+CSV_SNIFF_BYTES = 1 << 16
 
 
 def display_name(path: str) -> str:
@@ -57,6 +60,8 @@ class TableInput:
     _ipc_batches_once: Iterator[pa.RecordBatch] | None = field(default=None, repr=False)
     num_rows: int | None = None
     row_groups: tuple[int, ...] | None = None  # Parquet: read only these
+    # CSV: the types Arrow infers from the first rows, by column (None: not known)
+    head_types: dict[str, pa.DataType] | None = None
 
     @property
     def name(self) -> str:
@@ -621,13 +626,18 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         _check_header_length(header, path)
         if not header.strip():
             raise InputError("<stdin>: no input; expected CSV with a header row")
-        rest = _Chained(header, stdin)
+        sample = stdin.read(CSV_SNIFF_BYTES)
+        rest = _Chained(header + sample, stdin)
         head_source: Any = io.BytesIO(_header_row(header))
     else:
         # Only the header line: errors in data rows are reported, with their row, while streaming.
         with pa.input_stream(path, compression=compression) as raw:
             header = _first_line(raw)
         _check_header_length(header, path)
+        sample = b""
+        if header.endswith(b"\n"):
+            with pa.input_stream(path, compression=compression) as raw:
+                sample = raw.read(len(header) + CSV_SNIFF_BYTES)[len(header) :]
         if not header.strip():
             raise InputError(f"{path}: the file is empty; expected a header row and data")
         head_source = io.BytesIO(_header_row(header))
@@ -675,7 +685,68 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         compression=compression,
         threads=threads,
         _stdin_rest=rest,
+        head_types=_sniff_types(header, sample, delimiter, schema.names),
     )
+
+
+def _int_bounds(col: Any) -> tuple[int, int]:
+    """(min, max) of an integer column's valid values, from its buffers (pyarrow.compute,
+    which to_numpy imports for nulls, costs ~40 ms to import)."""
+    import numpy as np
+
+    low, high = None, None
+    for chunk in col.chunks:
+        validity, data = chunk.buffers()[:2]
+        dtype = np.dtype(chunk.type.to_pandas_dtype())
+        values = np.frombuffer(data, dtype=dtype)[chunk.offset : chunk.offset + len(chunk)]
+        if validity is not None and chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            values = values[bits[chunk.offset : chunk.offset + len(chunk)].astype(bool)]
+        if len(values):
+            lo, hi = int(values.min()), int(values.max())
+            low = lo if low is None else min(low, lo)
+            high = hi if high is None else max(high, hi)
+    return (0, 0) if low is None or high is None else (low, high)
+
+
+def _sniff_types(
+    header: bytes, sample: bytes, delimiter: str, names: list[str]
+) -> dict[str, pa.DataType] | None:
+    """The type Arrow infers for each column from the whole rows in ``sample`` (the bytes after
+    the header), or None when they cannot tell (no whole row, a row Arrow cannot parse).
+    Only the default choice of score columns looks at them (the values are typed when read),
+    so a text column is left out: it may be numbers with a bad cell, which the reader names;
+    whole numbers other than 0 and 1, true/false and dates are what is known not to be
+    scores."""
+    import pyarrow.csv as pcsv
+
+    cut = sample.rfind(b"\n")
+    if cut < 0:
+        return None
+    body = _header_row(header) + sample[: cut + 1]
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(body),
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=len(body) + 1),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(null_values=[""], strings_can_be_null=True),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if not table.num_rows or table.num_columns != len(names):
+        return None
+    types = {}
+    for name, col in zip(names, table.columns, strict=True):
+        ty = col.type
+        if not (pa.types.is_integer(ty) or pa.types.is_boolean(ty) or pa.types.is_temporal(ty)):
+            continue  # text may be numbers with a bad cell, which the reader names
+        # text has no types: "1" is as much a probability as "1.0", a year is not
+        if pa.types.is_integer(ty) and col.null_count < len(col):
+            low, high = _int_bounds(col)
+            if 0 <= low and high <= 1:
+                ty = pa.float64()
+        types[name] = ty
+    return types
 
 
 def _csv_pieces(

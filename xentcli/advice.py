@@ -1,0 +1,63 @@
+"""Advice in messages that is code: column lists written so that, passed back as they are
+shown, they pick exactly the columns meant."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shlex
+
+import numpy as np
+
+from xentcli.textsafe import needs_escape
+
+
+def selectable(name: str) -> bool:
+    """Whether --pred-cols (and the other column options) can name this column exactly."""
+    return bool(name) and name.strip() == name and "," not in name and not needs_escape(name)
+
+
+def glob_escaped(name: str) -> str:
+    """A --pred-cols item that matches exactly ``name``: glob characters in brackets."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+
+
+def quoted(value: str) -> str:
+    """A value as a POSIX shell word."""
+    return shlex.quote(value)
+
+
+def pred_cols_value(scores: list[str], names: list[str]) -> str | None:
+    """A --pred-cols value that picks exactly ``scores`` from ``names``, in their order: a
+    prefix glob when one fits, else the names; None when a name cannot be written in it."""
+    if not scores or not all(selectable(c) for c in scores):
+        return None
+    prefix = os.path.commonprefix(scores)  # noqa: RUF071 (a prefix of names, not of paths)
+    if prefix and not any(ch in prefix for ch in "*?[") and len(scores) > 2:
+        glob = prefix + "*"
+        if fnmatch.filter(names, glob) == scores:
+            return glob
+    return ",".join(glob_escaped(c) for c in scores)
+
+
+def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
+    """Columns of a block of multiclass probabilities that look like something else kept
+    beside them (a feature, a year, an index): the others lie in [0, 1] and sum to 1 on every
+    row, and they do not. Either the columns outside [0, 1], or one column whose removal
+    leaves rows that sum to 1; None when no such explanation fits (or more than one does)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or s.shape[1] < 3 or not len(s):
+        return None
+
+    def sums_to_one(cols: np.ndarray) -> bool:
+        return bool(np.all(np.abs(s[:, cols].sum(axis=1) - 1.0) <= sum_tol))
+
+    unit = np.all((s >= 0) & (s <= 1), axis=0)
+    if not unit.all():
+        keep = np.flatnonzero(unit)
+        if len(keep) >= 2 and sums_to_one(keep):
+            return [int(j) for j in np.flatnonzero(~unit)]
+        return None
+    total = s.sum(axis=1)
+    fits = [j for j in range(s.shape[1]) if np.all(np.abs(total - s[:, j] - 1.0) <= sum_tol)]
+    return fits if len(fits) == 1 else None
