@@ -50,7 +50,7 @@ def _advice(stderr: str, flag: str) -> list[str]:
 def test_pandas_index_in_parquet_is_the_id_not_a_class(tmp_path: Path) -> None:
     """to_parquet after a split stores the index as __index_level_0__: it was scored as a
     class. It is the default id now: the per-sample file names it 'index'."""
-    p, y, classes, index = _model()
+    p, y, _classes, index = _model()
     df = pd.DataFrame(p, columns=[str(c) for c in classes], index=index)
     df["label"] = y
     path = tmp_path / "preds.parquet"
@@ -72,7 +72,7 @@ def test_pandas_index_in_parquet_is_the_id_not_a_class(tmp_path: Path) -> None:
 
 
 def test_named_pandas_index_is_the_id(tmp_path: Path) -> None:
-    p, y, classes, index = _model()
+    p, y, _classes, index = _model()
     df = pd.DataFrame(p, columns=["setosa", "versicolor", "virginica"], index=index)
     df.index.name = "flower"
     df["label"] = y
@@ -88,7 +88,7 @@ def test_named_pandas_index_is_the_id(tmp_path: Path) -> None:
 def test_to_csv_index_is_the_id_and_labels_written_with_their_index_are_read(
     tmp_path: Path,
 ) -> None:
-    p, y, classes, index = _model()
+    p, y, _classes, index = _model()
     preds = tmp_path / "preds.csv"
     pd.DataFrame(p, columns=["a", "b", "c"], index=index).to_csv(preds)
     for name, series in [
@@ -107,7 +107,7 @@ def test_an_integer_column_is_refused_and_the_advice_gives_sklearns_number(
 ) -> None:
     """A 'year' kept beside the predictions was scored as a class; the old advice
     (--renormalize) then gave a loss of thousands with exit 0."""
-    p, y, classes, _ = _model()
+    p, y, _classes, _ = _model()
     df = pd.DataFrame(p, columns=["p0", "p1", "p2"])
     df["year"] = 2024
     df["label"] = y
@@ -134,7 +134,7 @@ def test_an_integer_column_is_refused_and_the_advice_gives_sklearns_number(
 def test_a_float_feature_beside_probabilities_gets_pred_cols_advice(tmp_path: Path) -> None:
     """A float column (a feature) cannot be told from a score by its type; the other columns
     summing to 1 on every row tells it. The advice was --logits or --renormalize (wrong)."""
-    p, y, classes, _ = _model()
+    p, y, _classes, _ = _model()
     df = pd.DataFrame(p, columns=["p0", "p1", "p2"])
     df.insert(1, "petal_cm", np.linspace(0.2, 2.5, len(df)))  # inside [0, 1] at first
     df["label"] = y
@@ -179,7 +179,7 @@ def test_classes_named_by_numbers_match_labels_by_name(tmp_path: Path, suffix: s
 
 def test_permuted_number_names_follow_the_names(tmp_path: Path) -> None:
     """Columns "2","0","1": a label 0 is the class named "0" (the second column)."""
-    p, y, classes, _ = _model()
+    p, y, _classes, _ = _model()
     order = [2, 0, 1]
     df = pd.DataFrame(p[:, order], columns=[str(c) for c in order])
     df["label"] = y
@@ -195,8 +195,10 @@ def test_class_names_as_numbers_for_arrays_and_ignore_index(tmp_path: Path) -> N
     y_ignored[:5] = -100
     np.save(tmp_path / "y.npy", y_ignored)
     out = _json(
-        [str(tmp_path / "p.npy"), "--labels", str(tmp_path / "y.npy"), "--class-names", "1,2,3"]
-        + ["--ignore-index", "-100"]
+        [
+            *[str(tmp_path / "p.npy"), "--labels", str(tmp_path / "y.npy")],
+            *["--class-names", "1,2,3", "--ignore-index", "-100"],
+        ]
     )
     assert out["n"] == len(y) - 5
     assert out["loss"] == pytest.approx(log_loss(y[5:], p[5:], labels=classes), rel=1e-12)
