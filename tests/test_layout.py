@@ -50,7 +50,7 @@ def _advice(stderr: str, flag: str) -> list[str]:
 def test_pandas_index_in_parquet_is_the_id_not_a_class(tmp_path: Path) -> None:
     """to_parquet after a split stores the index as __index_level_0__: it was scored as a
     class. It is the default id now: the per-sample file names it 'index'."""
-    p, y, _classes, index = _model()
+    p, y, classes, index = _model()
     df = pd.DataFrame(p, columns=[str(c) for c in classes], index=index)
     df["label"] = y
     path = tmp_path / "preds.parquet"
