@@ -452,8 +452,8 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
     col = f", column '{column}'" if column else ""
     hint = (
         (
-            f"; if '{column}' is not a score column, mark it with --id-col or choose the "
-            "score columns with --pred-cols"
+            f"; if '{column}' is not a score column, mark it with --id-col "
+            f"{_shell_word(column)} or choose the score columns with --pred-cols"
         )
         if column
         else ""
@@ -466,6 +466,14 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
     if column and value:  # text in the column: inspect tries it as the id column
         return NotNumbers(message, column)
     return InputError(message)
+
+
+def _shell_word(text: str) -> str:
+    import shlex
+
+    from xentcli.textsafe import shown
+
+    return shlex.quote(shown(text))
 
 
 def _unclosed_quote(row: bytes, delimiter: str) -> bool:
