@@ -126,7 +126,9 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _figures(report: dict[str, Any]) -> dict[str, float | None]:
+def figures(report: dict[str, Any]) -> dict[str, float | None]:
+    """A report's figures by the names ``delta`` uses: ``loss``, ``metrics.ece``,
+    ``per_class.<class>.loss_mean``."""
     out: dict[str, float | None] = {k: report[k] for k in _FIGURES if k in report}
     out.update({f"metrics.{k}": v for k, v in report.get("metrics", {}).items()})
     for row in report.get("per_class", []):
@@ -164,7 +166,7 @@ def compare(
             "it has no 'options' (an older xent wrote it), so whether it was made with the "
             "same loss options cannot be checked"
         )
-    new, old = _figures(report), _figures(base)
+    new, old = figures(report), figures(base)
     delta = {}
     for k, v in new.items():
         o = old.get(k)
