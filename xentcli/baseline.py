@@ -21,6 +21,10 @@ _REMEDY = "give the output of xent compute --format json"
 MAX_BASELINE_BYTES = 256 << 20  # reports are far smaller (10^4 slices: ~30 MB)
 
 
+class BaselineMissing(UsageError):
+    """The --baseline file does not exist (a first run, or a path mistyped)."""
+
+
 class _NonStrictJSON(ValueError):
     """NaN or Infinity in the file: Python's json writes them, RFC 8259 (and xent) do not."""
 
@@ -35,7 +39,10 @@ def load(path: str) -> dict[str, Any]:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BASELINE_BYTES + 1)  # an endless stream (/dev/zero) stops here
     except FileNotFoundError:
-        raise UsageError(f"--baseline {path}: no such file") from None
+        raise BaselineMissing(
+            f"--baseline {path}: no such file; on a first run, before there is a previous "
+            "report, pass --allow-missing-baseline"
+        ) from None
     except OSError as exc:
         raise UsageError(f"--baseline {path}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_BASELINE_BYTES:
