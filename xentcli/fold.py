@@ -164,12 +164,12 @@ class Grouper:
         return lut[inverse.reshape(-1)]
 
     def slices(
-        self, part: Chunk, counted: np.ndarray | None = None
+        self, part: Chunk, counted: np.ndarray | None = None, codes: np.ndarray | None = None
     ) -> Iterator[tuple[tuple[Any, ...], np.ndarray]]:
-        """(slice key, row indices) for each slice present in ``part``; with ``counted`` (the
-        rows the scorer kept), the indices are into the counted rows, as the scorer's values
-        are."""
-        codes = self.codes(part)
+        """(slice key, row indices) for each slice present in ``part`` (whose ``codes`` may be
+        known already); with ``counted`` (the rows the scorer kept), the indices are into the
+        counted rows, as the scorer's values are."""
+        codes = self.codes(part) if codes is None else codes
         if counted is not None:
             codes = codes[counted]
         for code, idx in _split(codes):

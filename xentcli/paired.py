@@ -134,8 +134,8 @@ def _compare(
             d, den = sw * d, sw * den
         total.update(rows_a, rows_b, d, den, pa_.row0)
         if grouper is not None:
-            _same_groups(grouper, pa_, pb_, ds_a.source, ds_b.source)
-            for key, idx in grouper.slices(pa_, scored_a.counted):
+            codes = _same_groups(grouper, pa_, pb_, ds_a.source, ds_b.source)
+            for key, idx in grouper.slices(pa_, scored_a.counted, codes):
                 if key not in slices:
                     slices[key] = _Paired(plan_a.n_classes, metrics, level)
                 slices[key].update(
@@ -159,9 +159,10 @@ def _compare(
 
 def _same_groups(
     grouper: Grouper, part_a: Chunk, part_b: Chunk, source_a: str, source_b: str
-) -> None:
+) -> np.ndarray:
     """The --group-by columns are read from both files: each row must fall in the same slice
-    in both (a row of A's slice "x" that B puts in "y" is not the same row)."""
+    in both (a row of A's slice "x" that B puts in "y" is not the same row). Returns the rows'
+    slice codes."""
     codes_a, codes_b = grouper.codes(part_a), grouper.codes(part_b)
     differs = np.flatnonzero(codes_a != codes_b)
     if differs.size:
@@ -173,6 +174,7 @@ def _same_groups(
             f"{part_a.row0 + r + 1} ({_key_text(a)} and {_key_text(b)}); compare needs the "
             "same rows in both files"
         )
+    return codes_a
 
 
 def _key_text(key: tuple[Any, ...]) -> str:
