@@ -77,3 +77,9 @@ def test_compare_example_runs_as_written() -> None:
     assert f"B - A = {losses[1] - losses[0]:.6g} nats per row" in done.stdout
     for size in ("large", "medium", "small"):
         assert any(line.strip().startswith(size) for line in first)
+    # the output the README shows is the command's (the part it shows)
+    shown = re.findall(r"```text\n(.*?)```", section, flags=re.S)[0]
+    printed = {line.rstrip() for line in first}
+    for line in shown.splitlines():
+        if line.strip() and line != "...":
+            assert line.rstrip() in printed, line

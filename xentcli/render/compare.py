@@ -155,7 +155,15 @@ def _difference_rows(w: Any, c: Comparison, where: str) -> None:
 def group_header(c: Comparison) -> list[str]:
     assert c.groups
     pct = f"{100 * c.level:g}%"
-    return [*c.groups[0][0].keys(), "n", "A loss_mean", "B loss_mean", "B - A", f"{pct} CI", ""]
+    return [
+        *c.groups[0][0].keys(),
+        "n",
+        "A loss_mean",
+        "B loss_mean",
+        "B - A",
+        f"{pct} CI",
+        "significant",
+    ]
 
 
 def group_cells(c: Comparison) -> list[list[str]]:
@@ -172,7 +180,7 @@ def group_cells(c: Comparison) -> list[list[str]]:
                 fmt(g.b.loss_mean),
                 f"{g.diff_mean:+.4g}" if finite else "-",
                 f"{fmt(g.low)} .. {fmt(g.high)}" if finite else "-",
-                "significant" if g.significant else "",
+                "yes" if g.significant else "no",
             ]
         )
     return rows
