@@ -38,6 +38,18 @@ Files (run each command from the repository root):
     Every row of both groups sums to 1.
     ``xent compute sample_data/wine_soft.csv --target-cols 't_*'``
 
+``cancer_logreg.csv`` / ``cancer_boosting.csv``
+    A pair for ``xent compare``: two models' predictions on the same rows, the
+    breast-cancer test split of ``breast_cancer_binary.csv`` (same split, rows in
+    ``load_breast_cancer`` order). A is the standardized LogisticRegression (the same
+    probabilities as ``breast_cancer_binary.csv``), B a HistGradientBoostingClassifier
+    (``random_state=0``), a candidate that scores worse. Columns, alike in both files:
+    ``patient_id`` ("pNNN", NNN = row index in ``load_breast_cancer``), ``size``
+    (``small`` / ``medium`` / ``large``: mean radius below 12, below 15, or 15 and above),
+    ``p_malignant`` (P(malignant), float64) and ``label`` (1 = malignant).
+    ``xent compare sample_data/cancer_logreg.csv sample_data/cancer_boosting.csv
+    --id-col patient_id --group-by size``
+
 ``digits_probs.npy`` / ``digits_labels.npy``
     The same digits model and test split as ``digits_logits.parquet``, as probabilities
     (``predict_proba``, 2-D float32, rows sum to 1) and labels (1-D int64). Its loss
@@ -70,7 +82,7 @@ from sklearn.datasets import (
     load_wine,
     make_multilabel_classification,
 )
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -182,6 +194,35 @@ def breast_cancer() -> None:
     )
 
 
+def size_of(mean_radius: float) -> str:
+    return "small" if mean_radius < 12 else "medium" if mean_radius < 15 else "large"
+
+
+def breast_cancer_pair() -> None:
+    ds = load_breast_cancer()
+    y = (ds.target == 0).astype(np.int64)  # 1 = malignant, as in breast_cancer_binary.csv
+    idx = np.arange(len(y))
+    i_tr, i_te = train_test_split(idx, test_size=0.5, stratify=y, random_state=SEED)
+    i_te = np.sort(i_te)
+    models = {
+        "cancer_logreg.csv": make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=1000, random_state=SEED)
+        ),
+        "cancer_boosting.csv": HistGradientBoostingClassifier(random_state=SEED),
+    }
+    ids = [f"p{i:03d}" for i in i_te]
+    sizes = [size_of(float(r)) for r in ds.data[i_te, 0]]  # feature 0: mean radius
+    for name, model in models.items():
+        model.fit(ds.data[i_tr], y[i_tr])
+        assert list(model.classes_) == [0, 1]
+        p = model.predict_proba(ds.data[i_te])[:, 1]
+        write_csv(
+            OUT / name,
+            ["patient_id", "size", "p_malignant", "label"],
+            [ids, sizes, list(p), [int(v) for v in y[i_te]]],
+        )
+
+
 def multilabel() -> None:
     names = ["sports", "politics", "tech", "science", "health"]
     x, y = make_multilabel_classification(
@@ -233,6 +274,7 @@ def main() -> None:
     iris()
     digits()
     breast_cancer()
+    breast_cancer_pair()
     multilabel()
     wine()
     for f in sorted(OUT.iterdir()):

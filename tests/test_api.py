@@ -527,8 +527,8 @@ def test_evaluator_refuses_ci_and_reports_its_weights() -> None:
 
 
 def test_options_a_call_does_not_take_are_refused() -> None:
-    with pytest.raises(TypeError, match="unknown option 'group_by'"):
-        compare(P3, P3, labels=[0, 1, 2], group_by=["x"])
+    with pytest.raises(TypeError, match="unknown option 'per_sample'"):
+        compare(P3, P3, labels=[0, 1, 2], per_sample="rows.csv")
     with pytest.raises(TypeError, match="unknown option 'read'"):
         compute(P3, labels=[0, 1, 2], read=None)
     with pytest.raises(XentError, match="pass output= too"):

@@ -80,6 +80,58 @@ def test_wine_soft_targets() -> None:
     assert out["loss"] == pytest.approx(math.fsum(rows) / len(rows), rel=1e-12)
 
 
+def _cancer(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    t = pcsv.read_csv(DATA / name)
+    return (
+        t.column("p_malignant").to_numpy(),
+        t.column("label").to_numpy(),
+        t.column("size").to_pylist(),
+        t.column("patient_id").to_pylist(),
+    )
+
+
+def test_compare_pair_matches_sklearn() -> None:
+    """xent compare on the sample pair: each model's loss is scikit-learn's log_loss, the
+    paired difference and delta are B - A of those, and so per --group-by slice."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    p_a, y, size, ids = _cancer("cancer_logreg.csv")
+    p_b, y_b, size_b, ids_b = _cancer("cancer_boosting.csv")
+    assert (y == y_b).all() and size == size_b and ids == ids_b  # the same rows
+    out = run_json(
+        [
+            "compare",
+            DATA / "cancer_logreg.csv",
+            DATA / "cancer_boosting.csv",
+            "--id-col",
+            "patient_id",
+            "--group-by",
+            "size",
+        ]
+    )
+    loss_a, loss_b = metrics.log_loss(y, p_a), metrics.log_loss(y, p_b)
+    assert out["a"]["loss"] == pytest.approx(loss_a, rel=1e-12)
+    assert out["b"]["loss"] == pytest.approx(loss_b, rel=1e-12)
+    assert out["difference"]["loss_mean"] == pytest.approx(loss_b - loss_a, rel=1e-9)
+    assert out["delta"]["loss"] == pytest.approx(loss_b - loss_a, rel=1e-9)
+    assert out["difference"]["n"] == len(y) == 285
+    acc_b = metrics.accuracy_score(y, p_b > 0.5)
+    assert out["delta"]["metrics.accuracy"] == pytest.approx(
+        acc_b - metrics.accuracy_score(y, p_a > 0.5), abs=1e-12
+    )
+    ci = out["difference"]["ci"]
+    assert ci["low"] < loss_b - loss_a < ci["high"]
+    sizes = np.array(size)
+    assert [g["group"] for g in out["groups"]] == [{"size": s} for s in sorted(set(size))]
+    for g in out["groups"]:
+        m = sizes == g["group"]["size"]
+        la = metrics.log_loss(y[m], p_a[m], labels=[0, 1])
+        lb = metrics.log_loss(y[m], p_b[m], labels=[0, 1])
+        assert g["difference"]["n"] == int(m.sum())
+        assert g["a"]["loss"] == pytest.approx(la, rel=1e-12)
+        assert g["b"]["loss"] == pytest.approx(lb, rel=1e-12)
+        assert g["difference"]["loss_mean"] == pytest.approx(lb - la, rel=1e-9, abs=1e-15)
+
+
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
 def test_every_sample_renders(fmt: str) -> None:
     for args in (

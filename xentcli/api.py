@@ -257,9 +257,10 @@ def compute(predictions: Any, labels: Any = None, **options: Any) -> Report:
     )
     if run.engine is Engine.dask and run.read.memory:
         raise UsageError("engine='dask' reads files (each task opens its own); pass paths")
-    if run.output.format is not OutputFormat.table and not run.output.output:
+    given = run.output.format
+    if given is not None and given is not OutputFormat.table and not run.output.outputs:
         raise UsageError(
-            f"format={run.output.format.value!r} is the format of output=; pass "
+            f"format={given.value!r} is the format of output=; pass "
             "output= too (the report itself is the returned Report)"
         )
     outcome = run_compute(run)
@@ -395,15 +396,17 @@ class Report:
 def compare(a: Any, b: Any, labels: Any = None, **options: Any) -> ComparisonReport:
     """``xent compare``: two prediction sets on the same rows (A the baseline model, B the
     candidate), each scored, and the bootstrap interval of their paired per-row difference.
-    Options: the CLI's (``ci=0.95``, ``max_increase="1%"``, ``logits=True``, ...)."""
+    Options: the CLI's (``ci=0.95``, ``max_increase="1%"``, ``logits=True``,
+    ``group_by=["day"]``, ``check=["b.loss<=0.4"]``, ...)."""
     from xentcli.run import run_compare
 
     level = _value("ci", options.pop("ci", COMPARE_LEVEL))
     max_increase = _value("max_increase", options.pop("max_increase", None))
+    checks = _value("checks", options.pop("check", None)) or ()
     parts = _split_options(
         options,
         {"read": ReadConfig, "loss": LossConfig, "metrics": MetricConfig},
-        leave_out=("group_by", "ci"),  # compare has no slices; ci is the interval's level
+        leave_out=("ci",),  # ci is the interval's level
     )
     read = {**parts["read"], "threads": 1}
     _same_index(a, b, "A and B")
@@ -416,6 +419,7 @@ def compare(a: Any, b: Any, labels: Any = None, **options: Any) -> ComparisonRep
         MetricConfig(**parts["metrics"]),
         level=level,
         max_increase=max_increase,
+        checks=checks,
     )
     return ComparisonReport(outcome.comparison, failures=outcome.failures)
 

@@ -21,6 +21,10 @@ _REMEDY = "give the output of xent compute --format json"
 MAX_BASELINE_BYTES = 256 << 20  # reports are far smaller (10^4 slices: ~30 MB)
 
 
+class BaselineMissing(UsageError):
+    """The --baseline file does not exist (a first run, or a path mistyped)."""
+
+
 class _NonStrictJSON(ValueError):
     """NaN or Infinity in the file: Python's json writes them, RFC 8259 (and xent) do not."""
 
@@ -35,7 +39,10 @@ def load(path: str) -> dict[str, Any]:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BASELINE_BYTES + 1)  # an endless stream (/dev/zero) stops here
     except FileNotFoundError:
-        raise UsageError(f"--baseline {path}: no such file") from None
+        raise BaselineMissing(
+            f"--baseline {path}: no such file; on a first run, before there is a previous "
+            "report, pass --allow-missing-baseline"
+        ) from None
     except OSError as exc:
         raise UsageError(f"--baseline {path}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_BASELINE_BYTES:
@@ -126,7 +133,9 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _figures(report: dict[str, Any]) -> dict[str, float | None]:
+def figures(report: dict[str, Any]) -> dict[str, float | None]:
+    """A report's figures by the names ``delta`` uses: ``loss``, ``metrics.ece``,
+    ``per_class.<class>.loss_mean``."""
     out: dict[str, float | None] = {k: report[k] for k in _FIGURES if k in report}
     out.update({f"metrics.{k}": v for k, v in report.get("metrics", {}).items()})
     for row in report.get("per_class", []):
@@ -164,7 +173,7 @@ def compare(
             "it has no 'options' (an older xent wrote it), so whether it was made with the "
             "same loss options cannot be checked"
         )
-    new, old = _figures(report), _figures(base)
+    new, old = figures(report), figures(base)
     delta = {}
     for k, v in new.items():
         o = old.get(k)

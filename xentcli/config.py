@@ -240,8 +240,10 @@ class MetricConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    format: OutputFormat = OutputFormat.table
-    output: str | None = None
+    # --format: stdout's format and that of an --output path without a telling extension
+    # (None: not given, the table)
+    format: OutputFormat | None = None
+    output: str | tuple[str, ...] | None = None  # --output, repeatable; "-" is stdout
     per_sample: str | None = None
     max_loss: float | None = None
     plot: bool = False
@@ -249,6 +251,13 @@ class OutputConfig:
     baseline: str | None = None
     max_increase: str | None = None
     quiet: bool = False
+    allow_missing_baseline: bool = False  # a --baseline file that is absent: a first run
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        if self.output is None:
+            return ()
+        return (self.output,) if isinstance(self.output, str) else tuple(self.output)
 
     def validate(self) -> None:
         import os
@@ -262,14 +271,17 @@ class OutputConfig:
             )
         if self.max_increase is not None and self.baseline is None:
             raise UsageError("--max-increase needs --baseline PREV.json to compare with")
-        if (
-            self.output
-            and self.per_sample
-            and os.path.realpath(self.output) == os.path.realpath(self.per_sample)
-        ):
-            raise UsageError(
-                f"--output and --per-sample both name {self.output}; give each its own file"
-            )
+        if self.allow_missing_baseline and self.baseline is None:
+            raise UsageError("--allow-missing-baseline goes with --baseline PREV.json")
+        for output in self.outputs:
+            if (
+                output != "-"
+                and self.per_sample
+                and os.path.realpath(output) == os.path.realpath(self.per_sample)
+            ):
+                raise UsageError(
+                    f"--output and --per-sample both name {output}; give each its own file"
+                )
 
 
 @dataclass(frozen=True)

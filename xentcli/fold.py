@@ -57,11 +57,7 @@ def fold(
         rows, scored = scorer.score(part)
         folded.summary.update(rows, key=part.row0)
         if grouper is not None:
-            codes = grouper.codes(part)
-            if scored.counted is not None:
-                codes = codes[scored.counted]
-            for code, idx in _split(codes):
-                key = grouper.keys[code]
+            for key, idx in grouper.slices(part, scored.counted):
                 if key not in folded.slices:
                     folded.slices[key] = Summary(plan.n_classes, metrics)
                 folded.slices[key].update(take_rows(rows, idx), key=part.row0)
@@ -113,10 +109,10 @@ def finish_all(
         return result
     groups = tuple(
         (
-            {c: _jsonable(v) for c, v in zip(ds.group_by, key, strict=True)},
+            group,
             finish(folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name),
         )
-        for key in sorted(folded.slices, key=_slice_order)
+        for group, key in ordered_slices(ds.group_by, folded.slices)
     )
     return dataclasses.replace(result, groups=groups)
 
@@ -166,6 +162,28 @@ class Grouper:
                 self.keys.append(key)
             lut[i] = self.index[key]
         return lut[inverse.reshape(-1)]
+
+    def slices(
+        self, part: Chunk, counted: np.ndarray | None = None, codes: np.ndarray | None = None
+    ) -> Iterator[tuple[tuple[Any, ...], np.ndarray]]:
+        """(slice key, row indices) for each slice present in ``part`` (whose ``codes`` may be
+        known already); with ``counted`` (the rows the scorer kept), the indices are into the
+        counted rows, as the scorer's values are."""
+        codes = self.codes(part) if codes is None else codes
+        if counted is not None:
+            codes = codes[counted]
+        for code, idx in _split(codes):
+            yield self.keys[code], idx
+
+
+def ordered_slices(
+    columns: tuple[str, ...], keys: Any
+) -> list[tuple[dict[str, Any], tuple[Any, ...]]]:
+    """The slices' keys in the report's order, each with its values as the JSON's ``group``."""
+    return [
+        ({c: _jsonable(v) for c, v in zip(columns, key, strict=True)}, key)
+        for key in sorted(keys, key=_slice_order)
+    ]
 
 
 def _slice_order(key: tuple[Any, ...]) -> tuple[tuple[int, float, str], ...]:

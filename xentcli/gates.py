@@ -1,8 +1,9 @@
 """CI gates: ``--check EXPR``, ``--max-loss`` and baselines, evaluated on a finished report.
 
 A check is ``NAME OP NUMBER``: NAME a key of the JSON report (``loss``, ``metrics.ece``,
-``per_class.cat.loss_mean``), OP one of ``< <= > >= == !=``. Expressions are parsed by a
-small grammar, never evaluated as code.
+``per_class.cat.loss_mean``; of ``xent compare``'s report: ``b.loss``, ``delta.metrics.ece``,
+``difference.ci.high``), OP one of ``< <= > >= == !=``. Expressions are parsed by a small
+grammar, never evaluated as code.
 """
 
 from __future__ import annotations
@@ -64,38 +65,74 @@ def parse_check(text: str) -> Check:
 
 def lookup(report: dict[str, Any], name: str, check: str | None = None) -> float | None:
     """The number ``name`` names in a JSON report; UsageError when there is no such figure
-    (naming the whole ``check`` expression it came from)."""
+    (naming the whole ``check`` expression it came from).
+
+    ``name`` is a path of keys (``metrics.ece``); ``per_class.<class>.<field>`` picks a class's
+    row (the class name may hold dots), at the top or inside a nested report (``b.per_class.
+    cat.loss_mean`` of a comparison); a key that itself holds dots (``delta.metrics.ece``) is
+    found as it is."""
     shown = check or name
+    node: Any = report
     parts = name.split(".")
-    if parts[0] == "per_class" and len(parts) >= 3:
-        cls, field = ".".join(parts[1:-1]), parts[-1]
-        rows = {r["class"]: r for r in report.get("per_class", [])}
-        if cls not in rows:
-            raise UsageError(
-                f"--check '{shown}': no class '{cls}' (classes: {', '.join(rows) or 'none'})"
-            )
-        node: Any = rows[cls]
-        parts = [field]
-    else:
-        node = report
-    for p in parts:
+    i = 0
+    while i < len(parts):
+        rest = ".".join(parts[i:])
+        if isinstance(node, dict) and i > 0 and rest in node:  # a flat key: delta's
+            node = node[rest]
+            break
+        p = parts[i]
+        if p == "per_class" and isinstance(node, dict) and len(parts) - i >= 3:
+            cls, field = ".".join(parts[i + 1 : -1]), parts[-1]
+            rows = {r["class"]: r for r in node.get("per_class", [])}
+            if cls not in rows:
+                raise UsageError(
+                    f"--check '{shown}': no class '{cls}' (classes: {', '.join(rows) or 'none'})"
+                )
+            row = rows[cls]
+            if field not in row:
+                raise UsageError(
+                    f"--check '{shown}': the report has no figure '{name}'; "
+                    f"figures: {', '.join(figure_names(report))}"
+                )
+            node = row[field]
+            break
         if not isinstance(node, dict) or p not in node:
             raise UsageError(
                 f"--check '{shown}': the report has no figure '{name}'; "
                 f"figures: {', '.join(figure_names(report))}"
             )
         node = node[p]
-    if node is not None and not isinstance(node, (int, float)):
+        i += 1
+    if node is not None and (isinstance(node, bool) or not isinstance(node, (int, float))):
         raise UsageError(f"--check '{shown}': '{name}' is not a number")
     return None if node is None else float(node)
 
 
 def figure_names(report: dict[str, Any]) -> list[str]:
-    names = [k for k, v in report.items() if isinstance(v, (int, float)) or v is None]
+    if is_comparison(report):
+        return [
+            f"a.NAME or b.NAME (NAME: {', '.join(figure_names(report['b']))})",
+            "delta.NAME (B - A of loss, loss_sum, loss_mean, perplexity, metrics.*, "
+            "per_class.<class>.loss_mean)",
+            "difference.loss_mean (paired, B - A)",
+            "difference.ci.low",
+            "difference.ci.high",
+            "difference.n",
+        ]
+    names = [
+        k
+        for k, v in report.items()
+        if (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None
+    ]
     names += [f"metrics.{k}" for k in report.get("metrics", {})]
     if report.get("per_class"):
         names.append("per_class.<class>.loss_mean (or support, loss_sum, share)")
     return names
+
+
+def is_comparison(report: dict[str, Any]) -> bool:
+    """A report of ``xent compare`` ({a, b, difference, ...}), not of ``compute``."""
+    return isinstance(report.get("difference"), dict) and isinstance(report.get("b"), dict)
 
 
 def failures(report: dict[str, Any], checks: list[Check]) -> list[str]:

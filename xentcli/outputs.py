@@ -9,10 +9,12 @@ import errno
 import os
 import secrets
 import stat
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 
+from xentcli.config import OutputFormat
 from xentcli.errors import UsageError
 from xentcli.io.formats import PER_SAMPLE_KINDS, kind_of
 from xentcli.textsafe import FORMULA_STARTS, UNSAFE_RE2, csv_text
@@ -20,14 +22,91 @@ from xentcli.textsafe import FORMULA_STARTS, UNSAFE_RE2, csv_text
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
 
 
-def refuse_replacing_inputs(outputs: dict[str, str | None], inputs: list[str | None]) -> None:
+# A report file's format follows its extension; other paths (``$GITHUB_STEP_SUMMARY``, a .txt)
+# and stdout (``-``) take --format.
+REPORT_SUFFIXES = {
+    ".json": OutputFormat.json,
+    ".csv": OutputFormat.csv,
+    ".md": OutputFormat.markdown,
+    ".markdown": OutputFormat.markdown,
+}
+_FORMAT_NAMES = {
+    OutputFormat.markdown: "Markdown",
+    OutputFormat.json: "JSON",
+    OutputFormat.csv: "CSV",
+}
+
+
+@dataclass(frozen=True)
+class ReportTargets:
+    """Where a run's report goes: files (each with its format), and stdout (its format, or
+    None when the report goes to files only)."""
+
+    files: tuple[tuple[str, OutputFormat], ...]
+    stdout: OutputFormat | None
+
+
+def report_targets(outputs: tuple[str, ...], format: OutputFormat | None) -> ReportTargets:
+    """--output (repeatable) and --format as targets: no --output is stdout in --format (the
+    table by default); ``-`` is stdout; a path ending .json, .csv, .md or .markdown is written
+    in that format, any other path in --format. A --format given that no output uses (``--format
+    json --output report.md``) is refused rather than silently dropped."""
+    shown = format or OutputFormat.table
+    if not outputs:
+        return ReportTargets((), shown)
+    stdout: OutputFormat | None = None
+    files: list[tuple[str, OutputFormat]] = []
+    seen: dict[str, str] = {}
+    for path in outputs:
+        if path == "-":
+            if stdout is not None:
+                raise UsageError("--output -: given twice; the report goes to stdout once")
+            stdout = shown
+            continue
+        if not path:
+            raise UsageError("--output '': give a file path, or - for stdout")
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(
+                f"--output {path}: the same file as --output {seen[real]}; give each report "
+                "its own file"
+            )
+        seen[real] = path
+        files.append((path, REPORT_SUFFIXES.get(os.path.splitext(path)[1].lower(), shown)))
+    if format is not None and stdout is None and all(f is not format for _, f in files):
+        written = ", ".join(f"{p} is {_FORMAT_NAMES.get(f, f.value)}" for p, f in files)
+        raise UsageError(
+            f"--format {format.value}: no report is written in it ({written}, by its "
+            f"extension); drop --format, or add --output - to print it on stdout"
+        )
+    return ReportTargets(tuple(files), stdout)
+
+
+def open_report_files(targets: ReportTargets) -> list[AtomicPath]:
+    """The report files' temporary files, made now (a path that cannot be written is refused
+    before the input is read); on a refusal, those already made are removed."""
+    made: list[AtomicPath] = []
+    try:
+        for path, _ in targets.files:
+            made.append(AtomicPath(path))
+    except BaseException:
+        for m in made:
+            m.abort()
+        raise
+    return made
+
+
+def refuse_replacing_inputs(
+    outputs: list[tuple[str, str | None]] | dict[str, str | None], inputs: list[str | None]
+) -> None:
     """An output file that is one of the run's input files would replace it at the end (a
     typo such as ``--per-sample preds.parquet`` destroyed the predictions): refused first.
     The inputs are the predictions (every file of a directory or glob), the labels and the
     baseline, followed through links."""
     from xentcli.io.datasets import dataset_files, is_dataset_path
 
-    targets = {option: path for option, path in outputs.items() if path and os.path.exists(path)}
+    pairs = list(outputs.items()) if isinstance(outputs, dict) else outputs
+    targets = [(option, path) for option, path in pairs if path and os.path.exists(path)]
     if not targets:
         return
     files: list[str] = []
@@ -35,7 +114,7 @@ def refuse_replacing_inputs(outputs: dict[str, str | None], inputs: list[str | N
         if not source or source == "-":
             continue
         files += dataset_files(source) if is_dataset_path(source) else [source]
-    for option, path in targets.items():
+    for option, path in targets:
         for source in files:
             if os.path.isfile(source) and os.path.samefile(path, source):
                 raise UsageError(

@@ -4,23 +4,28 @@ bootstrap interval of their paired per-row loss difference."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from xentcli.accumulate import Summary
+from xentcli.accumulate import RowValues, Summary, take_rows
 from xentcli.bootstrap import PoissonBootstrap
-from xentcli.config import COMPARE_LEVEL, LossConfig, MetricConfig, ReadConfig
+from xentcli.config import COMPARE_LEVEL, LossConfig, MetricConfig, ReadConfig, TaskPlan
 from xentcli.errors import InputError
+from xentcli.fold import Grouper, ordered_slices
 from xentcli.io import Chunk
 from xentcli.io.parts import aligned_pairs
 from xentcli.result import Result, finish
 from xentcli.startup import Started, start
+from xentcli.textsafe import shown
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two prediction sets on the same rows: each result and their paired difference."""
+    """Two prediction sets on the same rows: each result and their paired difference (and,
+    under --group-by, one comparison per slice, with its values)."""
 
     a: Result
     b: Result
@@ -31,6 +36,7 @@ class Comparison:
     high: float
     max_increase: str | None = None  # the --max-increase gate, as given ("2%")
     regressed: bool | None = None  # B's loss above A's by more than it allows
+    groups: tuple[tuple[dict[str, Any], Comparison], ...] | None = None  # --group-by slices
 
     @property
     def significant(self) -> bool:
@@ -44,16 +50,55 @@ def compare(
     loss: LossConfig,
     metrics: MetricConfig | None = None,
     level: float = COMPARE_LEVEL,
+    progress: Any = None,
 ) -> Comparison:
-    """Score A and B row by row in step; bootstrap the paired per-row loss difference."""
+    """Score A and B row by row in step; bootstrap the paired per-row loss difference (in
+    total, and per slice of the --group-by columns, which both files must hold alike)."""
     metrics = metrics or MetricConfig()
     dataclasses.replace(metrics, ci=level).validate()  # the level is checked as --ci is
     with start(read_a, loss, metrics) as run_a, start(read_b, loss, metrics) as run_b:
-        return _compare(run_a, run_b, loss, metrics, level)
+        return _compare(run_a, run_b, loss, metrics, level, progress)
+
+
+class _Paired:
+    """The sums of one comparison (the whole input, or one slice): each side's summary, the
+    paired difference's numerator and denominator, and its bootstrap."""
+
+    def __init__(self, n_classes: int, metrics: MetricConfig, level: float) -> None:
+        self.level = level
+        self.a = Summary(n_classes, metrics)
+        self.b = Summary(n_classes, metrics)
+        self.boot = PoissonBootstrap(metrics.replicates, metrics.seed)
+        self.num = 0.0
+        self.den = 0.0
+
+    def update(
+        self, rows_a: RowValues, rows_b: RowValues, d: np.ndarray, den: np.ndarray, key: int
+    ) -> None:
+        self.a.update(rows_a, key=key)
+        self.b.update(rows_b, key=key)
+        self.num += float(d.sum())
+        self.den += float(den.sum())
+        self.boot.update(d, den, key)
+
+    def finish(
+        self, plan_a: TaskPlan, plan_b: TaskPlan, loss: LossConfig, sources: tuple[str, str]
+    ) -> Comparison:
+        unit = loss.base.log
+        res_a = finish(self.a, plan=plan_a, cfg=loss, source=sources[0])
+        res_b = finish(self.b, plan=plan_b, cfg=loss, source=sources[1])
+        lo, hi = self.boot.interval(self.level)
+        mean = self.num / self.den / unit if self.den > 0 else math.nan
+        return Comparison(res_a, res_b, self.a.n, mean, self.level, lo / unit, hi / unit)
 
 
 def _compare(
-    run_a: Started, run_b: Started, loss: LossConfig, metrics: MetricConfig, level: float
+    run_a: Started,
+    run_b: Started,
+    loss: LossConfig,
+    metrics: MetricConfig,
+    level: float,
+    progress: Any = None,
 ) -> Comparison:
     ds_a, ds_b = run_a.ds, run_b.ds
     plan_a, plan_b = run_a.plan, run_b.plan
@@ -64,9 +109,9 @@ def _compare(
             "compare needs the same classes"
         )
     scorer_a, scorer_b = run_a.scorer, run_b.scorer
-    sum_a, sum_b = Summary(plan_a.n_classes, metrics), Summary(plan_b.n_classes, metrics)
-    boot = PoissonBootstrap(metrics.replicates, metrics.seed)
-    diff_num = diff_den = 0.0
+    total = _Paired(plan_a.n_classes, metrics, level)
+    slices: dict[tuple[Any, ...], _Paired] = {}
+    grouper = Grouper(ds_a.group_by) if ds_a.group_by else None
     pairs = aligned_pairs(run_a.chunks, run_b.chunks, ds_a.chunk_rows, ds_a.source, ds_b.source)
     for pa_, pb_ in pairs:
         rows_a, scored_a = scorer_a.score(pa_)
@@ -81,26 +126,59 @@ def _compare(
                 f"{pa_.row0 + int(bad[0]) + 1}; compare needs both scored against the same labels"
             )
         _same_weights(pa_, pb_, ds_a.source, ds_b.source)
-        sum_a.update(rows_a, key=pa_.row0)
-        sum_b.update(rows_b, key=pb_.row0)
         sw = rows_a.sample_weight  # the same as B's (checked)
         with np.errstate(invalid="ignore"):  # inf - inf: the difference is not defined
             d = rows_b.losses.loss - rows_a.losses.loss
         den = np.ones(len(d)) if rows_a.losses.denom is None else rows_a.losses.denom
         if sw is not None:
             d, den = sw * d, sw * den
-        diff_num += float(d.sum())
-        diff_den += float(den.sum())
-        boot.update(d, den, pa_.row0)
-    if sum_a.n == 0:
+        total.update(rows_a, rows_b, d, den, pa_.row0)
+        if grouper is not None:
+            codes = _same_groups(grouper, pa_, pb_, ds_a.source, ds_b.source)
+            for key, idx in grouper.slices(pa_, scored_a.counted, codes):
+                if key not in slices:
+                    slices[key] = _Paired(plan_a.n_classes, metrics, level)
+                slices[key].update(
+                    take_rows(rows_a, idx), take_rows(rows_b, idx), d[idx], den[idx], pa_.row0
+                )
+        if progress is not None:
+            progress.advance(pa_.n, ds_a.num_rows)
+            progress.update_rate()
+    if total.a.n == 0:
         raise InputError(f"{ds_a.source}: no rows left to count")
-    res_a = finish(sum_a, plan=plan_a, cfg=loss, source=ds_a.source)
-    res_b = finish(sum_b, plan=plan_b, cfg=loss, source=ds_b.source)
-    unit = loss.base.log
-    lo, hi = boot.interval(level)
-    return Comparison(
-        res_a, res_b, sum_a.n, diff_num / diff_den / unit, level, lo / unit, hi / unit
+    sources = (ds_a.source, ds_b.source)
+    result = total.finish(plan_a, plan_b, loss, sources)
+    if grouper is None:
+        return result
+    groups = tuple(
+        (group, slices[key].finish(plan_a, plan_b, loss, sources))
+        for group, key in ordered_slices(ds_a.group_by, slices)
     )
+    return dataclasses.replace(result, groups=groups)
+
+
+def _same_groups(
+    grouper: Grouper, part_a: Chunk, part_b: Chunk, source_a: str, source_b: str
+) -> np.ndarray:
+    """The --group-by columns are read from both files: each row must fall in the same slice
+    in both (a row of A's slice "x" that B puts in "y" is not the same row). Returns the rows'
+    slice codes."""
+    codes_a, codes_b = grouper.codes(part_a), grouper.codes(part_b)
+    differs = np.flatnonzero(codes_a != codes_b)
+    if differs.size:
+        r = int(differs[0])
+        a, b = grouper.keys[int(codes_a[r])], grouper.keys[int(codes_b[r])]
+        shown = ", ".join(grouper.columns)
+        raise InputError(
+            f"{source_a} and {source_b} disagree on the --group-by {shown} of row "
+            f"{part_a.row0 + r + 1} ({_key_text(a)} and {_key_text(b)}); compare needs the "
+            "same rows in both files"
+        )
+    return codes_a
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return ", ".join(shown(str(v)) for v in key)
 
 
 def _same_weights(part_a: Chunk, part_b: Chunk, source_a: str, source_b: str) -> None:

@@ -15,6 +15,7 @@ from xentcli.config import (
     Engine,
     LossConfig,
     MetricConfig,
+    OutputConfig,
     OutputFormat,
     ReadConfig,
     RunConfig,
@@ -26,52 +27,73 @@ from xentcli.result import Result
 @dataclass
 class Outcome:
     """A finished ``compute`` run: the result (with its baseline comparison), the gates that
-    failed (one line each), notes for the user, and whether the report went to a file."""
+    failed (one line each), notes for the user, and where the report still goes: ``stdout``,
+    its format there (None when the report went to files only)."""
 
     result: Result
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    written: bool = False
+    stdout: OutputFormat | None = OutputFormat.table
 
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def written(self) -> bool:
+        """The report went to files only (nothing for stdout)."""
+        return self.stdout is None
 
 
 def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
     """Evaluate, compare with the baseline, judge the gates, and write the output files.
 
     Everything that can be refused is refused before any reading; the files appear whole at
-    the end (atomic renames), or not at all.
+    the end (atomic renames, together), or not at all. A failed gate still writes them: the
+    report of a failed gate is the one a CI job needs most.
     """
     from xentcli import baseline as baselines
     from xentcli.gates import MaxIncrease, failures, parse_check
     from xentcli.outputs import (
         AtomicPath,
         PerSampleWriter,
+        open_report_files,
         refuse_replacing_inputs,
+        report_targets,
         write_text,
     )
     from xentcli.render import render_text
 
     run.validate()
     out, read = run.output, run.read
+    targets = report_targets(out.outputs, out.format)
     checks = [parse_check(c) for c in out.checks]
     bound = MaxIncrease.parse(out.max_increase) if out.max_increase is not None else None
-    base = baselines.load(out.baseline) if out.baseline else None
+    notes: list[str] = []
+    base = None
+    if out.baseline:
+        try:
+            base = baselines.load(out.baseline)
+        except baselines.BaselineMissing:
+            if not out.allow_missing_baseline:
+                raise
+            notes.append(
+                f"--baseline {out.baseline}: no such file, so no deltas"
+                + (" and no --max-increase gate" if bound is not None else "")
+                + " (--allow-missing-baseline: a first run)"
+            )
     refuse_replacing_inputs(
-        {"--output": out.output, "--per-sample": out.per_sample},
+        [*(("--output", p) for p, _ in targets.files), ("--per-sample", out.per_sample)],
         [read.predictions, read.labels, out.baseline],
     )
-    notes: list[str] = []
-    report_path: AtomicPath | None = None
+    report_paths: list[AtomicPath] = []
     sink: PerSampleWriter | None = None
     try:
-        # Both output files are made now: a path that cannot be written is refused before
+        # The output files are made now: a path that cannot be written is refused before
         # the input is read. Their temporary files are made and known as one step (a signal
         # waits), so whatever stops the run from here on removes them.
         with signals.held():
-            report_path = AtomicPath(out.output) if out.output else None
+            report_paths = open_report_files(targets)
             sink = PerSampleWriter(out.per_sample, run.loss.base.log) if out.per_sample else None
         result = _evaluate(run, sink, progress)
         report = result.to_dict(plot=out.plot)
@@ -89,24 +111,24 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
             )
         if regression:
             failed.append(regression)
-        if report_path is not None:
-            write_text(report_path, render_text(result, out.format, plot=out.plot))
+        for path, (_, fmt) in zip(report_paths, targets.files, strict=True):
+            write_text(path, render_text(result, fmt, plot=out.plot))
         if sink is not None:
             sink.close()
-        # Both files are written whole; they take their places together, with SIGINT, SIGTERM
-        # and SIGHUP held back for the two renames (a signal then comes after, both new).
+        # Every file is written whole; they take their places together, with SIGINT, SIGTERM
+        # and SIGHUP held back for the renames (a signal then comes after, all of them new).
         with signals.held():
             if sink is not None:
                 sink.commit()
-            if report_path is not None:
-                report_path.commit()
+            for path in report_paths:
+                path.commit()
     except BaseException:  # an error, or a signal: nothing is left half-written
         if sink is not None:
             sink.abort()
-        if report_path is not None:
-            report_path.abort()
+        for path in report_paths:
+            path.abort()
         raise
-    return Outcome(result, failed, notes, written=report_path is not None)
+    return Outcome(result, failed, notes, stdout=targets.stdout)
 
 
 def _evaluate(run: RunConfig, sink: Any, progress: Any) -> Result:
@@ -123,20 +145,27 @@ def _evaluate(run: RunConfig, sink: Any, progress: Any) -> Result:
 
 @dataclass
 class CompareOutcome:
-    """A finished ``compare``: the comparison (with its gate), and whether it went to a file."""
+    """A finished ``compare``: the comparison (with its gate), the --check gates that failed,
+    and where the report still goes (``stdout``: its format there, None for files only)."""
 
     comparison: Comparison
-    written: bool = False
+    checks_failed: list[str] = field(default_factory=list)
+    stdout: OutputFormat | None = OutputFormat.table
+
+    @property
+    def written(self) -> bool:
+        return self.stdout is None
 
     @property
     def failures(self) -> list[str]:
         c = self.comparison
-        if not c.regressed:
-            return []
-        return [
-            f"B's loss {c.b.loss:.6g} is above A's {c.a.loss:.6g} by more than "
-            f"--max-increase {c.max_increase}"
-        ]
+        out = list(self.checks_failed)
+        if c.regressed:
+            out.append(
+                f"B's loss {c.b.loss:.6g} is above A's {c.a.loss:.6g} by more than "
+                f"--max-increase {c.max_increase}"
+            )
+        return out
 
 
 def run_compare(
@@ -147,33 +176,52 @@ def run_compare(
     *,
     level: float = COMPARE_LEVEL,
     max_increase: str | None = None,
-    output: str | None = None,
-    format: OutputFormat = OutputFormat.table,
+    output: str | tuple[str, ...] | None = None,
+    format: OutputFormat | None = None,
+    checks: tuple[str, ...] = (),
+    progress: Any = None,
 ) -> CompareOutcome:
-    """Compare A and B, judge ``--max-increase``, and write the report file if asked."""
-    from xentcli.gates import MaxIncrease
-    from xentcli.outputs import AtomicPath, refuse_replacing_inputs, write_text_atomic
+    """Compare A and B, judge ``--max-increase`` and the ``--check`` gates (names of the
+    comparison's JSON: ``b.loss``, ``delta.metrics.ece``, ``difference.ci.high``), and write
+    the report files if asked (all of them, together, also when a gate failed)."""
+    from xentcli.gates import MaxIncrease, failures, parse_check
+    from xentcli.outputs import (
+        AtomicPath,
+        open_report_files,
+        refuse_replacing_inputs,
+        report_targets,
+        write_text,
+    )
     from xentcli.paired import compare
-    from xentcli.render.compare import compare_text
+    from xentcli.render.compare import compare_dict, compare_text
 
+    outputs = OutputConfig(output=output).outputs
+    targets = report_targets(outputs, format)
+    parsed = [parse_check(c) for c in checks]
     bound = MaxIncrease.parse(max_increase) if max_increase is not None else None
     refuse_replacing_inputs(
-        {"--output": output}, [read_a.predictions, read_b.predictions, read_a.labels]
+        [("--output", p) for p, _ in targets.files],
+        [read_a.predictions, read_b.predictions, read_a.labels],
     )
-    report_path = AtomicPath(output) if output else None  # refused before any reading
+    report_paths: list[AtomicPath] = []
     try:
-        result = compare(read_a, read_b, loss, metrics, level=level)
+        with signals.held():
+            report_paths = open_report_files(targets)  # refused before any reading
+        result = compare(read_a, read_b, loss, metrics, level=level, progress=progress)
         if bound is not None:
             result = dataclasses.replace(
                 result,
                 max_increase=bound.describe(),
                 regressed=bound.exceeded(result.b.loss, result.a.loss),
             )
-        text = compare_text(result, format) if report_path is not None else ""
+        failed = failures(compare_dict(result), parsed) if parsed else []
+        for path, (_, fmt) in zip(report_paths, targets.files, strict=True):
+            write_text(path, compare_text(result, fmt))
+        with signals.held():
+            for path in report_paths:
+                path.commit()
     except BaseException:
-        if report_path is not None:
-            report_path.abort()
+        for path in report_paths:
+            path.abort()
         raise
-    if report_path is not None:
-        write_text_atomic(report_path, text)
-    return CompareOutcome(result, written=report_path is not None)
+    return CompareOutcome(result, failed, stdout=targets.stdout)

@@ -21,7 +21,6 @@ from xentcli.cli.params import (
     LabelColOpt,
     LabelsOpt,
     M,
-    OutputOpt,
     PredColsOpt,
     R,
     RenormalizeOpt,
@@ -30,7 +29,6 @@ from xentcli.cli.params import (
     TaskOpt,
     WeightColOpt,
     config_of,
-    stdout_or_file,
 )
 from xentcli.cli.process import (
     Command,
@@ -57,6 +55,44 @@ from xentcli.config import (
     parse_names,
 )
 from xentcli.errors import ExitCode
+
+# --output, repeatable: each file's format follows its extension (stated once for both commands).
+OutputsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--output",
+        help="Write the report to this file instead of stdout (repeatable: one report per "
+        "file, in the format its extension names: .json, .csv, .md; other paths, and - for "
+        "stdout, in --format). Every file is written, also when a gate fails.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        help="Report format on stdout (and of an --output path without one of those "
+        "extensions)  [default: table]",
+        show_default=False,
+    ),
+]
+CheckOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one fails."
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."),
+]
+GroupByOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Also report each slice of this column's values (repeatable); the column is "
+        "never read as scores."
+    ),
+]
 
 app = typer.Typer(
     cls=Group,
@@ -142,10 +178,8 @@ def compute(
     renormalize: RenormalizeOpt = L.renormalize,
     sum_tol: SumTolOpt = L.sum_tol,
     input_format: InputFormatOpt = InputFormat.auto,
-    format: Annotated[
-        OutputFormat, typer.Option("--format", help="Report format.")
-    ] = OutputFormat.table,
-    output: OutputOpt = None,
+    format: FormatOpt = None,
+    output: OutputsOpt = None,
     per_sample: Annotated[
         str | None, typer.Option(help="Write each row's loss, y_true, y_pred (.parquet or .csv).")
     ] = None,
@@ -170,15 +204,18 @@ def compute(
     plot: Annotated[
         bool, typer.Option("--plot", help="Draw a reliability diagram and a loss histogram.")
     ] = False,
-    check: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one fails."
-        ),
-    ] = None,
+    check: CheckOpt = None,
     baseline: Annotated[
         str | None, typer.Option(help="A previous run's JSON report to compare with.")
     ] = None,
+    allow_missing_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-baseline",
+            help="With --baseline: a file that does not exist yet (a first run) is a note, "
+            "not an error; the run has no deltas and no --max-increase gate.",
+        ),
+    ] = False,
     max_increase: Annotated[
         str | None,
         typer.Option(help="With --baseline: exit 1 if loss rose by more than X (or X%)."),
@@ -189,19 +226,8 @@ def compute(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."
-        ),
-    ] = False,
-    group_by: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Also report each slice of this column's values (repeatable); the column is "
-            "never read as scores."
-        ),
-    ] = None,
+    quiet: QuietOpt = False,
+    group_by: GroupByOpt = None,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -223,7 +249,7 @@ def compute(
         loss=config_of(LossConfig, params),
         metrics=config_of(MetricConfig, params, histogram=plot),
         output=config_of(
-            OutputConfig, params, output=stdout_or_file(output), checks=tuple(check or ())
+            OutputConfig, params, output=tuple(output or ()), checks=tuple(check or ())
         ),
         engine=engine,
         scheduler=scheduler,
@@ -241,11 +267,12 @@ def compute(
     if not quiet:
         for note in outcome.notes:
             say_note(note)
-    if not outcome.written:
+    shown = outcome.stdout
+    if shown is not None:
         show(
             ComputeView(outcome.result, plot=plot),
-            format,
-            lambda: render_text(outcome.result, format, plot=plot),
+            shown,
+            lambda: render_text(outcome.result, shown, plot=plot),
         )
     for line in outcome.failures:
         say_gate_failed(line)
@@ -296,34 +323,57 @@ def compare_cmd(
     max_increase: Annotated[
         str | None, typer.Option(help="Exit 1 if B's loss is above A's by more than X (or X%).")
     ] = None,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A gate NAME OP NUMBER on the comparison's JSON (repeatable): 'b.loss<=0.4', "
+            "'delta.metrics.ece<=0.01' (B - A), 'difference.ci.high<0' (the paired "
+            "difference's interval); exit 1 if one fails."
+        ),
+    ] = None,
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also compare each slice of this column's values (repeatable; a column of "
+            "both files, holding the same values): each slice's paired difference and "
+            "interval."
+        ),
+    ] = None,
     input_format: InputFormatOpt = InputFormat.auto,
-    format: Annotated[
-        OutputFormat, typer.Option("--format", help="Report format.")
-    ] = OutputFormat.table,
-    output: OutputOpt = None,
+    format: FormatOpt = None,
+    output: OutputsOpt = None,
+    quiet: QuietOpt = False,
     chunk_rows: Annotated[
         int | None, typer.Option(help="Rows per chunk (default: auto).", show_default=False)
     ] = R.chunk_rows,
 ) -> None:
     """Compare two prediction sets on the same rows, with a bootstrap interval."""
+    from xentcli.progress import ProgressBar
     from xentcli.render.compare import CompareView, compare_text
     from xentcli.run import run_compare
 
     params = dict(locals())
     loss = config_of(LossConfig, params)
-    outcome = run_compare(
-        config_of(ReadConfig, params, predictions=a, threads=1),
-        config_of(ReadConfig, params, predictions=b, threads=1),
-        loss,
-        config_of(MetricConfig, params, ci=None),  # --ci here is the paired interval's level
-        level=ci,
-        max_increase=max_increase,
-        output=stdout_or_file(output),
-        format=format,
-    )
-    c = outcome.comparison
-    if not outcome.written:
-        show(CompareView(c), format, lambda: compare_text(c, format))
+    progress = None if quiet else ProgressBar.for_stderr()
+    try:
+        outcome = run_compare(
+            config_of(ReadConfig, params, predictions=a, threads=1),
+            config_of(ReadConfig, params, predictions=b, threads=1),
+            loss,
+            config_of(MetricConfig, params, ci=None),  # --ci here is the paired interval's level
+            level=ci,
+            max_increase=max_increase,
+            output=tuple(output or ()),
+            format=format,
+            checks=tuple(check or ()),
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    c, shown = outcome.comparison, outcome.stdout
+    if shown is not None:
+        show(CompareView(c), shown, lambda: compare_text(c, shown))
     for line in outcome.failures:
         say_gate_failed(line)
     raise typer.Exit(int(ExitCode.GATE_FAILED if outcome.failures else ExitCode.OK))

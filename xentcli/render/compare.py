@@ -23,15 +23,20 @@ from xentcli.render.common import (
     plain_line,
     plain_table,
     raw,
+    slice_value,
 )
 from xentcli.textsafe import csv_text
 
 
 def compare_dict(c: Comparison) -> dict[str, Any]:
-    """The JSON object of a comparison (non-finite numbers become None)."""
+    """The JSON object of a comparison (non-finite numbers become None): ``a`` and ``b``,
+    ``delta`` (B - A of each figure, keyed as ``baseline.delta`` is), ``difference`` (the
+    paired per-row difference) and, under --group-by, ``groups`` (one such object per slice,
+    its values in ``group``)."""
+    a, b = c.a.to_dict(), c.b.to_dict()
     out: dict[str, Any] = {
-        "a": c.a.to_dict(),
-        "b": c.b.to_dict(),
+        "a": a,
+        "b": b,
         "difference": {
             "n": c.n,
             "loss_mean": finite_or_none(c.diff_mean),
@@ -39,10 +44,27 @@ def compare_dict(c: Comparison) -> dict[str, Any]:
             "significant": c.significant,
             "unit": c.a.unit,
         },
+        "delta": figure_deltas(a, b),
     }
     if c.max_increase is not None:
         out["max_increase"] = c.max_increase
         out["regressed"] = c.regressed
+    if c.groups is not None:
+        out["groups"] = [{"group": key, **compare_dict(g)} for key, g in c.groups]
+    return out
+
+
+def figure_deltas(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    """B - A of every figure both reports have (null where either is not finite)."""
+    from xentcli.baseline import figures
+
+    fa, fb = figures(a), figures(b)
+    out: dict[str, float | None] = {}
+    for k, y in fb.items():
+        if k not in fa:
+            continue
+        x = fa[k]
+        out[k] = None if x is None or y is None else finite_or_none(y - x)
     return out
 
 
@@ -103,9 +125,13 @@ def compare_text(c: Comparison, fmt_: OutputFormat) -> str:
         w.writerow(header)
         for cells in compare_rows(c, full=True):
             w.writerow([csv_text(cells[0]), *cells[1:]])
-        w.writerow(["paired difference", "", "", raw(c.diff_mean)])
-        w.writerow([f"ci {c.level:g} low", "", "", raw(c.low)])
-        w.writerow([f"ci {c.level:g} high", "", "", raw(c.high)])
+        _difference_rows(w, c, "")
+        for key, g in c.groups or ():
+            where = ",".join(f"{k}={slice_value(v)}" for k, v in key.items())
+            a, b = g.a.loss_mean, g.b.loss_mean
+            d = b - a if math.isfinite(a) and math.isfinite(b) else math.nan
+            w.writerow([csv_text(f"{where}: loss_mean"), raw(a), raw(b), raw(d)])
+            _difference_rows(w, g, f"{where}: ")
         return buf.getvalue()
     lines = [
         f"### xent compare: A = {md_code(c.a.source)}, B = {md_code(c.b.source)} "
@@ -114,7 +140,50 @@ def compare_text(c: Comparison, fmt_: OutputFormat) -> str:
     ]
     lines += md_table(header, compare_rows(c))
     lines += ["", f"**{md_escape(compare_verdict(c))}** (n = {c.n} paired rows)"]
+    if c.groups:
+        lines += ["", f"By {', '.join(map(md_escape, c.groups[0][0]))}:", ""]
+        lines += md_table(group_header(c), group_cells(c))
     return "\n".join(lines) + "\n"
+
+
+def _difference_rows(w: Any, c: Comparison, where: str) -> None:
+    w.writerow([csv_text(f"{where}paired difference"), "", "", raw(c.diff_mean)])
+    w.writerow([csv_text(f"{where}ci {c.level:g} low"), "", "", raw(c.low)])
+    w.writerow([csv_text(f"{where}ci {c.level:g} high"), "", "", raw(c.high)])
+
+
+def group_header(c: Comparison) -> list[str]:
+    assert c.groups
+    pct = f"{100 * c.level:g}%"
+    return [
+        *c.groups[0][0].keys(),
+        "n",
+        "A loss_mean",
+        "B loss_mean",
+        "B - A",
+        f"{pct} CI",
+        "significant",
+    ]
+
+
+def group_cells(c: Comparison) -> list[list[str]]:
+    """One row per slice: its values, rows, each side's mean loss, the paired difference, its
+    interval and whether it excludes 0."""
+    rows = []
+    for key, g in c.groups or ():
+        finite = math.isfinite(g.diff_mean)
+        rows.append(
+            [
+                *(slice_value(v) for v in key.values()),
+                fmt(g.n),
+                fmt(g.a.loss_mean),
+                fmt(g.b.loss_mean),
+                f"{g.diff_mean:+.4g}" if finite else "-",
+                f"{fmt(g.low)} .. {fmt(g.high)}" if finite else "-",
+                "yes" if g.significant else "no",
+            ]
+        )
+    return rows
 
 
 class CompareView:
@@ -141,3 +210,16 @@ class CompareView:
             table.add_row(*cells)
         yield table
         yield plain_line(f"paired per-row difference over {c.n} rows: {compare_verdict(c)}")
+        if c.groups:
+            from rich.text import Text
+
+            yield Text("")
+            slices = plain_table(
+                title=f"by {', '.join(c.groups[0][0])}", box=box.SIMPLE_HEAD, title_justify="left"
+            )
+            keys = len(c.groups[0][0])
+            for i, h in enumerate(group_header(c)):
+                slices.add_column(h, justify="left" if i < keys else "right", overflow="fold")
+            for cells in group_cells(c):
+                slices.add_row(*cells)
+            yield slices
