@@ -65,6 +65,14 @@ def weights_note(r: Result) -> str | None:
     )
 
 
+def gate_line(r: Result) -> str | None:
+    """--max-increase against the baseline: what was tested, in the form it was given, and
+    whether it passed (None without the gate)."""
+    if r.baseline is None or "verdict" not in r.baseline:
+        return None
+    return f"gate {'failed' if r.baseline.get('regressed') else 'passed'}: {r.baseline['verdict']}"
+
+
 def _keyed_loss_rows(r: Result) -> list[tuple[str, str, str]]:
     """(label, JSON key, value) of the loss figures. ``loss`` is ``loss_mean`` or ``loss_sum``
     by --reduction: shown once, on the row of the one it is, named both ways."""
@@ -316,6 +324,8 @@ def to_markdown(r: Result) -> str:
     if r.baseline is not None:
         lines += [f"Compared with the baseline {md_code(r.baseline.get('path', ''))}.", ""]
     lines += md_table(*figure_rows(r))
+    if gate := gate_line(r):
+        lines += ["", md_escape(gate)]
     *classes, total = class_cells(r)
     lines += ["", *md_table(class_header(r), classes, total=total)]
     lines += ["", md_escape(class_legend(r))]
@@ -365,6 +375,9 @@ class ComputeView:
             sections=frozenset({n_loss}),
             show_header=r.baseline is not None,
         )
+        if gate := gate_line(r):
+            yield plain_line(gate)
+            yield plain_line("")
         if r.worst is not None:
             header = worst_header(r)
             text = {"true", "predicted"} | ({r.id_name} if not _numeric_ids(r) else set())
