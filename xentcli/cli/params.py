@@ -61,45 +61,68 @@ def stdout_or_file(output: str | None) -> str | None:
 
 # Options shared by compute, compare and inspect: declared once.
 LabelsOpt = Annotated[
-    str | None, typer.Option("--labels", help="Labels in a separate file, read in step row by row.")
+    str | None,
+    typer.Option(
+        "--labels", metavar="PATH", help="Labels in a separate file, read in step row by row."
+    ),
 ]
 LabelColOpt = Annotated[
-    str, typer.Option("--label-col", help="Label column (class index or name).")
+    str, typer.Option("--label-col", metavar="NAME", help="Label column (class index or name).")
 ]
 TargetColsOpt = Annotated[
     str | None,
     typer.Option(
-        "--target-cols", help="One-hot/soft/multi-hot target columns: comma list or glob."
+        "--target-cols",
+        metavar="SPEC",
+        help="One-hot/soft/multi-hot target columns: comma list or glob.",
     ),
 ]
 PredColsOpt = Annotated[
     str | None,
     typer.Option(
-        "--pred-cols", help="Score columns: comma list or glob (default: every other column)."
+        "--pred-cols",
+        metavar="SPEC",
+        help="Score columns: comma list or glob (default: every other column).",
     ),
 ]
-WeightColOpt = Annotated[str | None, typer.Option("--weight-col", help="Sample-weight column.")]
+WeightColOpt = Annotated[
+    str | None, typer.Option("--weight-col", metavar="NAME", help="Sample-weight column.")
+]
 ClassNamesOpt = Annotated[
     str | None,
     typer.Option(
-        "--class-names", help="Class names A,B,... (for .npy and list columns; binary: NEG,POS)."
+        "--class-names",
+        metavar="A,B,...",
+        help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).",
     ),
 ]
-TaskOpt = Annotated[Task, typer.Option("--task", help="Problem type.")]
+TaskOpt = Annotated[
+    Task,
+    typer.Option("--task", metavar="auto|multiclass|binary|multilabel", help="Problem type."),
+]
 IdColOpt = Annotated[
     str | None,
-    typer.Option("--id-col", help="Row id column (not a score; carried into --per-sample)."),
+    typer.Option(
+        "--id-col", metavar="NAME", help="Row id column (not a score; carried into --per-sample)."
+    ),
 ]
 RenormalizeOpt = Annotated[
     bool, typer.Option("--renormalize", help="Divide each row of scores by its sum.")
 ]
 SumTolOpt = Annotated[
-    float, typer.Option("--sum-tol", help="Tolerance for probability rows summing to 1.")
+    float,
+    typer.Option("--sum-tol", metavar="FLOAT", help="Tolerance for probability rows summing to 1."),
 ]
 OutputOpt = Annotated[
-    str | None, typer.Option("--output", help="Write the report here instead of stdout.")
+    str | None,
+    typer.Option("--output", metavar="PATH", help="Write the report here instead of stdout."),
 ]
 InputFormatOpt = Annotated[
     InputFormat,
-    typer.Option("--input-format", help="Override the format detected from the extension."),
+    typer.Option(
+        "--input-format",
+        metavar="FORMAT",
+        help="csv, tsv, parquet, arrow, npy or npz: the format of an input whose extension does "
+        "not tell it (auto: from the extension).",
+    ),
 ]
