@@ -288,6 +288,8 @@ class FigureTable:
             for h, c, num in zip(
                 self.header[self.keys :], cells[self.keys :], self.numeric[self.keys :], strict=True
             ):
+                if not c:  # a figure with no baseline: nothing to show
+                    continue
                 value = plain_line(c, no_wrap=True) if num else plain_line(c, overflow="fold")
                 grid.add_row(plain_line("  " + h), value)
         return grid

@@ -31,6 +31,8 @@ from xentcli.render.common import (
 from xentcli.result import Result
 from xentcli.textsafe import csv_text
 
+LEGEND_WIDTH = 80
+
 
 def title(r: Result) -> str:
     return f"{TASK_TITLES.get(r.task, r.task)} ({r.input}, {r.unit})"
@@ -163,13 +165,13 @@ def class_legend(r: Result) -> str:
     if r.task == "multilabel":
         return (
             f"positives: rows where the label is 1{weighted}; loss_sum: the label's BCE over "
-            f"all rows{weighted}; loss_mean: loss_sum / weight sum; "
+            f"all rows{weighted}; loss_mean: loss_sum/weight_sum; "
             "share: its part of the total loss_sum"
         )
     rows = "rows with that label" if r.task == "binary" else "rows of the class"
     return (
         f"support: {rows}{weighted}; loss_sum: their summed loss{weighted}; "
-        "loss_mean: loss_sum / support; share: its part of the total loss_sum"
+        "loss_mean: loss_sum/support; share: its part of the total loss_sum"
     )
 
 
@@ -212,11 +214,12 @@ def worst_cells(r: Result) -> list[list[str]]:
 
 
 def group_header(r: Result) -> list[str]:
+    """The slices' columns; ``loss`` is loss_mean or loss_sum by --reduction, shown once."""
     assert r.groups
     return [
         *r.groups[0][0].keys(),
         "n",
-        f"loss ({r.reduction})",
+        *(["loss_sum"] if r.reduction == "sum" else []),
         "loss_mean",
         "perplexity",
         "accuracy",
@@ -229,7 +232,7 @@ def group_cells(r: Result) -> list[list[str]]:
     results = [g for _, g in groups]
     columns = [
         [fmt(g.n) for g in results],
-        fmt_column([g.loss for g in results]),
+        *([fmt_column([g.loss_sum for g in results])] if r.reduction == "sum" else []),
         fmt_column([g.loss_mean for g in results]),
         fmt_column([g.perplexity for g in results]),
         fmt_column([g.metrics.get("accuracy") for g in results]),
@@ -365,7 +368,10 @@ class ComputeView:
             sections=frozenset({len(cells) - 1}),
             bold=frozenset({len(cells) - 1}),
         )
-        yield plain_line(class_legend(r), style="italic")
+        from rich.constrain import Constrain
+
+        # a paragraph: at most 80 columns wide, in a file or a pipe too
+        yield Constrain(plain_line(class_legend(r), style="italic"), width=LEGEND_WIDTH)
         header, rows = figure_rows(r)
         n_loss = len(_keyed_loss_rows(r))
         yield FigureTable(
