@@ -279,3 +279,36 @@ def test_relative_max_increase_is_reported_as_a_percentage(
     rise = 100 * 0.03 / old
     assert f"loss rose by {rise:.4g}%" in res.stderr
     assert "above the allowed 2% (--max-increase 2%)" in res.stderr
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_pictures_keep_their_numbers_on_narrow_terminals(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [SAMPLES / "breast_cancer_binary.csv", "--plot"]
+    table = _table(args, width, monkeypatch)
+    assert all(len(line) <= width for line in table.splitlines()), table
+    lines = table.splitlines()
+    out = run_json(["compute", *args])
+    for b in out["calibration"]:
+        want = [f"{b['lo']:.2f}-{b['hi']:.2f}", f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}"]
+        assert any(all(w in line.split() for w in want) for line in lines), (want, table)
+    for h in out["loss_histogram"]:
+        if h["rows"]:
+            want = [f"{h['lo']:.3g}", str(h["rows"])]
+            assert any(line.split()[:1] == want[:1] and want[1] in line.split() for line in lines)
+
+
+def test_the_legend_of_soft_targets_says_target_mass(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = " ".join(
+        _table([SAMPLES / "wine_soft.csv", "--target-cols", "t_*"], 80, monkeypatch).splitlines()
+    )
+    assert "support: the class's target mass (its rows, for one-hot targets);" in table
+
+
+def test_html_has_the_legend_and_the_total_row() -> None:
+    from xentcli import compute
+
+    report = compute(SAMPLES / "iris_probs.csv", id_col="flower_id")
+    html = report._repr_html_()
+    assert "support: rows of the class;" in html and ">total</td>" in html

@@ -71,6 +71,7 @@ class Result:
     # where sample weights came from when no --weight-col named them (an .npz's weights
     # array): {"source": file, "array": name}
     sample_weights: dict[str, str] | None = None
+    uses_targets: bool = False  # target columns (one-hot or soft), not one label per row
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -294,6 +295,7 @@ def finish(
         loss_histogram=hist,
         worst=worst,
         id_name=id_name,
+        uses_targets=plan.uses_targets,
     )
 
 

@@ -169,6 +169,8 @@ def class_legend(r: Result) -> str:
             "share: its part of the total loss_sum"
         )
     rows = "rows with that label" if r.task == "binary" else "rows of the class"
+    if r.task == "multiclass" and r.uses_targets:
+        rows = "the class's target mass (its rows, for one-hot targets)"
     return (
         f"support: {rows}{weighted}; loss_sum: their summed loss{weighted}; "
         "loss_mean: loss_sum/support; share: its part of the total loss_sum"
@@ -406,8 +408,8 @@ class ComputeView:
         if self.plot:
             from xentcli.render.plots import loss_histogram, reliability_diagram
 
-            yield reliability_diagram(r)
-            yield loss_histogram(r)
+            yield reliability_diagram(r, options.max_width)
+            yield loss_histogram(r, options.max_width)
 
 
 def render_text(r: Result, fmt_: OutputFormat, *, plot: bool = False) -> str:
