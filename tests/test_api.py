@@ -346,8 +346,12 @@ def test_compare_is_the_cli_json(tmp_path: Path) -> None:
     assert got.passed is not cli["regressed"]
 
 
-def test_reports_render_as_the_cli_table_and_escaped_html(tmp_path: Path) -> None:
+def test_reports_render_as_the_cli_table_and_escaped_html(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rich.console import Console
+
+    monkeypatch.setenv("COLUMNS", "100")  # the legend under the per-class table wraps at it
 
     names = ["<b>bold</b>", "a&b"]
     p = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])

@@ -205,7 +205,8 @@ def test_infinite_loss_against_a_finite_baseline_fails_the_gate(tmp_path: Path) 
     assert res.exit_code == 1
     assert json.loads(res.stdout)["baseline"]["regressed"] is True  # the report still prints
     assert res.stderr == (
-        f"xent: gate failed: loss inf vs baseline {old:.6g} rose by more than --max-increase 2%\n"
+        f"xent: gate failed: loss is infinite (baseline {old:.6g} nats): above any allowed "
+        "rise (--max-increase 2%)\n"
     )
 
 

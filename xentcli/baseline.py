@@ -144,10 +144,6 @@ def figures(report: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _shown(x: float | None) -> str:
-    return "inf" if x is None else f"{x:.6g}"  # null in a report is a non-finite figure
-
-
 def compare(
     report: dict[str, Any], base: dict[str, Any], path: str, bound: MaxIncrease | None
 ) -> tuple[dict[str, Any], str | None]:
@@ -199,14 +195,9 @@ def compare(
         # An infinite baseline loss cannot be exceeded, even by an infinite loss.
         regressed = old_loss is not None and bound.exceeded(new_loss, old_loss)
         out["regressed"] = regressed
+        out["verdict"] = bound.verdict(new_loss, old_loss, str(report.get("unit", "")))
         if regressed:
-            rel = ""
-            if new_loss is not None and old_loss:
-                rel = f" ({100 * (new_loss - old_loss) / abs(old_loss):+.2f}%)"
-            message = (
-                f"loss {_shown(new_loss)} vs baseline {_shown(old_loss)}{rel} rose by "
-                f"more than --max-increase {bound.describe()}"
-            )
+            message = out["verdict"]
     return out, message
 
 

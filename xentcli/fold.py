@@ -105,6 +105,9 @@ def finish_all(
     result = finish(folded.summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
     if options is not None:
         result = dataclasses.replace(result, options=options)
+    if ds.weight_array is not None:  # weights the user may not know were applied
+        sample_weights = {"source": ds.weight_source, "array": ds.weight_array}
+        result = dataclasses.replace(result, sample_weights=sample_weights)
     if not ds.group_by:
         return result
     groups = tuple(

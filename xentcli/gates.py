@@ -183,3 +183,34 @@ class MaxIncrease:
 
     def describe(self) -> str:
         return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}"
+
+    def verdict(self, new: float | None, old: float | None, unit: str) -> str:
+        """What the gate tested, in the form it was given: an absolute gate compares the rise
+        in the unit ("loss rose by 0.031 nats, above the allowed 0.02"), a relative one the
+        rise as a percentage of the baseline loss ("loss rose by 6.6%, from ..., above the
+        allowed 2%").
+        None stands for a non-finite loss, as reports write it."""
+        given = f"--max-increase {self.describe()}"
+        if old is None or not math.isfinite(old):
+            return f"the baseline loss is infinite: no loss rises above it ({given})"
+        if new is None or not math.isfinite(new):
+            return f"loss is infinite (baseline {old:.6g} {unit}): above any allowed rise ({given})"
+        change = new - old
+        if self.relative:
+            if old == 0:
+                shown = "0%" if change == 0 else "more than any percentage"
+            else:
+                shown = f"{100 * abs(change) / abs(old):.4g}%"
+            allowed = f"{self.amount * 100:g}%"
+        else:
+            by = f"{abs(change):.6g}"
+            if by == f"{self.amount:.6g}":  # 0.0200000001 above 0.02: say which is larger
+                by = repr(abs(change))
+            shown, allowed = f"{by} {unit}", f"{self.amount:g} {unit}"
+        moved = "rose" if change > 0 else "fell" if change < 0 else "did not change"
+        rise = f"loss {moved}" if change == 0 else f"loss {moved} by {shown}"
+        where = "above" if self.exceeded(new, old) else "within"
+        span = f"from {old:.6g} to {new:.6g} {unit}".rstrip()
+        if change <= 0:
+            return f"{rise}, {span} ({given})"
+        return f"{rise}, {span}, {where} the allowed {allowed} ({given})"

@@ -68,6 +68,10 @@ class Result:
     baseline: dict[str, Any] | None = None  # set by the CLI from --baseline
     groups: tuple[tuple[dict[str, Any], Result], ...] | None = None  # --group-by slices
     options: RunOptions | None = None  # the run's settings (the top result only)
+    # where sample weights came from when no --weight-col named them (an .npz's weights
+    # array): {"source": file, "array": name}
+    sample_weights: dict[str, str] | None = None
+    uses_targets: bool = False  # target columns (one-hot or soft), not one label per row
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -98,6 +102,8 @@ class Result:
         }
         if self.options is not None:
             out["options"] = self.options.values
+        if self.sample_weights is not None:
+            out["sample_weights"] = self.sample_weights
         if self.ci is not None:
             level, lo, hi = self.ci
             out["ci"] = {"level": level, "loss_mean": [_num(lo), _num(hi)]}
@@ -292,6 +298,7 @@ def finish(
         loss_histogram=hist,
         worst=worst,
         id_name=id_name,
+        uses_targets=plan.uses_targets,
     )
 
 

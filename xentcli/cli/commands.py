@@ -14,14 +14,19 @@ import typer
 from xentcli import __version__
 from xentcli.cli.params import (
     CHUNK_ROWS_HELP,
+    CheckOpt,
     ClassNamesOpt,
+    FormatOpt,
+    GroupByOpt,
     IdColOpt,
     InputFormatOpt,
     L,
     LabelColOpt,
     LabelsOpt,
     M,
+    OutputsOpt,
     PredColsOpt,
+    QuietOpt,
     R,
     RenormalizeOpt,
     SumTolOpt,
@@ -48,51 +53,12 @@ from xentcli.config import (
     LossConfig,
     MetricConfig,
     OutputConfig,
-    OutputFormat,
     ReadConfig,
     Reduction,
     RunConfig,
     parse_names,
 )
 from xentcli.errors import ExitCode
-
-# --output, repeatable: each file's format follows its extension (stated once for both commands).
-OutputsOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--output",
-        help="Write the report to this file instead of stdout (repeatable: one report per "
-        "file, in the format its extension names: .json, .csv, .md; other paths, and - for "
-        "stdout, in --format). Every file is written, also when a gate fails.",
-        show_default=False,
-    ),
-]
-FormatOpt = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--format",
-        help="Report format on stdout (and of an --output path without one of those "
-        "extensions)  [default: table]",
-        show_default=False,
-    ),
-]
-CheckOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one fails."
-    ),
-]
-QuietOpt = Annotated[
-    bool,
-    typer.Option("--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."),
-]
-GroupByOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        help="Also report each slice of this column's values (repeatable); the column is "
-        "never read as scores."
-    ),
-]
 
 app = typer.Typer(
     cls=Group,
@@ -146,30 +112,46 @@ def compute(
         typer.Option("--logits", help="Scores are logits (log-softmax / log-sigmoid is applied)."),
     ] = L.logits,
     task: TaskOpt = L.task,
-    reduction: Annotated[Reduction, typer.Option(help="What 'loss' reports.")] = L.reduction,
+    reduction: Annotated[
+        Reduction, typer.Option(metavar="mean|sum", help="What 'loss' reports.")
+    ] = L.reduction,
     label_reduction: Annotated[
         LabelReduction,
-        typer.Option(help="Multi-label: sum or mean of the per-label BCEs of a row."),
+        typer.Option(
+            metavar="sum|mean", help="Multi-label: sum or mean of the per-label BCEs of a row."
+        ),
     ] = L.label_reduction,
     class_weights: Annotated[
-        str | None, typer.Option(help="Per-class weights W0,W1,... (torch cross_entropy weight).")
+        str | None,
+        typer.Option(
+            metavar="W0,W1,...", help="Per-class weights W0,W1,... (torch cross_entropy weight)."
+        ),
     ] = None,
     label_smoothing: Annotated[
         float,
-        typer.Option(help="Label smoothing in [0, 1) (torch for multiclass, Keras for binary)."),
+        typer.Option(
+            metavar="FLOAT",
+            help="Label smoothing in [0, 1) (torch for multiclass, Keras for binary).",
+        ),
     ] = L.label_smoothing,
     ignore_index: Annotated[
-        int | None, typer.Option(help="Label value of rows to skip (torch ignore_index).")
+        int | None,
+        typer.Option(metavar="K", help="Label value of rows to skip (torch ignore_index)."),
     ] = L.ignore_index,
     pos_weight: Annotated[
-        str | None, typer.Option(help="Weight of positives: one number, or one per label column.")
+        str | None,
+        typer.Option(
+            metavar="W[,W...]", help="Weight of positives: one number, or one per label column."
+        ),
     ] = None,
     base: Annotated[
-        Base, typer.Option(help="Logarithm base: e (nats), 2 (bits), 10 (hartleys).")
+        Base,
+        typer.Option(metavar="e|2|10", help="Logarithm base: e (nats), 2 (bits), 10 (hartleys)."),
     ] = L.base,
     clip_eps: Annotated[
         float | None,
         typer.Option(
+            metavar="FLOAT",
             help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
             "type; 0 turns clipping off).",
             show_default=False,
@@ -181,32 +163,44 @@ def compute(
     format: FormatOpt = None,
     output: OutputsOpt = None,
     per_sample: Annotated[
-        str | None, typer.Option(help="Write each row's loss, y_true, y_pred (.parquet or .csv).")
+        str | None,
+        typer.Option(
+            metavar="PATH", help="Write each row's loss, y_true, y_pred (.parquet or .csv)."
+        ),
     ] = None,
     max_loss: Annotated[
-        float | None, typer.Option(help="Exit 1 when 'loss' is above this (a CI gate).")
+        float | None,
+        typer.Option(metavar="FLOAT", help="Exit 1 when 'loss' is above this (a CI gate)."),
     ] = None,
     chunk_rows: Annotated[
         int | None,
         typer.Option(
+            metavar="N",
             help=CHUNK_ROWS_HELP,
             show_default=False,
         ),
     ] = R.chunk_rows,
     threads: Annotated[
-        int, typer.Option(help="Threads for decoding and scoring (0: every core).")
+        int, typer.Option(metavar="N", help="Threads for decoding and scoring (0: every core).")
     ] = R.threads,
     top_k: Annotated[
-        int | None, typer.Option(help="Also report top-K accuracy (multiclass).")
+        int | None, typer.Option(metavar="K", help="Also report top-K accuracy (multiclass).")
     ] = M.top_k,
-    bins: Annotated[int, typer.Option(help="Calibration bins for ECE/MCE.")] = M.bins,
-    worst: Annotated[int, typer.Option(help="List the K rows with the largest loss.")] = M.worst,
+    bins: Annotated[int, typer.Option(metavar="N", help="Calibration bins for ECE/MCE.")] = M.bins,
+    worst: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            help="List the K rows with the largest loss (row numbers 1-based, as in --per-sample).",
+        ),
+    ] = M.worst,
     plot: Annotated[
         bool, typer.Option("--plot", help="Draw a reliability diagram and a loss histogram.")
     ] = False,
     check: CheckOpt = None,
     baseline: Annotated[
-        str | None, typer.Option(help="A previous run's JSON report to compare with.")
+        str | None,
+        typer.Option(metavar="PATH", help="A previous run's JSON report to compare with."),
     ] = None,
     allow_missing_baseline: Annotated[
         bool,
@@ -218,11 +212,18 @@ def compute(
     ] = False,
     max_increase: Annotated[
         str | None,
-        typer.Option(help="With --baseline: exit 1 if loss rose by more than X (or X%)."),
+        typer.Option(
+            metavar="X|X%",
+            help="With --baseline: exit 1 if loss rose by more than X (absolute, in the unit) "
+            "or X% (of the baseline loss).",
+        ),
     ] = None,
     ci: Annotated[
         float | None,
-        typer.Option(help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95."),
+        typer.Option(
+            metavar="LEVEL",
+            help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
@@ -231,14 +232,16 @@ def compute(
     engine: Annotated[
         Engine,
         typer.Option(
-            help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]')."
+            metavar="local|dask",
+            help="Where chunks are folded: here, or by Dask tasks (pip install 'xent[dask]').",
         ),
     ] = Engine.local,
     scheduler: Annotated[
         str | None,
         typer.Option(
+            metavar="ADDRESS",
             help="With --engine dask: a scheduler address (default: a local cluster of "
-            "--threads workers)."
+            "--threads workers).",
         ),
     ] = None,
 ) -> None:
@@ -306,37 +309,56 @@ def compare_cmd(
     pred_cols: PredColsOpt = None,
     weight_col: WeightColOpt = None,
     id_col: Annotated[
-        str | None, typer.Option("--id-col", help="Row id column (not a score).")
+        str | None, typer.Option("--id-col", metavar="NAME", help="Row id column (not a score).")
     ] = None,
     class_names: ClassNamesOpt = None,
     logits: Annotated[bool, typer.Option("--logits", help="Both files hold logits.")] = L.logits,
     renormalize: RenormalizeOpt = L.renormalize,
     sum_tol: SumTolOpt = L.sum_tol,
     task: TaskOpt = L.task,
-    base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = L.base,
+    base: Annotated[
+        Base, typer.Option(metavar="e|2|10", help="Logarithm base: e, 2 or 10.")
+    ] = L.base,
     clip_eps: Annotated[
-        float | None, typer.Option(help="Probability clipping.", show_default=False)
+        float | None,
+        typer.Option(
+            metavar="FLOAT",
+            help="Clip probabilities to [eps, 1-eps] (default: machine epsilon of the input "
+            "type; 0 turns clipping off).",
+            show_default=False,
+        ),
     ] = L.clip_eps,
-    ci: Annotated[float, typer.Option(help="Confidence level of the interval.")] = COMPARE_LEVEL,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
-    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
+    ci: Annotated[
+        float, typer.Option(metavar="LEVEL", help="Confidence level of the interval.")
+    ] = COMPARE_LEVEL,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the bootstrap.")] = M.seed,
+    replicates: Annotated[
+        int, typer.Option(metavar="N", help="Bootstrap replicates.")
+    ] = M.replicates,
     max_increase: Annotated[
-        str | None, typer.Option(help="Exit 1 if B's loss is above A's by more than X (or X%).")
+        str | None,
+        typer.Option(
+            metavar="X|X%",
+            help="Exit 1 if B's loss is above A's by more than X (absolute, in the unit) or X% "
+            "(of A's loss).",
+        ),
     ] = None,
     check: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="EXPR",
             help="A gate NAME OP NUMBER on the comparison's JSON (repeatable): 'b.loss<=0.4', "
             "'delta.metrics.ece<=0.01' (B - A), 'difference.ci.high<0' (the paired "
-            "difference's interval); exit 1 if one fails."
+            "difference's interval); exit 1 if one fails.",
         ),
     ] = None,
     group_by: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="COLUMN",
             help="Also compare each slice of this column's values (repeatable; a column of "
             "both files, holding the same values): each slice's paired difference and "
-            "interval."
+            "interval.",
         ),
     ] = None,
     input_format: InputFormatOpt = InputFormat.auto,
@@ -344,7 +366,8 @@ def compare_cmd(
     output: OutputsOpt = None,
     quiet: QuietOpt = False,
     chunk_rows: Annotated[
-        int | None, typer.Option(help="Rows per chunk (default: auto).", show_default=False)
+        int | None,
+        typer.Option(metavar="N", help="Rows per chunk (default: auto).", show_default=False),
     ] = R.chunk_rows,
 ) -> None:
     """Compare two prediction sets on the same rows, with a bootstrap interval."""
@@ -390,24 +413,37 @@ def explain(
     probs: Annotated[
         str | None,
         typer.Option(
-            help="Predicted probabilities of one row, comma-separated (one value: binary P(pos))."
+            metavar="P0,P1,...",
+            help="Predicted probabilities of one row, comma-separated (one value: binary P(pos)).",
         ),
     ] = None,
     logits: Annotated[
         str | None,
-        typer.Option(help="Logits of one row, comma-separated (one value: a binary logit)."),
+        typer.Option(
+            metavar="Z0,Z1,...",
+            help="Logits of one row, comma-separated (one value: a binary logit).",
+        ),
     ] = None,
-    label: Annotated[str | None, typer.Option(help="The true class (index or name).")] = None,
+    label: Annotated[
+        str | None, typer.Option(metavar="CLASS", help="The true class (index or name).")
+    ] = None,
     target: Annotated[
-        str | None, typer.Option(help="A target row (soft labels), comma-separated.")
+        str | None,
+        typer.Option(metavar="Y0,Y1,...", help="A target row (soft labels), comma-separated."),
     ] = None,
-    base: Annotated[Base, typer.Option(help="Logarithm base: e, 2 or 10.")] = L.base,
+    base: Annotated[
+        Base, typer.Option(metavar="e|2|10", help="Logarithm base: e, 2 or 10.")
+    ] = L.base,
     class_names: Annotated[
         str | None,
-        typer.Option("--class-names", help="Names of the classes A,B,... (binary: NEG,POS)."),
+        typer.Option(
+            "--class-names",
+            metavar="A,B,...",
+            help="Names of the classes A,B,... (binary: NEG,POS).",
+        ),
     ] = None,
     format: Annotated[
-        ReportFormat, typer.Option("--format", help="Output format.")
+        ReportFormat, typer.Option("--format", metavar="table|json", help="Output format.")
     ] = ReportFormat.table,
 ) -> None:
     """Walk one row through surprisal, entropy, cross-entropy, KL and the gradient."""
@@ -444,7 +480,7 @@ def inspect(
     task: TaskOpt = L.task,
     input_format: InputFormatOpt = InputFormat.auto,
     format: Annotated[
-        ReportFormat, typer.Option("--format", help="Output format.")
+        ReportFormat, typer.Option("--format", metavar="table|json", help="Output format.")
     ] = ReportFormat.table,
 ) -> None:
     """Show what a predictions file holds and the xent compute command to score it."""

@@ -13,6 +13,7 @@ from xentcli.config import (
     InputFormat,
     LossConfig,
     MetricConfig,
+    OutputFormat,
     ReadConfig,
     Task,
     parse_names,
@@ -54,52 +55,108 @@ def config_of(config: type[T], params: dict[str, Any], **given: Any) -> T:
     return config(**values, **given)
 
 
-def stdout_or_file(output: str | None) -> str | None:
-    """--output's path; "-" is stdout, as for the input."""
-    return None if output == "-" else output
-
-
 # Options shared by compute, compare and inspect: declared once.
 LabelsOpt = Annotated[
-    str | None, typer.Option("--labels", help="Labels in a separate file, read in step row by row.")
+    str | None,
+    typer.Option(
+        "--labels", metavar="PATH", help="Labels in a separate file, read in step row by row."
+    ),
 ]
 LabelColOpt = Annotated[
-    str, typer.Option("--label-col", help="Label column (class index or name).")
+    str, typer.Option("--label-col", metavar="NAME", help="Label column (class index or name).")
 ]
 TargetColsOpt = Annotated[
     str | None,
     typer.Option(
-        "--target-cols", help="One-hot/soft/multi-hot target columns: comma list or glob."
+        "--target-cols",
+        metavar="SPEC",
+        help="One-hot/soft/multi-hot target columns: comma list or glob.",
     ),
 ]
 PredColsOpt = Annotated[
     str | None,
     typer.Option(
-        "--pred-cols", help="Score columns: comma list or glob (default: every other column)."
+        "--pred-cols",
+        metavar="SPEC",
+        help="Score columns: comma list or glob (default: every other floating-point column; a pandas index is the id).",
     ),
 ]
-WeightColOpt = Annotated[str | None, typer.Option("--weight-col", help="Sample-weight column.")]
+WeightColOpt = Annotated[
+    str | None, typer.Option("--weight-col", metavar="NAME", help="Sample-weight column.")
+]
 ClassNamesOpt = Annotated[
     str | None,
     typer.Option(
-        "--class-names", help="Class names A,B,... (for .npy and list columns; binary: NEG,POS)."
+        "--class-names",
+        metavar="A,B,...",
+        help="Class names A,B,... (for .npy and list columns; binary: NEG,POS).",
     ),
 ]
-TaskOpt = Annotated[Task, typer.Option("--task", help="Problem type.")]
+TaskOpt = Annotated[
+    Task,
+    typer.Option("--task", metavar="auto|multiclass|binary|multilabel", help="Problem type."),
+]
 IdColOpt = Annotated[
     str | None,
-    typer.Option("--id-col", help="Row id column (not a score; carried into --per-sample)."),
+    typer.Option(
+        "--id-col", metavar="NAME", help="Row id column (not a score; carried into --per-sample)."
+    ),
 ]
 RenormalizeOpt = Annotated[
     bool, typer.Option("--renormalize", help="Divide each row of scores by its sum.")
 ]
 SumTolOpt = Annotated[
-    float, typer.Option("--sum-tol", help="Tolerance for probability rows summing to 1.")
+    float,
+    typer.Option("--sum-tol", metavar="FLOAT", help="Tolerance for probability rows summing to 1."),
 ]
-OutputOpt = Annotated[
-    str | None, typer.Option("--output", help="Write the report here instead of stdout.")
+# --output, repeatable: each file's format follows its extension (stated once for both commands).
+OutputsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--output",
+        metavar="PATH",
+        help="Write the report to this file instead of stdout (repeatable: one report per "
+        "file, in the format its extension names: .json, .csv, .md; other paths, and - for "
+        "stdout, in --format). Every file is written, also when a gate fails.",
+        show_default=False,
+    ),
 ]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        metavar="table|json|csv|markdown",
+        help="Report format on stdout (and of an --output path without one of those "
+        "extensions)  [default: table]",
+        show_default=False,
+    ),
+]
+CheckOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="EXPR",
+        help="A gate NAME OP NUMBER, e.g. 'metrics.ece<0.05' (repeatable); exit 1 if one fails.",
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."),
+]
+GroupByOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="COLUMN",
+        help="Also report each slice of this column's values (repeatable); the column is "
+        "never read as scores.",
+    ),
+]
+
 InputFormatOpt = Annotated[
     InputFormat,
-    typer.Option("--input-format", help="Override the format detected from the extension."),
+    typer.Option(
+        "--input-format",
+        metavar="FORMAT",
+        help="csv, tsv, parquet, arrow, npy or npz: the format of an input whose extension does "
+        "not tell it (auto: from the extension).",
+    ),
 ]

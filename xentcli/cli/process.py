@@ -49,6 +49,12 @@ def _one_line(parse: Callable[..., Any]) -> Callable[..., Any]:
 class Command(typer.core.TyperCommand):
     make_context = _one_line(typer.core.TyperCommand.make_context)
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage line as click writes it (``xent compute [OPTIONS] PREDICTIONS``): Typer
+        puts a required argument in braces, which read as a set of choices."""
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 class Group(typer.core.TyperGroup):
     make_context = _one_line(typer.core.TyperGroup.make_context)

@@ -45,6 +45,7 @@ class Dataset:
     label_source: str = ""  # the file holding the labels ("" : the predictions)
     label_column: str | None = None  # their column (None for an array)
     weight_source: str = ""  # the file holding the sample weights
+    weight_array: str | None = None  # the .npz array they came from (not named by --weight-col)
     target_source: str = ""  # the file holding the target columns
     target_names: list[str] = field(default_factory=list)  # one per target column, for messages
     scores_are_list: bool = False
@@ -660,6 +661,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             ds.label_source = arrays["labels"].name
         if "targets" in arrays:
             ds.target_source, ds.target_names = _array_targets(arrays["targets"])
+        if "weights" in arrays:
+            ds.weight_source, ds.weight_array = _array_weights(arrays["weights"])
         pred_parts = _array_parts(arrays, rows)
         pred_roles = set(arrays) - {"scores"}
         if not labels_elsewhere and not ({"labels", "targets"} & pred_roles):
@@ -710,6 +713,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
                 larrays.pop("weights", None)
             if "labels" in larrays:
                 ds.label_source = larrays["labels"].name
+            if "weights" in larrays:
+                ds.weight_source, ds.weight_array = _array_weights(larrays["weights"])
             if "targets" in larrays:
                 ds.target_source, ds.target_names = _array_targets(larrays["targets"])
             lab_rows = next(iter(larrays.values())).num_rows
@@ -789,6 +794,11 @@ def _index_columns(t: Any) -> tuple[str, ...]:
 def _array_targets(a: ArrayInput) -> tuple[str, list[str]]:
     """(file, a name per column) of a 2-D NumPy array of targets, for messages."""
     return display_name(a.path), [f"{a.name}[:, {j}]" for j in range(a.shape[1])]
+
+
+def _array_weights(a: ArrayInput) -> tuple[str, str]:
+    """(file, array name) of the sample weights an .npz holds, for messages and the report."""
+    return display_name(a.path), a.member or a.name
 
 
 def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:

@@ -79,11 +79,10 @@ def compare_rows(c: Comparison, *, full: bool = False) -> list[list[str]]:
             return [label, raw(x), raw(y), raw(d)]
         return [label, fmt(x), fmt(y), f"{d:+.4g}" if math.isfinite(d) else "-"]
 
-    rows = [
-        row(f"loss ({a.reduction})", a.loss, b.loss),
-        row("loss_mean", a.loss_mean, b.loss_mean),
-        row("perplexity", a.perplexity, b.perplexity),
-    ]
+    rows = [row(f"loss ({a.reduction})", a.loss, b.loss)]
+    if full or a.reduction != "mean":  # for people, the same figure once (CSV keeps its rows)
+        rows.append(row("loss_mean", a.loss_mean, b.loss_mean))
+    rows.append(row("perplexity", a.perplexity, b.perplexity))
     rows += [
         row(METRIC_LABELS.get(k, k), v, b.metrics.get(k, math.nan)) for k, v in a.metrics.items()
     ]

@@ -15,19 +15,23 @@ from xentcli.config import OutputFormat
 from xentcli.render.common import (
     METRIC_LABELS,
     TASK_TITLES,
+    FigureTable,
     drawn,
     fmt,
+    fmt_column,
+    fmt_figure,
     md_code,
     md_escape,
     md_table,
     pct,
     plain_line,
-    plain_table,
     raw,
     slice_value,
 )
 from xentcli.result import Result
 from xentcli.textsafe import csv_text
+
+LEGEND_WIDTH = 80
 
 
 def title(r: Result) -> str:
@@ -52,28 +56,66 @@ def options_line(r: Result) -> str | None:
     return "options: " + "; ".join(shown(k, r.options.values[k]) for k in r.options.changed)
 
 
+def weights_note(r: Result) -> str | None:
+    """A line saying where sample weights came from when no option named them (an .npz's
+    ``weights`` array is applied by its name alone), or None."""
+    if r.sample_weights is None:
+        return None
+    return (
+        f"sample weights: the '{r.sample_weights['array']}' array of "
+        f"{r.sample_weights['source']}, applied to every figure"
+    )
+
+
+def gate_line(r: Result) -> str | None:
+    """--max-increase against the baseline: what was tested, in the form it was given, and
+    whether it passed (None without the gate)."""
+    if r.baseline is None or "verdict" not in r.baseline:
+        return None
+    return f"gate {'failed' if r.baseline.get('regressed') else 'passed'}: {r.baseline['verdict']}"
+
+
 def _keyed_loss_rows(r: Result) -> list[tuple[str, str, str]]:
-    """(label, JSON key, value) of the loss figures."""
+    """(label, JSON key, value) of the loss figures. ``loss`` is ``loss_mean`` or ``loss_sum``
+    by --reduction: shown once, on the row of the one it is, named both ways."""
+    mean = r.reduction == "mean"
     rows = [
-        ("rows counted (n)", "n", fmt(r.n)),
-        ("weight sum", "weight_sum", fmt(r.weight_sum)),
-        (f"loss ({r.reduction})", "loss", fmt(r.loss)),
-        ("loss_sum", "loss_sum", fmt(r.loss_sum)),
-        ("loss_mean", "loss_mean", fmt(r.loss_mean)),
+        ("rows counted (n)", "n", fmt_figure(r.n)),
+        ("weight sum", "weight_sum", fmt_figure(r.weight_sum)),
+        (
+            "loss = loss_mean" if mean else "loss_mean",
+            "loss" if mean else "loss_mean",
+            fmt_figure(r.loss_mean),
+        ),
+        (
+            "loss_sum" if mean else "loss = loss_sum",
+            "loss_sum" if mean else "loss",
+            fmt_figure(r.loss_sum),
+        ),
     ]
     if r.ci is not None:
         level, lo, hi = r.ci
-        rows.append((f"loss_mean {100 * level:g}% CI", "ci", f"{fmt(lo)} .. {fmt(hi)}"))
+        rows.append(
+            (f"loss_mean {100 * level:g}% CI", "ci", f"{fmt_figure(lo)} .. {fmt_figure(hi)}")
+        )
     rows += [
-        ("perplexity", "perplexity", fmt(r.perplexity)),
-        ("clipped", "clipped", fmt(r.clipped)),
+        ("perplexity", "perplexity", fmt_figure(r.perplexity)),
+        ("clipped", "clipped", fmt_figure(r.clipped)),
         ("unit", "unit", r.unit),
     ]
     return rows
 
 
+def metric_label(r: Result, key: str) -> str:
+    """A metric's name for people; top-k accuracy names its K (top-3 accuracy)."""
+    top_k = r.options.values.get("top_k") if r.options is not None else None
+    if key == "top_k_accuracy" and top_k is not None:
+        return f"top-{top_k} accuracy"
+    return METRIC_LABELS.get(key, key)
+
+
 def _keyed_metric_rows(r: Result) -> list[tuple[str, str, str]]:
-    return [(METRIC_LABELS.get(k, k), f"metrics.{k}", fmt(v)) for k, v in r.metrics.items()]
+    return [(metric_label(r, k), f"metrics.{k}", fmt_figure(v)) for k, v in r.metrics.items()]
 
 
 def figure_rows(r: Result) -> tuple[list[str], list[list[str]]]:
@@ -89,7 +131,7 @@ def figure_rows(r: Result) -> tuple[list[str], list[list[str]]]:
             [
                 label,
                 value,
-                fmt(old.get(key)) if key in old else "",
+                fmt_figure(old.get(key)) if key in old else "",
                 "" if d is None else (f"{d:+.4g}" if d else "0"),
             ]
         )
@@ -107,36 +149,79 @@ def class_header(r: Result) -> list[str]:
 
 
 def class_cells(r: Result) -> list[list[str]]:
-    return [
-        [c.name, fmt(c.support), fmt(c.loss_sum), fmt(c.loss_mean), pct(c.share)]
-        for c in r.per_class
-    ]
+    """The per-class rows and the total row last, each number column in one format."""
+    rows = [*r.per_class]
+    support = fmt_column([c.support for c in rows] + [r.support_total])
+    loss_sum = fmt_column([c.loss_sum for c in rows] + [r.loss_sum])
+    loss_mean = fmt_column([c.loss_mean for c in rows] + [r.loss_mean])
+    share = [pct(c.share) for c in rows] + [pct(1.0 if rows else math.nan)]
+    names = [c.name for c in rows] + ["total"]
+    return [list(cells) for cells in zip(names, support, loss_sum, loss_mean, share, strict=True)]
+
+
+def class_legend(r: Result) -> str:
+    """One line under the per-class table: what each column means for this task."""
+    weighted = " (weighted)" if _weighted(r) else ""
+    if r.task == "multilabel":
+        return (
+            f"positives: rows where the label is 1{weighted}; loss_sum: the label's BCE over "
+            f"all rows{weighted}; loss_mean: loss_sum/weight_sum; "
+            "share: its part of the total loss_sum"
+        )
+    rows = "rows with that label" if r.task == "binary" else "rows of the class"
+    if r.task == "multiclass" and r.uses_targets:
+        rows = "the class's target mass (its rows, for one-hot targets)"
+    return (
+        f"support: {rows}{weighted}; loss_sum: their summed loss{weighted}; "
+        "loss_mean: loss_sum/support; share: its part of the total loss_sum"
+    )
+
+
+def _weighted(r: Result) -> bool:
+    """Whether sample weights weigh the rows (--weight-col, or an .npz's weights array)."""
+    col = r.options.values.get("weight_col") if r.options is not None else None
+    return col is not None or r.sample_weights is not None
 
 
 def worst_header(r: Result) -> list[str]:
-    return ["row", *([r.id_name] if r.id_name else []), "loss", "true", "predicted", "p(true)"]
+    return [
+        "row (1-based)",
+        *([r.id_name] if r.id_name else []),
+        "loss",
+        "true",
+        "predicted",
+        "p(true)",
+    ]
+
+
+def _numeric_ids(r: Result) -> bool:
+    return all(isinstance(w.id, (int, float)) and not isinstance(w.id, bool) for w in r.worst or ())
 
 
 def worst_cells(r: Result) -> list[list[str]]:
+    worst = r.worst or ()
+    loss = fmt_column([w.loss for w in worst])
+    p_true = fmt_column([w.p_true for w in worst])
     return [
         [
             str(w.row),
             *([str(w.id)] if r.id_name else []),
-            fmt(w.loss),
+            loss[i],
             w.y_true,
             w.y_pred,
-            fmt(w.p_true),
+            p_true[i],
         ]
-        for w in (r.worst or ())
+        for i, w in enumerate(worst)
     ]
 
 
 def group_header(r: Result) -> list[str]:
+    """The slices' columns; ``loss`` is loss_mean or loss_sum by --reduction, shown once."""
     assert r.groups
     return [
         *r.groups[0][0].keys(),
         "n",
-        f"loss ({r.reduction})",
+        *(["loss_sum"] if r.reduction == "sum" else []),
         "loss_mean",
         "perplexity",
         "accuracy",
@@ -145,17 +230,19 @@ def group_header(r: Result) -> list[str]:
 
 
 def group_cells(r: Result) -> list[list[str]]:
+    groups = r.groups or ()
+    results = [g for _, g in groups]
+    columns = [
+        [fmt(g.n) for g in results],
+        *([fmt_column([g.loss_sum for g in results])] if r.reduction == "sum" else []),
+        fmt_column([g.loss_mean for g in results]),
+        fmt_column([g.perplexity for g in results]),
+        fmt_column([g.metrics.get("accuracy") for g in results]),
+        fmt_column([g.metrics.get("ece") for g in results]),
+    ]
     return [
-        [
-            *(slice_value(v) for v in key.values()),
-            fmt(g.n),
-            fmt(g.loss),
-            fmt(g.loss_mean),
-            fmt(g.perplexity),
-            fmt(g.metrics.get("accuracy")),
-            fmt(g.metrics.get("ece")),
-        ]
-        for key, g in (r.groups or ())
+        [*(slice_value(v) for v in key.values()), *(col[i] for col in columns)]
+        for i, (key, _) in enumerate(groups)
     ]
 
 
@@ -237,10 +324,16 @@ def to_markdown(r: Result) -> str:
     lines = [f"### xent: {md_escape(title(r))}", ""]
     if options := options_line(r):
         lines += [md_escape(options), ""]
+    if note := weights_note(r):
+        lines += [md_escape(note), ""]
     if r.baseline is not None:
         lines += [f"Compared with the baseline {md_code(r.baseline.get('path', ''))}.", ""]
     lines += md_table(*figure_rows(r))
-    lines += ["", *md_table(class_header(r), class_cells(r))]
+    if gate := gate_line(r):
+        lines += ["", md_escape(gate)]
+    *classes, total = class_cells(r)
+    lines += ["", *md_table(class_header(r), classes, total=total)]
+    lines += ["", md_escape(class_legend(r))]
     if r.worst is not None:
         lines += ["", f"Worst {len(r.worst)} rows:", ""]
         lines += md_table(worst_header(r), worst_cells(r))
@@ -252,72 +345,71 @@ def to_markdown(r: Result) -> str:
 
 class ComputeView:
     """The report for people, as a Rich renderable: the title (and the options set), the
-    per-class table with its total, the figures, and the optional parts (worst rows, slices,
-    pictures). ``console.print(ComputeView(result))`` draws it; so does a notebook's Rich."""
+    per-class table with its total and legend, the figures, and the optional parts (worst
+    rows, slices, pictures). ``console.print(ComputeView(result))`` draws it; so does a
+    notebook's Rich. No number is split across lines at any width (:class:`FigureTable`)."""
 
     def __init__(self, r: Result, *, plot: bool = False) -> None:
         self.r = r
         self.plot = plot
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich import box
-
         r = self.r
         # the title and the options as lines of their own: as the table's title they would
-        # wrap at the table's width
-        yield plain_line(f"xent: {title(r)}", style="italic", no_wrap=True, overflow="ignore")
+        # wrap at the table's width (here they wrap at the console's, between words)
+        yield plain_line(f"xent: {title(r)}", style="italic")
         if line := options_line(r):
-            yield plain_line(line, no_wrap=True, overflow="ignore")
-        per_class = plain_table(box=box.SIMPLE_HEAD)
-        for i, h in enumerate(class_header(r)):
-            per_class.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
-        for cells in class_cells(r):
-            per_class.add_row(*cells)
-        per_class.add_section()
-        per_class.add_row(
-            "total",
-            fmt(r.support_total),
-            fmt(r.loss_sum),
-            fmt(r.loss_mean),
-            pct(1.0 if r.per_class else math.nan),
-            style="bold",
+            yield plain_line(line)
+        if note := weights_note(r):
+            yield plain_line(note)
+        cells = class_cells(r)
+        yield FigureTable(
+            class_header(r),
+            cells,
+            [False, True, True, True, True],
+            sections=frozenset({len(cells) - 1}),
+            bold=frozenset({len(cells) - 1}),
         )
-        yield per_class
+        from rich.constrain import Constrain
+
+        # a paragraph: at most 80 columns wide, in a file or a pipe too
+        yield Constrain(plain_line(class_legend(r), style="italic"), width=LEGEND_WIDTH)
         header, rows = figure_rows(r)
-        figures = plain_table(box=box.SIMPLE_HEAD, show_header=r.baseline is not None)
-        for i, h in enumerate(header):
-            figures.add_column(h if i else "", justify="left" if i == 0 else "right")
         n_loss = len(_keyed_loss_rows(r))
-        for i, cells in enumerate(rows):
-            if i == n_loss:
-                figures.add_section()
-            figures.add_row(*cells)
-        yield figures
+        yield FigureTable(
+            [h if i else "" for i, h in enumerate(header)],
+            rows,
+            [False] + [True] * (len(header) - 1),
+            sections=frozenset({n_loss}),
+            show_header=r.baseline is not None,
+        )
+        if gate := gate_line(r):
+            yield plain_line(gate)
+            yield plain_line("")
         if r.worst is not None:
-            worst = plain_table(
-                title=f"worst {len(r.worst)} rows", box=box.SIMPLE_HEAD, title_justify="left"
+            header = worst_header(r)
+            text = {"true", "predicted"} | ({r.id_name} if not _numeric_ids(r) else set())
+            yield FigureTable(
+                header,
+                worst_cells(r),
+                [h not in text for h in header],
+                title=f"worst {len(r.worst)} rows",
             )
-            for h in worst_header(r):
-                right = h in ("row", "loss", "p(true)")
-                worst.add_column(h, justify="right" if right else "left", overflow="fold")
-            for cells in worst_cells(r):
-                worst.add_row(*cells)
-            yield worst
         if r.groups:
-            slices = plain_table(
-                title=f"by {', '.join(r.groups[0][0])}", box=box.SIMPLE_HEAD, title_justify="left"
-            )
             keys = len(r.groups[0][0])
-            for i, h in enumerate(group_header(r)):
-                slices.add_column(h, justify="left" if i < keys else "right", overflow="fold")
-            for cells in group_cells(r):
-                slices.add_row(*cells)
-            yield slices
+            header = group_header(r)
+            yield FigureTable(
+                header,
+                group_cells(r),
+                [i >= keys for i in range(len(header))],
+                keys=keys,
+                title=f"by {', '.join(r.groups[0][0])}",
+            )
         if self.plot:
             from xentcli.render.plots import loss_histogram, reliability_diagram
 
-            yield reliability_diagram(r)
-            yield loss_histogram(r)
+            yield reliability_diagram(r, options.max_width)
+            yield loss_histogram(r, options.max_width)
 
 
 def render_text(r: Result, fmt_: OutputFormat, *, plot: bool = False) -> str:

@@ -10,11 +10,14 @@ from typing import Any
 from xentcli.render.compute import (
     class_cells,
     class_header,
+    class_legend,
     figure_rows,
+    gate_line,
     group_cells,
     group_header,
     options_line,
     title,
+    weights_note,
     worst_cells,
     worst_header,
 )
@@ -49,8 +52,13 @@ def report_html(r: Result) -> str:
     parts = [f"<div><strong>xent: {_esc(title(r))}</strong>"]
     if options := options_line(r):
         parts.append(f"<div>{_esc(options)}</div>")
+    if note := weights_note(r):
+        parts.append(f"<div>{_esc(note)}</div>")
     parts.append(_table(class_header(r), class_cells(r)))
+    parts.append(f"<div><small>{_esc(class_legend(r))}</small></div>")
     parts.append(_table(*figure_rows(r)))
+    if gate := gate_line(r):
+        parts.append(f"<div>{_esc(gate)}</div>")
     if r.worst is not None:
         parts.append(_table(worst_header(r), worst_cells(r), f"worst {len(r.worst)} rows"))
     if r.groups:

@@ -21,59 +21,89 @@ def _bar(fraction: float, width: int = BAR) -> str:
     return "█" * full + ("▏▎▍▌▋▊▉"[rest - 1] if rest else "")
 
 
-def reliability_diagram(r: Result) -> Any:
+MIN_BAR = 10  # narrower than this, a bar says nothing: the numbers are shown alone
+
+
+def _bar_width(width: int, fixed: int) -> int:
+    """The bars' width in a console ``width`` wide beside columns that take ``fixed``: at most
+    BAR, and 0 (no bars) when fewer than MIN_BAR columns are left."""
+    bar = min(BAR, width - fixed)
+    return bar if bar >= MIN_BAR else 0
+
+
+def reliability_diagram(r: Result, width: int = 80) -> Any:
     """Per calibration bin: confidence against accuracy, with the bin's weight.
 
     The bar is the bin's accuracy; the ``┃`` marks its mean confidence: a perfectly calibrated
-    model has every bar end at its marker.
+    model has every bar end at its marker. The numbers are never wrapped; on a narrow console
+    the bars get shorter, or go.
     """
     from rich import box
     from rich.text import Text
 
+    weights = [
+        f"{b.weight:.0f}" if b.weight == int(b.weight) else f"{b.weight:.4g}" for b in r.calibration
+    ]
+    rows_w = max([4, *map(len, weights)])
+    bar = _bar_width(width, 2 + 4 + 2 * 5 + len("confidence bin") + rows_w + 5 + 5)
     table = plain_table(
         title="reliability: accuracy (bar) against confidence (┃) per bin",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    table.add_column("confidence bin")
-    table.add_column("rows", justify="right")
-    table.add_column("conf", justify="right")
-    table.add_column("acc", justify="right")
-    table.add_column("0" + " " * (BAR - 2) + "1", no_wrap=True)
-    for b in r.calibration:
-        cells = list(_bar(b.accuracy).ljust(BAR))
-        marker = min(BAR - 1, int(b.confidence * BAR))
-        cells[marker] = "┃"
-        line = Text("".join(cells))
-        line.stylize("bold red", marker, marker + 1)
-        weight = f"{b.weight:.0f}" if b.weight == int(b.weight) else f"{b.weight:.4g}"
-        table.add_row(
-            f"{b.lo:.2f}-{b.hi:.2f}", weight, f"{b.confidence:.3f}", f"{b.accuracy:.3f}", line
-        )
+    table.add_column("confidence bin" if bar else "bin", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("conf", justify="right", no_wrap=True)
+    table.add_column("acc", justify="right", no_wrap=True)
+    if bar:
+        table.add_column("0" + " " * (bar - 2) + "1", no_wrap=True)
+    for b, weight in zip(r.calibration, weights, strict=True):
+        cells: list[Any] = [
+            f"{b.lo:.2f}-{b.hi:.2f}",
+            weight,
+            f"{b.confidence:.3f}",
+            f"{b.accuracy:.3f}",
+        ]
+        if bar:
+            marks = list(_bar(b.accuracy, bar).ljust(bar))
+            marker = min(bar - 1, int(b.confidence * bar))
+            marks[marker] = "┃"
+            line = Text("".join(marks))
+            line.stylize("bold red", marker, marker + 1)
+            cells.append(line)
+        table.add_row(*cells)
     ece = r.metrics.get("ece")
     table.caption = f"ECE {ece:.4g}" if ece is not None else None
     table.caption_justify = "left"
     return table
 
 
-def loss_histogram(r: Result) -> Any:
-    """Rows per range of per-row loss (log-spaced ranges), as bars."""
+def loss_histogram(r: Result, width: int = 80) -> Any:
+    """Rows per range of per-row loss (log-spaced ranges), as bars (numbers never wrapped)."""
     from rich import box
 
     table = plain_table(
         title=f"per-row loss ({r.unit}), rows per range", title_justify="left", box=box.SIMPLE_HEAD
     )
-    table.add_column("loss from", justify="right")
-    table.add_column("to", justify="right")
-    table.add_column("rows", justify="right")
-    table.add_column("", no_wrap=True)
     hist = list(r.loss_histogram)
     used = [i for i, (_, _, k) in enumerate(hist) if k]
+    shown = hist[used[0] : used[-1] + 1] if used else []
+    cells = [
+        [f"{lo:.3g}", "inf" if hi == float("inf") else f"{hi:.3g}", str(k)] for lo, hi, k in shown
+    ]
+    widths = [
+        max([len(h), *(len(c[j]) for c in cells)])
+        for j, h in enumerate(("loss from", "to", "rows"))
+    ]
+    bar = _bar_width(width, 2 + 3 + 2 * 4 + sum(widths))
+    table.add_column("loss from", justify="right", no_wrap=True)
+    table.add_column("to", justify="right", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    if bar:
+        table.add_column("", no_wrap=True)
     if not used:
         return table
     most = max(k for _, _, k in hist)
-    for lo, hi, k in hist[used[0] : used[-1] + 1]:
-        table.add_row(
-            f"{lo:.3g}", "inf" if hi == float("inf") else f"{hi:.3g}", str(k), _bar(k / most)
-        )
+    for row, (_, _, k) in zip(cells, shown, strict=True):
+        table.add_row(*row, *([_bar(k / most, bar)] if bar else []))
     return table
