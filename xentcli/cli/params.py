@@ -78,7 +78,8 @@ PredColsOpt = Annotated[
     typer.Option(
         "--pred-cols",
         metavar="SPEC",
-        help="Score columns: comma list or glob (default: every other floating-point column; a pandas index is the id).",
+        help="Score columns: comma list or glob (default: every other floating-point "
+        "column; a pandas index is the id).",
     ),
 ]
 WeightColOpt = Annotated[
