@@ -1,4 +1,5 @@
-"""Tabular inputs read by pyarrow's streaming readers: CSV/TSV (plain or gzip), Parquet, Arrow IPC.
+"""Tabular inputs read by pyarrow's streaming readers: CSV/TSV and JSON Lines (plain or
+compressed: gzip, zstd, bz2), Parquet, Arrow IPC.
 
 Each opens cheaply (schema only), then streams ``RecordBatch`` objects holding only the columns
 asked for (a plain CSV file in pieces of whole rows, each parsed on every Arrow thread). Arrow's own
@@ -48,7 +49,7 @@ class TableInput:
     """An opened tabular file: its columns and types, and a way to stream some of them."""
 
     path: str
-    kind: str  # "csv" | "parquet" | "arrow"
+    kind: str  # "csv" | "jsonl" | "parquet" | "arrow"
     schema: pa.Schema
     delimiter: str = ","
     compression: str | None = None
@@ -57,6 +58,10 @@ class TableInput:
     _ipc_batches_once: Iterator[pa.RecordBatch] | None = field(default=None, repr=False)
     num_rows: int | None = None
     row_groups: tuple[int, ...] | None = None  # Parquet: read only these
+    # JSON Lines: the scores are every field not taken otherwise (no --pred-cols), so a field
+    # that only later lines hold would be a score the first lines leave out: it is refused.
+    every_column_counts: bool = False
+    _jsonl_line_bytes: int = 0  # JSON Lines: the longest of the first lines
 
     @property
     def name(self) -> str:
@@ -78,13 +83,15 @@ class TableInput:
         values, and an index per row, are then all there is to look up."""
         if self.kind == "csv":
             yield from self._csv_batches(columns, numeric, categorical)
+        elif self.kind == "jsonl":
+            yield from self._jsonl_batches(columns, numeric)
         elif self.kind == "parquet":
             yield from self._parquet_batches(columns, batch_rows)
         else:
             yield from self._ipc_batches(columns)
 
     # -- CSV ---------------------------------------------------------------------------
-    def _csv_source(self, offset: int | None = None) -> Any:
+    def _source(self, offset: int | None = None) -> Any:
         """The CSV bytes: the whole input, or a plain file's bytes from ``offset`` on."""
         if self.path == STDIN:
             assert self._stdin_rest is not None
@@ -153,7 +160,7 @@ class TableInput:
                 skip = rows_before - streamed_from  # rows yielded before a retry
                 try:
                     reader = pcsv.open_csv(  # parses the first block already
-                        self._csv_source(rest),
+                        self._source(rest),
                         read_options=pcsv.ReadOptions(
                             block_size=block,
                             use_threads=self.threads,
@@ -259,7 +266,7 @@ class TableInput:
         if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(
                 f"{self.name}: cannot decompress after row {rows_before}: {msg} "
-                "(is the file truncated, or not really gzip?)"
+                f"(is the file truncated, or not really {self.compression or 'compressed'}?)"
             )
         if "Empty CSV file" in msg:
             return InputError(f"{self.name}: the file is empty; expected a header row and data")
@@ -371,6 +378,101 @@ class TableInput:
             seen += batch.num_rows
         return None
 
+    # -- JSON Lines --------------------------------------------------------------------
+    def _jsonl_schema_for(self, columns: list[str], numeric: set[str]) -> pa.Schema:
+        """The types the fields are read as: scores, targets and weights as float64 (a list
+        of scores as a list of float64), the others as the first lines hold them. Every field
+        when a field no earlier line has is refused, else only ``columns``."""
+        fields = []
+        for f in self.schema:
+            if not self.every_column_counts and f.name not in columns:
+                continue
+            ty = f.type
+            if f.name in numeric:
+                ty = pa.float64()
+            elif pa.types.is_list(ty) and _numbers_or_null(ty.value_type):
+                ty = pa.list_(pa.float64())
+            fields.append(pa.field(f.name, ty))
+        return pa.schema(fields)
+
+    def _jsonl_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.json as pj
+
+        schema = self._jsonl_schema_for(columns, numeric)
+        parse = pj.ParseOptions(
+            explicit_schema=schema,
+            unexpected_field_behavior="error" if self.every_column_counts else "ignore",
+        )
+        rows_before = 0
+        block = max(CSV_BLOCK_BYTES, self._jsonl_line_bytes * 2)
+        try:
+            while True:
+                skip = rows_before  # rows yielded before a retry with larger blocks
+                try:
+                    reader = pj.open_json(
+                        self._source(),
+                        read_options=pj.ReadOptions(block_size=block, use_threads=self.threads),
+                        parse_options=parse,
+                    )
+                    for batch in reader:
+                        if skip >= batch.num_rows:
+                            skip -= batch.num_rows
+                            continue
+                        batch, skip = batch.slice(skip), 0
+                        yield batch.select(columns)
+                        rows_before += batch.num_rows
+                    return
+                except pa.ArrowInvalid as exc:
+                    larger = _larger_block(exc, block)
+                    if larger is None or self.path == STDIN:  # stdin cannot be read again
+                        raise
+                    block = larger
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            raise self._jsonl_error(exc, rows_before, schema) from None
+
+    def _jsonl_error(self, exc: Exception, rows_before: int, schema: pa.Schema) -> InputError:
+        """Arrow's error for a JSON Lines input as one line naming the line (counted from 1,
+        blank lines too) and the field: a file is scanned again from the block that failed,
+        line by line, for the first line Arrow would refuse."""
+        msg = str(exc).strip()
+        if _is_compression_error(msg) or isinstance(exc, EOFError):
+            return InputError(
+                f"{self.name}: cannot decompress after object {rows_before}: {msg} "
+                f"(is the file truncated, or not really {self.compression or 'compressed'}?)"
+            )
+        if _too_long(exc):
+            stdin = self.path == STDIN
+            limit = (CSV_BLOCK_BYTES if stdin else CSV_BLOCK_MAX_BYTES) >> 20
+            return InputError(
+                f"{self.name}: a line after object {rows_before} is longer than {limit} MB "
+                "(or an object spans lines: JSON Lines holds one object per line)"
+                + ("; stdin is read once: save it to a file to read longer lines" if stdin else "")
+            )
+        if self.path != STDIN:
+            try:
+                with _lines(self.path, self.compression) as lines:
+                    found = _scan_jsonl(
+                        self.name, lines, schema, rows_before, strict=self.every_column_counts
+                    )
+            except (pa.ArrowException, OSError, EOFError):
+                found = None
+            if found is not None:
+                return found
+            return InputError(
+                f"{self.name}: cannot read JSON Lines after object {rows_before}: {msg}"
+            )
+        in_block = re.search(r" in row (\d+)$", msg)
+        what = re.sub(r"^JSON parse error: | in row \d+$", "", msg)
+        if in_block:
+            n = rows_before + int(in_block.group(1)) + 1
+            at = f"object {n} (line {n} if no line before it is blank)"
+        else:
+            at = f"an object after object {rows_before}"
+        return InputError(
+            f"<stdin>: {at}: {what}; stdin is read once: save it to a file to get the line "
+            "and the field"
+        )
+
     # -- Parquet -----------------------------------------------------------------------
     def _parquet_batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
         import pyarrow.parquet as pq
@@ -481,10 +583,44 @@ FEATHER_V1_MAGIC = b"FEA1"
 
 
 def _stdin() -> BinaryIO:
-    """The bytes of stdin; a closed one (``<&-``) is an input error, not a traceback."""
+    """The bytes of stdin, decompressed when they start as gzip, zstd or bz2 do; a closed
+    stdin (``<&-``) is an input error, not a traceback."""
+    return _stdin_and_compression()[0]
+
+
+def _stdin_and_compression() -> tuple[BinaryIO, str | None]:
     if sys.stdin is None:
         raise InputError("<stdin>: stdin is closed; pipe the input in, or pass its path")
-    return sys.stdin.buffer
+    stdin = sys.stdin.buffer
+    compression = stdin_compression(stdin)
+    if compression is None:
+        return stdin, None
+    native = pa.CompressedInputStream(pa.PythonFile(stdin, mode="r"), compression)
+    return io.BufferedReader(_NativeRaw(native), 1 << 20), compression
+
+
+# The magic numbers that start a compressed stream (bz2: "BZh", the block size, then the
+# first block's or the end's own magic)
+_BZ2_BLOCK = re.compile(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+
+
+def stdin_compression(stdin: Any) -> str | None:
+    """gzip, zstd or bz2 when the bytes of ``stdin`` start as that compression's do."""
+    if hasattr(stdin, "peek"):
+        head = stdin.peek(10)[:10]
+    elif hasattr(stdin, "seekable") and stdin.seekable():
+        at = stdin.tell()
+        head = stdin.read(10)
+        stdin.seek(at)
+    else:
+        return None
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if _BZ2_BLOCK.match(head):
+        return "bz2"
+    return None
 
 
 def _binary_format(head: bytes) -> tuple[str, str, str] | None:
@@ -584,6 +720,8 @@ def open_table(
     try:
         if kind == "csv":
             return _open_csv(path, compression, delimiter, threads)
+        if kind == "jsonl":
+            return _open_jsonl(path, compression, threads)
         if kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -597,13 +735,16 @@ def open_table(
     except InputError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
-        what = {"csv": "CSV", "parquet": "Parquet", "arrow": "Arrow IPC"}[kind]
+        what = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet", "arrow": "Arrow IPC"}[
+            kind
+        ]
         msg = str(exc).strip()
         if "Empty CSV file" in msg:
             raise InputError(f"{name}: the file is empty; expected a header row and data") from None
-        if _is_compression_error(msg):
+        if _is_compression_error(msg) or isinstance(exc, EOFError):
             raise InputError(
-                f"{name}: cannot decompress: {msg} (is the file truncated, or not really gzip?)"
+                f"{name}: cannot decompress: {msg} (is the file truncated, or not really "
+                f"{compression or 'compressed'}?)"
             ) from None
         raise InputError(
             f"{name}: cannot read it as {what}: {msg}; "
@@ -616,7 +757,7 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
 
     rest: Any = None
     if path == STDIN:
-        stdin = _stdin()
+        stdin, compression = _stdin_and_compression()
         header = stdin.readline(CSV_HEADER_MAX_BYTES + 1)
         _check_header_length(header, path)
         if not header.strip():
@@ -631,6 +772,12 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         if not header.strip():
             raise InputError(f"{path}: the file is empty; expected a header row and data")
         head_source = io.BytesIO(_header_row(header))
+    if _is_json_object(header):
+        raise InputError(
+            f"{display_name(path)}: the first line is a JSON object: this looks like JSON "
+            "Lines; pass --input-format jsonl"
+            + ("" if path == STDIN else " (or name the file .jsonl)")
+        )
     try:
         header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
@@ -880,4 +1027,256 @@ def path_problem(path: str, *, labels: bool = False) -> str | None:
             f"{path}: {what}; xent reads files by seeking (or stdin once): send it to stdin "
             "(xent compute - < FILE, or ... | xent compute -)"
         )
+    return None
+
+
+# -- JSON Lines ------------------------------------------------------------------------
+JSONL_HEAD_BYTES = 1 << 20  # the first lines, whose fields and types the file is read with
+
+
+def _is_json_object(line: bytes) -> bool:
+    """Whether a first line read as CSV is a JSON object (JSON Lines read as CSV)."""
+    import json
+
+    if not line.lstrip().startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _numbers_or_null(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t))
+
+
+def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput:
+    """A JSON Lines input, opened by reading its first lines (~1 MB, whole lines): the first
+    object's fields in their order (then any new ones those lines add) and their types."""
+    import pyarrow.json as pj
+
+    rest: Any = None
+    if path == STDIN:
+        stdin, compression = _stdin_and_compression()
+        head = _read_head(stdin.read, path)
+        rest = _Chained(head, stdin)
+    else:
+        with pa.input_stream(path, compression=compression) as raw:
+            head = _read_head(raw.read, path)
+    name = display_name(path)
+    lines = head[: head.rfind(b"\n") + 1] or head  # whole lines (or the only one)
+    if not lines.strip():
+        empty = "no input" if path == STDIN else "the file is empty"
+        raise InputError(f"{name}: {empty}; expected JSON Lines, one object per line")
+    longest = max(len(line) for line in lines.split(b"\n"))
+    if lines.lstrip().startswith(b"["):
+        raise InputError(
+            f"{name}: line 1 starts a JSON array: this is one JSON document, not JSON Lines; "
+            "write one object per line (pandas: df.to_json(path, orient='records', lines=True))"
+        )
+    try:
+        table = pj.read_json(
+            pa.py_buffer(lines),
+            read_options=pj.ReadOptions(block_size=len(lines) + 1, use_threads=False),
+        )
+    except pa.ArrowException as exc:
+        found = _scan_jsonl(name, iter(lines.splitlines(keepends=True)), None, 0, strict=False)
+        raise found or InputError(
+            f"{name}: cannot read it as JSON Lines: {str(exc).strip()}"
+        ) from None
+    if not table.schema.names:
+        raise InputError(
+            f"{name}: the objects of the first lines have no fields; expected a field per class "
+            "(or one array of scores) and a label field"
+        )
+    return TableInput(
+        path,
+        "jsonl",
+        table.schema,
+        compression=compression,
+        threads=threads,
+        _stdin_rest=rest,
+        _jsonl_line_bytes=longest,
+    )
+
+
+def _read_head(read: Any, path: str) -> bytes:
+    """The first JSONL_HEAD_BYTES of a stream, and on to the end of a line (at most
+    CSV_BLOCK_MAX_BYTES: a longer line is refused)."""
+    head = _read_exactly(read, JSONL_HEAD_BYTES)
+    if len(head) < JSONL_HEAD_BYTES or b"\n" in head:
+        return head
+    while len(head) < CSV_BLOCK_MAX_BYTES:
+        more = _read_exactly(read, JSONL_HEAD_BYTES)
+        head += more
+        if len(more) < JSONL_HEAD_BYTES or b"\n" in more:
+            return head
+    raise InputError(
+        f"{display_name(path)}: no line break in the first {CSV_BLOCK_MAX_BYTES >> 20} MB: "
+        "that is not JSON Lines"
+    )
+
+
+def _read_exactly(read: Any, size: int) -> bytes:
+    """``size`` bytes of a stream, fewer only at its end (a pipe's read may return less)."""
+    parts, got = [], 0
+    while got < size:
+        data = read(size - got)
+        if not data:
+            break
+        parts.append(bytes(data))
+        got += len(data)
+    return b"".join(parts)
+
+
+class _NativeRaw(io.RawIOBase):
+    """A pyarrow input stream (a decompressing one) as a Python binary stream."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        data = self._native.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+class _lines:
+    """The lines of a (decompressed) file, as bytes: ``with _lines(path, compression) as it``."""
+
+    def __init__(self, path: str, compression: str | None) -> None:
+        self._native = pa.input_stream(path, compression=compression)
+
+    def __enter__(self) -> Iterator[bytes]:
+        return iter(io.BufferedReader(_NativeRaw(self._native), 1 << 20))
+
+    def __exit__(self, *exc: object) -> None:
+        self._native.close()
+
+
+def _scan_jsonl(
+    name: str,
+    lines: Iterator[bytes],
+    schema: pa.Schema | None,
+    objects_before: int,
+    *,
+    strict: bool,
+) -> InputError | None:
+    """The first line after ``objects_before`` objects (blank lines hold none) that Arrow
+    would refuse with ``schema`` (None: any object), as one line naming the line and field;
+    None when every line reads. A slow scan in Python, only on the error path."""
+    import json
+
+    types = {f.name: f.type for f in schema} if schema is not None else {}
+    objects = 0
+    for line_no, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        objects += 1
+        if objects <= objects_before:
+            continue
+        at = f"{name}: line {line_no}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return InputError(f"{at}: text that is not UTF-8; save the file as UTF-8")
+        try:
+            value = json.loads(text, object_pairs_hook=_pairs, parse_float=_finite_float)
+        except _Twice as twice:
+            return InputError(f"{at}: field '{twice.args[0]}' appears twice in the object")
+        except _TooBig as big:
+            return InputError(f"{at}: the number {big.args[0]} is too large for a double")
+        except ValueError as exc:
+            return InputError(
+                f"{at}: not valid JSON ({getattr(exc, 'msg', exc)}, at character "
+                f"{getattr(exc, 'colno', '?')}); JSON Lines holds one object per line"
+            )
+        if not isinstance(value, dict):
+            return InputError(
+                f"{at}: {_json_kind(value)}, not an object; JSON Lines holds one object per line"
+            )
+        for key, v in value.items():
+            if key not in types:
+                if strict:
+                    return InputError(
+                        f"{at}: field '{key}' is in no earlier line (the first lines hold "
+                        f"{', '.join(types)}); every line must hold the same fields, or choose "
+                        "the scores with --pred-cols to read on without it"
+                    )
+                continue
+            problem = _type_problem(types[key], v)
+            if problem is not None:
+                if problem == "number" and isinstance(v, str):
+                    return not_a_number(at, key, v)
+                return InputError(
+                    f"{at}, column '{key}': {_json_kind(v)} where earlier lines hold "
+                    f"{problem}s; a field holds one JSON type on every line"
+                )
+    return None
+
+
+class _Twice(ValueError):
+    pass
+
+
+class _TooBig(ValueError):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Twice(k)
+        out[k] = v
+    return out
+
+
+def _finite_float(text: str) -> float:
+    import math
+
+    value = float(text)
+    if math.isinf(value):
+        raise _TooBig(text)
+    return value
+
+
+def _json_kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v}"
+    if isinstance(v, str):
+        return f"the text '{v[:40]}'" + ("..." if len(v) > 40 else "")
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+def _type_problem(ty: pa.DataType, v: Any) -> str | None:
+    """What kind of value a field of type ``ty`` holds, when ``v`` is not one, else None."""
+    if v is None:
+        return None
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if pa.types.is_floating(ty):
+        return None if number else "number"
+    if pa.types.is_integer(ty):
+        return None if isinstance(v, int) and not isinstance(v, bool) else "whole number"
+    if pa.types.is_string(ty) or pa.types.is_large_string(ty):
+        return None if isinstance(v, str) else "text"
+    if pa.types.is_boolean(ty):
+        return None if isinstance(v, bool) else "boolean"
+    if pa.types.is_null(ty):
+        return "null"
+    if pa.types.is_list(ty):
+        if not isinstance(v, list):
+            return "array"
+        inner = next((_type_problem(ty.value_type, x) for x in v if x is not None), None)
+        return None if inner is None else f"array of {inner}"
     return None
