@@ -62,6 +62,8 @@ class TableInput:
     # that only later lines hold would be a score the first lines leave out: it is refused.
     every_column_counts: bool = False
     _jsonl_line_bytes: int = 0  # JSON Lines: the longest of the first lines
+    # JSON Lines: fields the first object lacks, and the line that first holds each
+    _jsonl_late: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -398,7 +400,15 @@ class TableInput:
     def _jsonl_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
         import pyarrow.json as pj
 
+        late = [c for c in columns if c in numeric and c in self._jsonl_late]
+        if late and self.every_column_counts:
+            first = [c for c in self.columns if c not in self._jsonl_late]
+            raise InputError(
+                f"{self.name}: line {self._jsonl_late[late[0]]}: field '{late[0]}' is in no "
+                f"earlier line (line 1 holds {', '.join(first)}); {SAME_FIELDS}"
+            )
         schema = self._jsonl_schema_for(columns, numeric)
+        text = [c for c in columns if pa.types.is_string(schema.field(c).type)]
         parse = pj.ParseOptions(
             explicit_schema=schema,
             unexpected_field_behavior="error" if self.every_column_counts else "ignore",
@@ -419,6 +429,8 @@ class TableInput:
                             skip -= batch.num_rows
                             continue
                         batch, skip = batch.slice(skip), 0
+                        for c in text:  # Arrow's JSON parser lets bytes that are not UTF-8 by
+                            batch.column(c).validate(full=True)
                         yield batch.select(columns)
                         rows_before += batch.num_rows
                     return
@@ -428,9 +440,11 @@ class TableInput:
                         raise
                     block = larger
         except (pa.ArrowException, OSError, EOFError) as exc:
-            raise self._jsonl_error(exc, rows_before, schema) from None
+            raise self._jsonl_error(exc, rows_before, schema, numeric) from None
 
-    def _jsonl_error(self, exc: Exception, rows_before: int, schema: pa.Schema) -> InputError:
+    def _jsonl_error(
+        self, exc: Exception, rows_before: int, schema: pa.Schema, numeric: set[str]
+    ) -> InputError:
         """Arrow's error for a JSON Lines input as one line naming the line (counted from 1,
         blank lines too) and the field: a file is scanned again from the block that failed,
         line by line, for the first line Arrow would refuse."""
@@ -452,7 +466,12 @@ class TableInput:
             try:
                 with _lines(self.path, self.compression) as lines:
                     found = _scan_jsonl(
-                        self.name, lines, schema, rows_before, strict=self.every_column_counts
+                        self.name,
+                        lines,
+                        schema,
+                        rows_before,
+                        strict=self.every_column_counts,
+                        numeric=frozenset(numeric),
                     )
             except (pa.ArrowException, OSError, EOFError):
                 found = None
@@ -463,6 +482,10 @@ class TableInput:
             )
         in_block = re.search(r" in row (\d+)$", msg)
         what = re.sub(r"^JSON parse error: | in row \d+$", "", msg)
+        changed = re.fullmatch(r"Column\(/([^/)]*)[^)]*\) changed from (\w+) to (\w+)", what)
+        if changed:
+            column, before, after = changed.groups()
+            what = f"column '{column}': a {after} where earlier lines hold a {before}"
         if in_block:
             n = rows_before + int(in_block.group(1)) + 1
             at = f"object {n} (line {n} if no line before it is blank)"
@@ -1081,9 +1104,16 @@ def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput
         )
     except pa.ArrowException as exc:
         found = _scan_jsonl(name, iter(lines.splitlines(keepends=True)), None, 0, strict=False)
-        raise found or InputError(
-            f"{name}: cannot read it as JSON Lines: {str(exc).strip()}"
-        ) from None
+        first = lines.lstrip().split(b"\n", 1)[0]
+        try:  # a field of two types: the fields of the first line, the rest found when read
+            table = pj.read_json(
+                pa.py_buffer(first),
+                read_options=pj.ReadOptions(block_size=len(first) + 1, use_threads=False),
+            )
+        except pa.ArrowException:
+            raise found or InputError(
+                f"{name}: cannot read it as JSON Lines: {str(exc).strip()}"
+            ) from None
     if not table.schema.names:
         raise InputError(
             f"{name}: the objects of the first lines have no fields; expected a field per class "
@@ -1097,7 +1127,30 @@ def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput
         threads=threads,
         _stdin_rest=rest,
         _jsonl_line_bytes=longest,
+        _jsonl_late=_late_fields(lines, table.schema.names),
     )
+
+
+def _late_fields(lines: bytes, names: list[str]) -> dict[str, int]:
+    """{field: the line that first holds it} for the fields the first object lacks (Arrow
+    adds them, null in the lines before), found among the first lines."""
+    import json
+
+    rows = iter(enumerate(lines.splitlines(), 1))
+    first: dict[str, Any] = {}
+    for _, row in rows:
+        if row.strip():
+            first = json.loads(row)
+            break
+    late = {n: 0 for n in names if n not in first}
+    for line_no, row in rows:
+        if not any(v == 0 for v in late.values()):
+            break
+        if row.strip():
+            for key in json.loads(row):
+                if late.get(key) == 0:
+                    late[key] = line_no
+    return late
 
 
 def _read_head(read: Any, path: str) -> bytes:
@@ -1165,10 +1218,13 @@ def _scan_jsonl(
     objects_before: int,
     *,
     strict: bool,
+    numeric: frozenset[str] = frozenset(),
 ) -> InputError | None:
     """The first line after ``objects_before`` objects (blank lines hold none) that Arrow
-    would refuse with ``schema`` (None: any object), as one line naming the line and field;
-    None when every line reads. A slow scan in Python, only on the error path."""
+    would refuse when reading with ``schema`` (None: each field's type is its first non-null
+    value's, as Arrow infers it), as one line naming the line and field; None when every line
+    reads. ``strict``: a field the schema lacks is refused. A slow scan in Python, only on the
+    error path."""
     import json
 
     types = {f.name: f.type for f in schema} if schema is not None else {}
@@ -1185,7 +1241,9 @@ def _scan_jsonl(
         except UnicodeDecodeError:
             return InputError(f"{at}: text that is not UTF-8; save the file as UTF-8")
         try:
-            value = json.loads(text, object_pairs_hook=_pairs, parse_float=_finite_float)
+            value = json.loads(
+                text.rstrip("\r\n"), object_pairs_hook=_pairs, parse_float=_finite_float
+            )
         except _Twice as twice:
             return InputError(f"{at}: field '{twice.args[0]}' appears twice in the object")
         except _TooBig as big:
@@ -1200,23 +1258,53 @@ def _scan_jsonl(
                 f"{at}: {_json_kind(value)}, not an object; JSON Lines holds one object per line"
             )
         for key, v in value.items():
-            if key not in types:
+            if key not in types or (schema is None and pa.types.is_null(types[key])):
                 if strict:
                     return InputError(
                         f"{at}: field '{key}' is in no earlier line (the first lines hold "
-                        f"{', '.join(types)}); every line must hold the same fields, or choose "
-                        "the scores with --pred-cols to read on without it"
+                        f"{', '.join(types)}); {SAME_FIELDS}"
                     )
+                if schema is None:
+                    types[key] = _json_type(v)
                 continue
             problem = _type_problem(types[key], v)
             if problem is not None:
-                if problem == "number" and isinstance(v, str):
-                    return not_a_number(at, key, v)
+                bad, expected = problem
+                within = " in the array" if isinstance(v, list) and bad is not v else ""
+                if key in numeric:
+                    if isinstance(bad, str) and not within:
+                        return not_a_number(at, key, bad)
+                    return InputError(
+                        f"{at}, column '{key}': {_json_kind(bad)}{within} is not a number; "
+                        "score, target and weight columns must hold only numbers"
+                    )
                 return InputError(
-                    f"{at}, column '{key}': {_json_kind(v)} where earlier lines hold "
-                    f"{problem}s; a field holds one JSON type on every line"
+                    f"{at}, column '{key}': {_json_kind(bad)}{within}, where earlier lines "
+                    f"hold {expected}; a field holds one JSON type on every line"
                 )
     return None
+
+
+SAME_FIELDS = (
+    "every line must hold the same fields (the first object's order is the class order), "
+    "or choose the scores with --pred-cols to read on without it"
+)
+
+
+def _json_type(v: Any) -> pa.DataType:
+    """The Arrow type Arrow infers for a JSON value (a number: float64, ints being promoted)."""
+    if v is None:
+        return pa.null()
+    if isinstance(v, bool):
+        return pa.bool_()
+    if isinstance(v, (int, float)):
+        return pa.float64()
+    if isinstance(v, str):
+        return pa.string()
+    if isinstance(v, list):
+        first = next((x for x in v if x is not None), None)
+        return pa.list_(_json_type(first))
+    return pa.struct([])
 
 
 class _Twice(ValueError):
@@ -1259,24 +1347,28 @@ def _json_kind(v: Any) -> str:
     return "an object"
 
 
-def _type_problem(ty: pa.DataType, v: Any) -> str | None:
-    """What kind of value a field of type ``ty`` holds, when ``v`` is not one, else None."""
+def _type_problem(ty: pa.DataType, v: Any) -> tuple[Any, str] | None:
+    """(the value that is wrong, what a field of type ``ty`` holds) when ``v`` (or a value
+    in it) is not of that type, else None."""
     if v is None:
         return None
     number = isinstance(v, (int, float)) and not isinstance(v, bool)
     if pa.types.is_floating(ty):
-        return None if number else "number"
+        return None if number else (v, "numbers")
     if pa.types.is_integer(ty):
-        return None if isinstance(v, int) and not isinstance(v, bool) else "whole number"
+        return None if isinstance(v, int) and not isinstance(v, bool) else (v, "whole numbers")
     if pa.types.is_string(ty) or pa.types.is_large_string(ty):
-        return None if isinstance(v, str) else "text"
+        return None if isinstance(v, str) else (v, "text")
     if pa.types.is_boolean(ty):
-        return None if isinstance(v, bool) else "boolean"
+        return None if isinstance(v, bool) else (v, "true or false")
     if pa.types.is_null(ty):
-        return "null"
+        return v, "null"
     if pa.types.is_list(ty):
         if not isinstance(v, list):
-            return "array"
-        inner = next((_type_problem(ty.value_type, x) for x in v if x is not None), None)
-        return None if inner is None else f"array of {inner}"
+            return v, "arrays"
+        if pa.types.is_null(ty.value_type):
+            return None
+        return next(
+            (p for p in (_type_problem(ty.value_type, x) for x in v) if p is not None), None
+        )
     return None
