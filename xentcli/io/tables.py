@@ -64,6 +64,7 @@ class TableInput:
     _jsonl_line_bytes: int = 0  # JSON Lines: the longest of the first lines
     # JSON Lines: fields the first object lacks, and the line that first holds each
     _jsonl_late: dict[str, int] = field(default_factory=dict)
+    _jsonl_head: bytes = field(default=b"", repr=False)  # stdin: the first lines, kept
 
     @property
     def name(self) -> str:
@@ -480,12 +481,25 @@ class TableInput:
             return InputError(
                 f"{self.name}: cannot read JSON Lines after object {rows_before}: {msg}"
             )
+        head = self._jsonl_head.splitlines(keepends=True)
+        found = _scan_jsonl(
+            self.name,
+            iter(head),
+            schema,
+            rows_before,
+            strict=self.every_column_counts,
+            numeric=frozenset(numeric),
+        )
+        if found is not None:  # a line among the first ones, kept
+            return found
         in_block = re.search(r" in row (\d+)$", msg)
         what = re.sub(r"^JSON parse error: | in row \d+$", "", msg)
         changed = re.fullmatch(r"Column\(/([^/)]*)[^)]*\) changed from (\w+) to (\w+)", what)
         if changed:
             column, before, after = changed.groups()
             what = f"column '{column}': a {after} where earlier lines hold a {before}"
+        elif msg.startswith("JSON parse error"):
+            what = f"not valid JSON ({what.rstrip('.')})"
         if in_block:
             n = rows_before + int(in_block.group(1)) + 1
             at = f"object {n} (line {n} if no line before it is blank)"
@@ -1097,14 +1111,19 @@ def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput
             f"{name}: line 1 starts a JSON array: this is one JSON document, not JSON Lines; "
             "write one object per line (pandas: df.to_json(path, orient='records', lines=True))"
         )
+    each = lines.splitlines(keepends=True)
+    up_to_first = each[: next(i for i, line in enumerate(each) if line.strip()) + 1]
+    bad_first = _scan_jsonl(name, iter(up_to_first), None, 0, strict=False)
+    if bad_first is not None:
+        raise bad_first
     try:
         table = pj.read_json(
             pa.py_buffer(lines),
             read_options=pj.ReadOptions(block_size=len(lines) + 1, use_threads=False),
         )
     except pa.ArrowException as exc:
-        found = _scan_jsonl(name, iter(lines.splitlines(keepends=True)), None, 0, strict=False)
-        first = lines.lstrip().split(b"\n", 1)[0]
+        found = _scan_jsonl(name, iter(each), None, 0, strict=False)
+        first = up_to_first[-1]
         try:  # a field of two types: the fields of the first line, the rest found when read
             table = pj.read_json(
                 pa.py_buffer(first),
@@ -1127,16 +1146,18 @@ def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput
         threads=threads,
         _stdin_rest=rest,
         _jsonl_line_bytes=longest,
-        _jsonl_late=_late_fields(lines, table.schema.names),
+        _jsonl_late=_late_fields(each, table.schema.names),
+        _jsonl_head=lines if path == STDIN else b"",
     )
 
 
-def _late_fields(lines: bytes, names: list[str]) -> dict[str, int]:
+def _late_fields(lines: list[bytes], names: list[str]) -> dict[str, int]:
     """{field: the line that first holds it} for the fields the first object lacks (Arrow
-    adds them, null in the lines before), found among the first lines."""
+    adds them, null in the lines before), found among the first lines (whose first object
+    is known to be valid JSON)."""
     import json
 
-    rows = iter(enumerate(lines.splitlines(), 1))
+    rows = iter(enumerate(lines, 1))
     first: dict[str, Any] = {}
     for _, row in rows:
         if row.strip():
@@ -1146,10 +1167,13 @@ def _late_fields(lines: bytes, names: list[str]) -> dict[str, int]:
     for line_no, row in rows:
         if not any(v == 0 for v in late.values()):
             break
-        if row.strip():
-            for key in json.loads(row):
-                if late.get(key) == 0:
-                    late[key] = line_no
+        try:
+            keys = json.loads(row) if row.strip() else {}
+        except ValueError:
+            break  # reported with its line when read
+        for key in keys if isinstance(keys, dict) else ():
+            if late.get(key) == 0:
+                late[key] = line_no
     return late
 
 
