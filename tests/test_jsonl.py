@@ -487,3 +487,36 @@ def test_reader_reads_back_identical_arrays(
     np.testing.assert_array_equal(weights, d["w"])
     assert labels == [CLASSES[y] for y in d["y"]]
     assert ids == d["ids"]
+
+
+# -- directories and globs of JSON Lines files ---------------------------------------------
+def test_a_directory_of_json_lines_as_of_csv(tmp_path: Path) -> None:
+    d = data(17)
+    rows = records(d)
+    for kind, write in (("jsonl", write_jsonl), ("csv", write_csv)):
+        for day in ("mon", "tue"):
+            part = tmp_path / kind / f"day={day}"
+            part.mkdir(parents=True)
+            mine = [{k: v for k, v in r.items() if k != "day"} for r in rows if r["day"] == day]
+            half = len(mine) // 2
+            write(part / f"a.{kind}", mine[:half])
+            write(part / f"b.{kind}", mine[half:])
+    args = ["--id-col", "id", "--weight-col", "w", "--group-by", "day", "--chunk-rows", "3"]
+    out = compute(tmp_path / "jsonl", *args)
+    assert out == compute(tmp_path / "csv", *args)
+    assert out["loss"] == pytest.approx(mean_ce(d, weights=True), rel=1e-12)
+    # a glob of compressed files
+    for f in (tmp_path / "jsonl").rglob("*.jsonl"):
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    assert compute(str(tmp_path / "jsonl" / "**" / "*.jsonl.gz"), *args)["loss"] == out["loss"]
+
+
+def test_a_bad_line_in_a_directory_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(GOOD * 3)
+    (tmp_path / "b.jsonl").write_text(
+        GOOD + '{"cat": "x", "dog": 0.2, "eel": 0.1, "label": "cat"}\n'
+    )
+    fail([tmp_path], "b.jsonl: line 2, column 'cat'", "'x' is not a number")
+    (tmp_path / "b.jsonl").write_text(GOOD + '{"cat": 0.7, "dog": 0.2, "eel": 0.1, "fox": 1}\n')
+    fail([tmp_path], "b.jsonl: column 'fox'", "no earlier file")

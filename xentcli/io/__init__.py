@@ -473,7 +473,9 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     if is_dataset_path(path):
         forced = None if fmt is InputFormat.auto else fmt.value
         if forced in ("npy", "npz"):
-            raise UsageError(f"{path}: a directory or glob is read as Parquet, CSV or Arrow files")
+            raise UsageError(
+                f"{path}: a directory or glob is read as Parquet, CSV, JSON Lines or Arrow files"
+            )
         return "dataset", open_dataset_input(path, forced, threads=cfg.threads != 1)
     problem = path_problem(path, labels=path == cfg.labels and path != cfg.predictions)
     if problem:

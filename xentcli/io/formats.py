@@ -21,7 +21,7 @@ SUFFIXES = {
 # A stream compression named by a last extension (``preds.csv.zst``): text formats only
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
 STREAM_KINDS = ("csv", "tsv", "jsonl")  # what may be compressed as a whole
-DATASET_KINDS = ("parquet", "csv", "tsv", "arrow")  # what a directory or glob may hold
+DATASET_KINDS = ("parquet", "csv", "tsv", "jsonl", "arrow")  # what a directory or glob may hold
 PER_SAMPLE_KINDS = ("parquet", "csv")  # what --per-sample writes
 
 
