@@ -26,7 +26,7 @@ N = 29
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of a few lines: the first lines' types, then many blocks read with them."""
-    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 256)
+    monkeypatch.setattr(tables, "JSONL_BLOCK_BYTES", 256)
     monkeypatch.setattr(tables, "JSONL_HEAD_BYTES", 128)
 
 

@@ -37,6 +37,10 @@ CSV_HEADER_MAX_BYTES = 1 << 24  # a header row longer than this (16 MB) is refus
 # Arrow cannot parse a row longer than its block: a file streamed again with blocks 8x larger,
 # up to this size (and Arrow's memory a few times it), before a row is called too long
 CSV_BLOCK_MAX_BYTES = 1 << 26
+JSONL_HEAD_BYTES = 1 << 20  # the first lines, whose fields and types the file is read with
+# pyarrow's JSON reader reads ~30 blocks ahead of the parse: 1 MB blocks held its memory at
+# ~40 MB (4 MB blocks: ~150 MB) on a 258 MB file and on one twice as long, at the same speed
+JSONL_BLOCK_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
 
 
@@ -415,7 +419,7 @@ class TableInput:
             unexpected_field_behavior="error" if self.every_column_counts else "ignore",
         )
         rows_before = 0
-        block = max(CSV_BLOCK_BYTES, self._jsonl_line_bytes * 2)
+        block = max(JSONL_BLOCK_BYTES, self._jsonl_line_bytes * 2)
         try:
             while True:
                 skip = rows_before  # rows yielded before a retry with larger blocks
@@ -457,7 +461,9 @@ class TableInput:
             )
         if _too_long(exc):
             stdin = self.path == STDIN
-            limit = (CSV_BLOCK_BYTES if stdin else CSV_BLOCK_MAX_BYTES) >> 20
+            limit = (
+                max(JSONL_BLOCK_BYTES, 2 * self._jsonl_line_bytes) if stdin else CSV_BLOCK_MAX_BYTES
+            ) >> 20
             return InputError(
                 f"{self.name}: a line after object {rows_before} is longer than {limit} MB "
                 "(or an object spans lines: JSON Lines holds one object per line)"
@@ -1068,7 +1074,6 @@ def path_problem(path: str, *, labels: bool = False) -> str | None:
 
 
 # -- JSON Lines ------------------------------------------------------------------------
-JSONL_HEAD_BYTES = 1 << 20  # the first lines, whose fields and types the file is read with
 
 
 def _is_json_object(line: bytes) -> bool:
