@@ -101,5 +101,11 @@ OutputOpt = Annotated[
 ]
 InputFormatOpt = Annotated[
     InputFormat,
-    typer.Option("--input-format", help="Override the format detected from the extension."),
+    typer.Option(
+        "--input-format",
+        help="The format of stdin or of a file whose extension does not tell (.txt); else it "
+        "overrides the predictions' extension. jsonl is JSON Lines (one object per line); "
+        ".gz, .zst and .bz2 CSV/TSV/JSON Lines, and compressed stdin, are decompressed as "
+        "they stream.",
+    ),
 ]
