@@ -394,6 +394,7 @@ def test_a_field_only_later_lines_hold(tmp_path: Path) -> None:
         ('[{"cat": 0.7, "label": "cat"}]\n', ["JSON array", "lines=True"]),
         ('{\n  "cat": 0.7\n}\n', ["line 1", "not valid JSON", "one object per line"]),
         ('{"id": "a", "cat": 0.7, "dog": 0.3, "label": "cat"}\n', ["column 'id'", "--id-col"]),
+        ("\ufeff" + GOOD, ["line 1", "byte order mark"]),
     ],
 )
 def test_files_that_are_not_json_lines_of_scores(
@@ -520,3 +521,12 @@ def test_a_bad_line_in_a_directory_names_its_file(tmp_path: Path) -> None:
     fail([tmp_path], "b.jsonl: line 2, column 'cat'", "'x' is not a number")
     (tmp_path / "b.jsonl").write_text(GOOD + '{"cat": 0.7, "dog": 0.2, "eel": 0.1, "fox": 1}\n')
     fail([tmp_path], "b.jsonl: column 'fox'", "no earlier file")
+
+
+def test_compressed_stdin_that_is_cut_short() -> None:
+    packed = gzip.compress((GOOD * 2000).encode())
+    for cut in (12, len(packed) // 2):
+        fail(["-", "--input-format", "jsonl"], "<stdin>", "decompress", stdin=packed[:cut])
+    packed = gzip.compress(("cat,dog,eel,label\n" + "0.7,0.2,0.1,cat\n" * 2000).encode())
+    for cut in (12, len(packed) // 2):
+        fail(["-"], "<stdin>", "decompress", stdin=packed[:cut])

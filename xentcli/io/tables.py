@@ -785,10 +785,12 @@ def open_table(
         if "Empty CSV file" in msg:
             raise InputError(f"{name}: the file is empty; expected a header row and data") from None
         if _is_compression_error(msg) or isinstance(exc, EOFError):
-            raise InputError(
-                f"{name}: cannot decompress: {msg} (is the file truncated, or not really "
-                f"{compression or 'compressed'}?)"
-            ) from None
+            doubt = (
+                "is the input truncated or corrupt?"
+                if path == STDIN
+                else f"is the file truncated, or not really {compression or 'compressed'}?"
+            )
+            raise InputError(f"{name}: cannot decompress: {msg} ({doubt})") from None
         raise InputError(
             f"{name}: cannot read it as {what}: {msg}; "
             "check the file or pass --input-format to say what it is"
@@ -1265,6 +1267,11 @@ def _scan_jsonl(
         if objects <= objects_before:
             continue
         at = f"{name}: line {line_no}"
+        if raw.startswith(BOM):
+            return InputError(
+                f"{at}: starts with a UTF-8 byte order mark, which JSON Lines does not allow; "
+                "save the file as UTF-8 without it"
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
