@@ -530,3 +530,16 @@ def test_compressed_stdin_that_is_cut_short() -> None:
     packed = gzip.compress(("cat,dog,eel,label\n" + "0.7,0.2,0.1,cat\n" * 2000).encode())
     for cut in (12, len(packed) // 2):
         fail(["-"], "<stdin>", "decompress", stdin=packed[:cut])
+
+
+def test_a_directory_of_zstd_files(tmp_path: Path) -> None:
+    rows = records(data(18))
+    raw = write_csv(tmp_path / "p.csv", rows).read_bytes()
+    want = compute(tmp_path / "p.csv", *OPTIONS)
+    (tmp_path / "d").mkdir()
+    for name in ("a.csv.zst", "b.csv.zst"):
+        (tmp_path / "d" / name).write_bytes(pa.compress(raw, "zstd", asbytes=True))
+    fail([tmp_path / "d", *OPTIONS], "a.csv.zst", "rename them .zstd")
+    (tmp_path / "d" / "b.csv.zst").unlink()
+    (tmp_path / "d" / "a.csv.zst").rename(tmp_path / "d" / "a.csv.zstd")
+    assert compute(tmp_path / "d", *OPTIONS) == want

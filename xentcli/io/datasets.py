@@ -330,4 +330,10 @@ def open_dataset_input(path: str, forced_kind: str | None, threads: bool) -> Dat
         raise InputError(f"{path}: {what}")
     kind = _kind_of(files, path, forced_kind)
     keep = [f for f in files if forced_kind or _kind_of_file(f) == kind]
+    zst = next((f for f in keep if f.lower().endswith(".zst")), None)
+    if zst is not None:  # pyarrow.dataset takes .zstd for zstd, and .zst for no compression
+        raise UsageError(
+            f"{zst}: a directory or glob reads zstd files named .zstd, not .zst (one file is "
+            "read either way): rename them .zstd, or decompress them"
+        )
     return DatasetInput(path, kind, keep, base, threads=threads)
