@@ -543,3 +543,12 @@ def test_a_directory_of_zstd_files(tmp_path: Path) -> None:
     (tmp_path / "d" / "b.csv.zst").unlink()
     (tmp_path / "d" / "a.csv.zst").rename(tmp_path / "d" / "a.csv.zstd")
     assert compute(tmp_path / "d", *OPTIONS) == want
+
+
+def test_a_json_file_is_told_apart(tmp_path: Path) -> None:
+    d = data(19)
+    path = write_jsonl(tmp_path / "p.json", records(d))
+    res = run(["compute", path, *OPTIONS])
+    assert res.exit_code == 2 and "--input-format jsonl" in res.stderr
+    out = compute(path, "--input-format", "jsonl", *OPTIONS)
+    assert out["loss"] == pytest.approx(mean_ce(d, weights=True), rel=1e-12)

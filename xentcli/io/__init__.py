@@ -16,7 +16,7 @@ import numpy as np
 
 from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
 from xentcli.errors import InputError, NotNumbers, UsageError
-from xentcli.io.formats import STREAM_KINDS, compression_of, kind_of
+from xentcli.io.formats import STREAM_KINDS, compression_of, kind_of, suffix
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
 from xentcli.io.parts import Chunk, rebatch, zip_aligned
 from xentcli.io.tables import (
@@ -66,9 +66,15 @@ def detect_format(path: str, fmt: InputFormat) -> tuple[str, str | None, str]:
         else:
             kind = kind_of(path) or ""
             if not kind:
+                json_hint = (
+                    " (JSON Lines, one object per line: --input-format jsonl; a single JSON "
+                    "document is not read)"
+                    if suffix(path) == ".json"
+                    else ""
+                )
                 raise UsageError(
                     f"{path}: cannot tell the format from the extension; pass --input-format "
-                    "csv|tsv|jsonl|parquet|arrow|npy|npz"
+                    f"csv|tsv|jsonl|parquet|arrow|npy|npz{json_hint}"
                 )
     else:
         kind = fmt.value
