@@ -552,3 +552,11 @@ def test_a_json_file_is_told_apart(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--input-format jsonl" in res.stderr
     out = compute(path, "--input-format", "jsonl", *OPTIONS)
     assert out["loss"] == pytest.approx(mean_ce(d, weights=True), rel=1e-12)
+
+
+def test_deeply_nested_values_are_one_line_errors(tmp_path: Path) -> None:
+    deep = '{"cat": 0.7, "dog": ' + "[" * 100_000 + "]" * 100_000 + ', "label": "cat"}\n'
+    path = tmp_path / "p.jsonl"
+    for text, line in ((deep, 1), (GOOD + deep, 2)):
+        path.write_text(text)
+        fail([path], f"p.jsonl: line {line}", "nested too deeply")

@@ -1086,7 +1086,7 @@ def _is_json_object(line: bytes) -> bool:
         return False
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -1176,7 +1176,7 @@ def _late_fields(lines: list[bytes], names: list[str]) -> dict[str, int]:
             break
         try:
             keys = json.loads(row) if row.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             break  # reported with its line when read
         for key in keys if isinstance(keys, dict) else ():
             if late.get(key) == 0:
@@ -1284,6 +1284,8 @@ def _scan_jsonl(
             return InputError(f"{at}: field '{twice.args[0]}' appears twice in the object")
         except _TooBig as big:
             return InputError(f"{at}: the number {big.args[0]} is too large for a double")
+        except RecursionError:
+            return InputError(f"{at}: arrays or objects nested too deeply to be scores")
         except ValueError as exc:
             return InputError(
                 f"{at}: not valid JSON ({getattr(exc, 'msg', exc)}, at character "
