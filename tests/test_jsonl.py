@@ -351,7 +351,10 @@ BAD_LINES = [
     [
         *[("{" + line + "\n", ["line 41", *needles]) for line, needles in BAD_LINES],
         ("[0.7, 0.2, 0.1]\n", ["line 41", "not an object"]),
-        ('{"cat": 0.7, "dog": 0.2, "label": "cat"}\n', ["row 41", "column 'eel'", "missing value"]),
+        (
+            '{"cat": 0.7, "dog": 0.2, "label": "cat"}\n',
+            ["line 41", "column 'eel'", "missing value"],
+        ),
     ],
 )
 def test_a_bad_line_is_named(
@@ -560,3 +563,15 @@ def test_deeply_nested_values_are_one_line_errors(tmp_path: Path) -> None:
     for text, line in ((deep, 1), (GOOD + deep, 2)):
         path.write_text(text)
         fail([path], f"p.jsonl: line {line}", "nested too deeply")
+
+
+def test_a_missing_field_is_named_by_its_line(tmp_path: Path, small_blocks: None) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(MANY + "\n\n" + '{"cat": 0.7, "dog": 0.2, "eel": 0.1}\n')
+    fail([path], "p.jsonl: line 43, column 'label'", "missing label")
+    path.write_text(MANY + "\n" + '{"cat": 0.7, "dog": null, "eel": 0.1, "label": "cat"}\n')
+    fail([path], "p.jsonl: line 42, column 'dog'", "missing value")
+    path.write_text('{"s": [0.5, 0.5], "label": 0}\n\n{"s": null, "label": 1}\n')
+    fail([path], "p.jsonl: line 3, column 's'", "an array of scores")
+    text = (GOOD + "\n" + '{"cat": 0.7, "dog": 0.2, "label": "cat"}\n').encode()
+    fail(["-", "--input-format", "jsonl"], "<stdin>: line 3, column 'eel'", stdin=text)

@@ -91,7 +91,7 @@ class TableInput:
         if self.kind == "csv":
             yield from self._csv_batches(columns, numeric, categorical)
         elif self.kind == "jsonl":
-            yield from self._jsonl_batches(columns, numeric)
+            yield from self._jsonl_batches(columns, numeric, categorical)
         elif self.kind == "parquet":
             yield from self._parquet_batches(columns, batch_rows)
         else:
@@ -402,7 +402,12 @@ class TableInput:
             fields.append(pa.field(f.name, ty))
         return pa.schema(fields)
 
-    def _jsonl_batches(self, columns: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+    def _jsonl_batches(
+        self, columns: list[str], numeric: set[str], labels: frozenset[str] = frozenset()
+    ) -> Iterator[pa.RecordBatch]:
+        """Blocks of whole lines parsed with the first lines' fields, scores as float64. A
+        score, target, weight or label field that a line lacks (or holds null) is named here
+        with its line, which only the reader knows."""
         import pyarrow.json as pj
 
         late = [c for c in columns if c in numeric and c in self._jsonl_late]
@@ -414,6 +419,11 @@ class TableInput:
             )
         schema = self._jsonl_schema_for(columns, numeric)
         text = [c for c in columns if pa.types.is_string(schema.field(c).type)]
+        needed = [
+            c
+            for c in columns
+            if c in numeric or c in labels or pa.types.is_list(schema.field(c).type)
+        ]
         parse = pj.ParseOptions(
             explicit_schema=schema,
             unexpected_field_behavior="error" if self.every_column_counts else "ignore",
@@ -436,6 +446,9 @@ class TableInput:
                         batch, skip = batch.slice(skip), 0
                         for c in text:  # Arrow's JSON parser lets bytes that are not UTF-8 by
                             batch.column(c).validate(full=True)
+                        for c in needed:
+                            if batch.column(c).null_count:
+                                raise self._missing(c, rows_before, batch.column(c), labels)
                         yield batch.select(columns)
                         rows_before += batch.num_rows
                     return
@@ -446,6 +459,42 @@ class TableInput:
                     block = larger
         except (pa.ArrowException, OSError, EOFError) as exc:
             raise self._jsonl_error(exc, rows_before, schema, numeric) from None
+
+    def _missing(
+        self, column: str, rows_before: int, values: pa.Array, labels: frozenset[str]
+    ) -> InputError:
+        """A field a line lacks or holds as null, named with its line."""
+        from xentcli.io.arrowcols import _first_null
+
+        number = rows_before + _first_null(values) + 1  # the object's, counted from 1
+        at = self._object_line(number)
+        what = "label" if column in labels else "value"
+        needs = (
+            "a label"
+            if column in labels
+            else "an array of scores"
+            if pa.types.is_list(values.type)
+            else "a number in this field"
+        )
+        return InputError(
+            f"{self.name}: {at}, column '{column}': missing {what} (the field is absent or "
+            f"null); every line needs {needs}"
+        )
+
+    def _object_line(self, number: int) -> str:
+        """'line L' of the ``number``-th object (blank lines hold none), found by reading the
+        lines again; on stdin, among the first lines kept, else 'object N'."""
+        try:
+            if self.path != STDIN:
+                with _lines(self.path, self.compression) as lines:
+                    found = _nth_object_line(lines, number)
+            else:
+                found = _nth_object_line(iter(self._jsonl_head.splitlines()), number)
+        except (pa.ArrowException, OSError, EOFError):
+            found = None
+        if found is not None:
+            return f"line {found}"
+        return f"object {number} (line {number} if no line before it is blank)"
 
     def _jsonl_error(
         self, exc: Exception, rows_before: int, schema: pa.Schema, numeric: set[str]
@@ -1156,6 +1205,17 @@ def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput
         _jsonl_late=_late_fields(each, table.schema.names),
         _jsonl_head=lines if path == STDIN else b"",
     )
+
+
+def _nth_object_line(lines: Iterator[bytes], number: int) -> int | None:
+    """The line (from 1) of the ``number``-th non-blank line, or None if there are fewer."""
+    seen = 0
+    for line_no, raw in enumerate(lines, 1):
+        if raw.strip():
+            seen += 1
+            if seen == number:
+                return line_no
+    return None
 
 
 def _late_fields(lines: list[bytes], names: list[str]) -> dict[str, int]:
