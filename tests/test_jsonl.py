@@ -575,3 +575,24 @@ def test_a_missing_field_is_named_by_its_line(tmp_path: Path, small_blocks: None
     fail([path], "p.jsonl: line 3, column 's'", "an array of scores")
     text = (GOOD + "\n" + '{"cat": 0.7, "dog": 0.2, "label": "cat"}\n').encode()
     fail(["-", "--input-format", "jsonl"], "<stdin>: line 3, column 'eel'", stdin=text)
+
+
+def test_the_first_objects_field_order_is_the_class_order(
+    tmp_path: Path, small_blocks: None
+) -> None:
+    d = data(20)
+    rng = np.random.default_rng(21)
+    rows = []
+    for r in records(d, names=False):
+        keys = [*CLASSES, "label"]
+        if rows:  # every later line in its own order
+            keys = list(rng.permutation(keys))
+        rows.append({k: r[k] for k in keys})
+    rows[0] = {k: rows[0][k] for k in ["eel", "cat", "dog", "label"]}
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    out = compute(path, "--chunk-rows", "3")
+    assert out["classes"] == ["eel", "cat", "dog"]
+    # index labels name positions in that order: class k is the k-th field of line 1
+    order = [CLASSES.index(c) for c in ["eel", "cat", "dog"]]
+    d["probs"] = d["probs"][:, order]
+    assert out["loss"] == pytest.approx(mean_ce(d), rel=1e-12)
