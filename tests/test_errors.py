@@ -775,7 +775,7 @@ def test_parquet_nulls_and_wrong_compression(tmp_path: Path) -> None:
     fail([write_table(tmp_path / "l.parquet", t)], "row 2", "missing label")
     gz = tmp_path / "p.parquet.gz"
     gz.write_bytes(gzip.compress(b"whatever"))
-    fail([gz], "gzip is supported for CSV/TSV only")
+    fail([gz], "gzip compression is read for CSV, TSV and JSON Lines only", "decompress it")
 
 
 def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:

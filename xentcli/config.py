@@ -61,6 +61,7 @@ class InputFormat(str, Enum):
     auto = "auto"
     csv = "csv"
     tsv = "tsv"
+    jsonl = "jsonl"
     parquet = "parquet"
     arrow = "arrow"
     npy = "npy"

@@ -16,7 +16,7 @@ import numpy as np
 
 from xentcli.config import OutputFormat
 from xentcli.errors import UsageError
-from xentcli.io.formats import PER_SAMPLE_KINDS, kind_of
+from xentcli.io.formats import PER_SAMPLE_KINDS, compression_of, kind_of
 from xentcli.textsafe import FORMULA_STARTS, UNSAFE_RE2, csv_text
 
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
@@ -330,7 +330,7 @@ class PerSampleWriter:
 
     def __init__(self, target: str, unit_log: float) -> None:
         kind = kind_of(target, told_only=True)
-        if kind not in PER_SAMPLE_KINDS or target.lower().endswith(".gz"):
+        if kind not in PER_SAMPLE_KINDS or compression_of(target):
             raise UsageError(f"--per-sample {target}: name a .parquet or .csv file")
         self.kind = kind
         self.target = target

@@ -157,7 +157,9 @@ InputFormatOpt = Annotated[
     typer.Option(
         "--input-format",
         metavar="FORMAT",
-        help="csv, tsv, parquet, arrow, npy or npz: the format of an input whose extension does "
-        "not tell it (auto: from the extension).",
+        help="The format of stdin or of a file whose extension does not tell (.txt); else it "
+        "overrides the predictions' extension. jsonl is JSON Lines (one object per line); "
+        ".gz, .zst and .bz2 CSV/TSV/JSON Lines, and compressed stdin, are decompressed as "
+        "they stream.",
     ),
 ]

@@ -18,7 +18,7 @@ import numpy as np
 from xentcli.advice import pred_cols_value, quoted, selectable
 from xentcli.config import InputFormat, ReadConfig, auto_chunk_rows
 from xentcli.errors import InputError, NotNumbers, UsageError, XentError
-from xentcli.io.formats import kind_of
+from xentcli.io.formats import STREAM_KINDS, compression_of, kind_of, suffix
 from xentcli.io.npy import ArrayInput, open_npy, open_npz, pick_scores
 from xentcli.io.parts import Chunk, rebatch, zip_aligned
 from xentcli.io.tables import (
@@ -60,33 +60,44 @@ class Dataset:
 
 
 def detect_format(path: str, fmt: InputFormat) -> tuple[str, str | None, str]:
-    """(kind, compression, delimiter) for a path: kind is csv|parquet|arrow|npy|npz."""
-    lower = path.lower()
-    compression = None
-    if lower.endswith(".gz"):
-        compression = "gzip"
-        lower = lower[:-3]
+    """(kind, compression, delimiter) for a path: kind is csv|jsonl|parquet|arrow|npy|npz,
+    compression gzip|zstd|bz2 (named by a last extension) or None."""
+    compression = None if path == STDIN else compression_of(path)
     if fmt is InputFormat.auto:
         if path == STDIN:
             kind = "csv"
         else:
             kind = kind_of(path) or ""
             if not kind:
+                json_hint = (
+                    " (JSON Lines, one object per line: --input-format jsonl; a single JSON "
+                    "document is not read)"
+                    if suffix(path) == ".json"
+                    else ""
+                )
                 raise UsageError(
                     f"{path}: cannot tell the format from the extension; pass --input-format "
-                    "csv|tsv|parquet|arrow|npy|npz"
+                    f"csv|tsv|jsonl|parquet|arrow|npy|npz{json_hint}"
                 )
     else:
         kind = fmt.value
     delimiter = "\t" if kind == "tsv" else ","
     kind = "csv" if kind == "tsv" else kind
-    if path == STDIN and kind not in ("csv", "arrow"):
+    if path == STDIN and kind not in ("csv", "jsonl", "arrow"):
         raise UsageError(
-            f"cannot read {kind} from stdin: it needs a seekable file; "
-            "pipe CSV or an Arrow IPC stream (--input-format arrow), or pass a path"
+            f"cannot read {kind} from stdin: it needs a seekable file; pipe CSV, JSON Lines "
+            "(--input-format jsonl) or an Arrow IPC stream (--input-format arrow), or pass a path"
         )
-    if compression and kind != "csv":
-        raise UsageError(f"{path}: gzip is supported for CSV/TSV only; decompress it first")
+    if compression and kind not in STREAM_KINDS:
+        raise UsageError(
+            f"{path}: {compression} compression is read for CSV, TSV and JSON Lines only; "
+            f"decompress it first"
+            + (
+                " (Parquet and Arrow files compress their own columns)"
+                if kind in ("parquet", "arrow")
+                else ""
+            )
+        )
     return kind, compression, delimiter
 
 
@@ -421,9 +432,10 @@ def _table_parts(t: TableInput, plan: _Plan, rows: int) -> Iterator[Chunk]:
 
     row0 = 0
     list_width: int | None = None
-    # CSV reads every numeric column as float64; Parquet and Arrow batches keep the schema's
+    # CSV and JSON Lines read every numeric column as float64; Parquet and Arrow batches keep
+    # the schema's
     types = {
-        c: pa.float64() if t.kind in ("csv", "tsv") else t.schema.field(c).type
+        c: pa.float64() if t.kind in ("csv", "tsv", "jsonl") else t.schema.field(c).type
         for c in [*plan.scores, *plan.targets]
     }
     scores_fast = one_float_type([types[c] for c in plan.scores])
@@ -554,7 +566,9 @@ def _opened(path: str, cfg: ReadConfig) -> tuple[str, Any]:
     if is_dataset_path(path):
         forced = None if fmt is InputFormat.auto else fmt.value
         if forced in ("npy", "npz"):
-            raise UsageError(f"{path}: a directory or glob is read as Parquet, CSV or Arrow files")
+            raise UsageError(
+                f"{path}: a directory or glob is read as Parquet, CSV, JSON Lines or Arrow files"
+            )
         return "dataset", open_dataset_input(path, forced, threads=cfg.threads != 1)
     problem = path_problem(path, labels=path == cfg.labels and path != cfg.predictions)
     if problem:
@@ -596,8 +610,8 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
             index=_index_columns(pred),
         )
         plan.scores_list = _check_types(pred, plan)
-        if pred_kind == "dataset" and not cfg.pred_cols:
-            pred.every_column_counts = True  # later files may hold more columns
+        if pred_kind in ("dataset", "jsonl") and not cfg.pred_cols:
+            pred.every_column_counts = True  # later files (lines) may hold more columns
         dtype = _table_dtype(pred, plan)
         width: int | None = len(plan.scores)
         if plan.scores_list:
@@ -744,7 +758,7 @@ def open_dataset(cfg: ReadConfig) -> Dataset:
     elif not isinstance(pred, dict) and plan.ident is not None:  # pandas' index
         ds.id_name = "index" if _PANDAS_INDEX.fullmatch(plan.ident) else plan.ident
     ds.format = pred_kind if pred_kind != "dataset" else f"dataset of {pred.kind} files"
-    ds.text = (pred.kind if pred_kind == "dataset" else pred_kind) in ("csv", "tsv")
+    ds.text = (pred.kind if pred_kind == "dataset" else pred_kind) in ("csv", "tsv", "jsonl")
     ds.group_by = tuple(cfg.group_by)
     ds.chunk_rows = rows
     return ds
@@ -803,7 +817,7 @@ def _array_weights(a: ArrayInput) -> tuple[str, str]:
 
 def _table_dtype(t: TableInput, plan: _Plan) -> np.dtype[Any]:
     """The float type of the scores, whose machine epsilon sets the default clipping."""
-    if t.kind in ("csv", "tsv"):
+    if t.kind in ("csv", "tsv", "jsonl"):
         return np.dtype(np.float64)
     import pyarrow as pa
 

@@ -1,6 +1,6 @@
-"""Many files read as one input: a directory or a glob of Parquet, CSV or Arrow files, through
-``pyarrow.dataset`` (hive-style ``key=value`` directories become columns), streamed like one
-file.
+"""Many files read as one input: a directory or a glob of Parquet, CSV, JSON Lines or Arrow
+files, through ``pyarrow.dataset`` (hive-style ``key=value`` directories become columns),
+streamed like one file.
 """
 
 from __future__ import annotations
@@ -64,14 +64,16 @@ def _bad_cell(message: str, path: str, kind: str) -> tuple[int, str, str] | None
     if found is None or kind not in ("csv", "tsv"):
         return None
     import csv
-    import gzip
+
+    from xentcli.io.formats import compression_of
+    from xentcli.io.tables import _lines
 
     col_no, line_no, value = int(found.group(1)), int(found.group(2)), found.group(3)
-    opener: Any = gzip.open if path.lower().endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            header = next(csv.reader(fh, delimiter="\t" if kind == "tsv" else ","), [])
-    except (OSError, EOFError):
+        with _lines(path, compression_of(path)) as lines:
+            first = next(lines, b"").decode("utf-8-sig", "replace")
+        header = next(csv.reader([first], delimiter="\t" if kind == "tsv" else ","), [])
+    except (pa.ArrowException, OSError, EOFError):
         return None
     if col_no >= len(header) or line_no < 2:
         return None
@@ -91,7 +93,7 @@ def _kind_of(files: list[str], path: str, forced: str | None) -> str:
     kinds = {k for k in map(_kind_of_file, files) if k is not None}
     if not kinds:
         raise UsageError(
-            f"{path}: no Parquet, CSV or Arrow files found; "
+            f"{path}: no Parquet, CSV, JSON Lines or Arrow files found; "
             "pass --input-format to say what the files are"
         )
     if len(kinds) > 1:
@@ -107,7 +109,7 @@ class DatasetInput:
     """A set of files behind one schema; batches of some columns, in file order."""
 
     path: str
-    kind: str  # parquet | csv | tsv | arrow
+    kind: str  # parquet | csv | tsv | jsonl | arrow
     files: list[str]
     base: str
     threads: bool = True
@@ -151,6 +153,18 @@ class DatasetInput:
     def _format(self, numeric: set[str] | None = None, text: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
 
+        if self.kind == "jsonl":
+            import pyarrow.json as pj
+
+            if not numeric:
+                return pds.JsonFileFormat()  # the fields and types of the first file's lines
+            return pds.JsonFileFormat(
+                parse_options=pj.ParseOptions(
+                    explicit_schema=self._jsonl_schema(numeric),
+                    unexpected_field_behavior="error" if self.every_column_counts else "ignore",
+                )
+            )
+
         if self.kind in ("csv", "tsv"):
             import pyarrow.csv as pcsv
 
@@ -176,10 +190,25 @@ class DatasetInput:
             )
         )
 
+    def _jsonl_schema(self, numeric: set[str]) -> pa.Schema:
+        """The fields of JSON Lines files as read: scores, targets and weights as float64,
+        the others (but the hive keys) as the first file's lines hold them."""
+        keys = set(self.partition_columns)
+        return pa.schema(
+            [
+                pa.field(f.name, pa.float64() if f.name in numeric else f.type)
+                for f in self.schema
+                if f.name not in keys
+            ]
+        )
+
     def _dataset(self, numeric: set[str] | None = None, text: set[str] | None = None) -> Any:
         import pyarrow.dataset as pds
 
         schema = None
+        if self.kind == "jsonl" and numeric:
+            keys = [self.schema.field(k) for k in self.partition_columns]
+            schema = pa.schema([*self._jsonl_schema(numeric), *keys])
         if self.kind in ("csv", "tsv") and (numeric or text):
             # The columns typed as they will be read: no file is parsed to infer them, so a
             # cell that is not a number is found while reading, in its file and row.
@@ -237,6 +266,10 @@ class DatasetInput:
                     yield batch
                     in_file += batch.num_rows
             except (pa.ArrowException, OSError) as exc:
+                if self.kind == "jsonl":
+                    found = self._jsonl_line(fragment.path, in_file, numeric)
+                    if found is not None:
+                        raise found from None
                 cell = _bad_cell(str(exc), fragment.path, self.kind)
                 if cell is not None:
                     row, column, value = cell
@@ -254,6 +287,24 @@ class DatasetInput:
                     f"{fragment.path}: cannot read it{at}: {str(exc).strip()}"
                 ) from None
             rows_before += in_file
+
+    def _jsonl_line(self, path: str, objects_before: int, numeric: set[str]) -> InputError | None:
+        """The line of a JSON Lines file that Arrow refused, found by reading it again."""
+        from xentcli.io.formats import compression_of
+        from xentcli.io.tables import _lines, _scan_jsonl
+
+        try:
+            with _lines(path, compression_of(path)) as lines:
+                return _scan_jsonl(
+                    path,
+                    lines,
+                    self._jsonl_schema(numeric),
+                    objects_before,
+                    strict=self.every_column_counts,
+                    numeric=frozenset(numeric),
+                )
+        except (pa.ArrowException, OSError, EOFError):
+            return None
 
     def _same_columns(self, fragment: Any) -> None:
         try:
@@ -279,4 +330,10 @@ def open_dataset_input(path: str, forced_kind: str | None, threads: bool) -> Dat
         raise InputError(f"{path}: {what}")
     kind = _kind_of(files, path, forced_kind)
     keep = [f for f in files if forced_kind or _kind_of_file(f) == kind]
+    zst = next((f for f in keep if f.lower().endswith(".zst")), None)
+    if zst is not None:  # pyarrow.dataset takes .zstd for zstd, and .zst for no compression
+        raise UsageError(
+            f"{zst}: a directory or glob reads zstd files named .zstd, not .zst (one file is "
+            "read either way): rename them .zstd, or decompress them"
+        )
     return DatasetInput(path, kind, keep, base, threads=threads)

@@ -1,4 +1,5 @@
-"""Tabular inputs read by pyarrow's streaming readers: CSV/TSV (plain or gzip), Parquet, Arrow IPC.
+"""Tabular inputs read by pyarrow's streaming readers: CSV/TSV and JSON Lines (plain or
+compressed: gzip, zstd, bz2), Parquet, Arrow IPC.
 
 Each opens cheaply (schema only), then streams ``RecordBatch`` objects holding only the columns
 asked for (a plain CSV file in pieces of whole rows, each parsed on every Arrow thread). Arrow's own
@@ -36,6 +37,10 @@ CSV_HEADER_MAX_BYTES = 1 << 24  # a header row longer than this (16 MB) is refus
 # Arrow cannot parse a row longer than its block: a file streamed again with blocks 8x larger,
 # up to this size (and Arrow's memory a few times it), before a row is called too long
 CSV_BLOCK_MAX_BYTES = 1 << 26
+JSONL_HEAD_BYTES = 1 << 20  # the first lines, whose fields and types the file is read with
+# pyarrow's JSON reader reads ~30 blocks ahead of the parse: 1 MB blocks held its memory at
+# ~40 MB (4 MB blocks: ~150 MB) on a 258 MB file and on one twice as long, at the same speed
+JSONL_BLOCK_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
 # The rows after the header that a CSV's column types are guessed from (an integer, text or
 # date column is not a score by default); every value is still typed when it is read.
@@ -51,7 +56,7 @@ class TableInput:
     """An opened tabular file: its columns and types, and a way to stream some of them."""
 
     path: str
-    kind: str  # "csv" | "parquet" | "arrow"
+    kind: str  # "csv" | "jsonl" | "parquet" | "arrow"
     schema: pa.Schema
     delimiter: str = ","
     compression: str | None = None
@@ -62,6 +67,13 @@ class TableInput:
     row_groups: tuple[int, ...] | None = None  # Parquet: read only these
     # CSV: the types Arrow infers from the first rows, by column (None: not known)
     head_types: dict[str, pa.DataType] | None = None
+    # JSON Lines: the scores are every field not taken otherwise (no --pred-cols), so a field
+    # that only later lines hold would be a score the first lines leave out: it is refused.
+    every_column_counts: bool = False
+    _jsonl_line_bytes: int = 0  # JSON Lines: the longest of the first lines
+    # JSON Lines: fields the first object lacks, and the line that first holds each
+    _jsonl_late: dict[str, int] = field(default_factory=dict)
+    _jsonl_head: bytes = field(default=b"", repr=False)  # stdin: the first lines, kept
 
     @property
     def name(self) -> str:
@@ -83,13 +95,15 @@ class TableInput:
         values, and an index per row, are then all there is to look up."""
         if self.kind == "csv":
             yield from self._csv_batches(columns, numeric, categorical)
+        elif self.kind == "jsonl":
+            yield from self._jsonl_batches(columns, numeric, categorical)
         elif self.kind == "parquet":
             yield from self._parquet_batches(columns, batch_rows)
         else:
             yield from self._ipc_batches(columns)
 
     # -- CSV ---------------------------------------------------------------------------
-    def _csv_source(self, offset: int | None = None) -> Any:
+    def _source(self, offset: int | None = None) -> Any:
         """The CSV bytes: the whole input, or a plain file's bytes from ``offset`` on."""
         if self.path == STDIN:
             assert self._stdin_rest is not None
@@ -158,7 +172,7 @@ class TableInput:
                 skip = rows_before - streamed_from  # rows yielded before a retry
                 try:
                     reader = pcsv.open_csv(  # parses the first block already
-                        self._csv_source(rest),
+                        self._source(rest),
                         read_options=pcsv.ReadOptions(
                             block_size=block,
                             use_threads=self.threads,
@@ -264,7 +278,7 @@ class TableInput:
         if _is_compression_error(msg) or isinstance(exc, EOFError):
             return InputError(
                 f"{self.name}: cannot decompress after row {rows_before}: {msg} "
-                "(is the file truncated, or not really gzip?)"
+                f"(is the file truncated, or not really {self.compression or 'compressed'}?)"
             )
         if "Empty CSV file" in msg:
             return InputError(f"{self.name}: the file is empty; expected a header row and data")
@@ -375,6 +389,186 @@ class TableInput:
                 return seen + int(hit) + 1
             seen += batch.num_rows
         return None
+
+    # -- JSON Lines --------------------------------------------------------------------
+    def _jsonl_schema_for(self, columns: list[str], numeric: set[str]) -> pa.Schema:
+        """The types the fields are read as: scores, targets and weights as float64 (a list
+        of scores as a list of float64), the others as the first lines hold them. Every field
+        when a field no earlier line has is refused, else only ``columns``."""
+        fields = []
+        for f in self.schema:
+            if not self.every_column_counts and f.name not in columns:
+                continue
+            ty = f.type
+            if f.name in numeric:
+                ty = pa.float64()
+            elif pa.types.is_list(ty) and _numbers_or_null(ty.value_type):
+                ty = pa.list_(pa.float64())
+            fields.append(pa.field(f.name, ty))
+        return pa.schema(fields)
+
+    def _jsonl_batches(
+        self, columns: list[str], numeric: set[str], labels: frozenset[str] = frozenset()
+    ) -> Iterator[pa.RecordBatch]:
+        """Blocks of whole lines parsed with the first lines' fields, scores as float64. A
+        score, target, weight or label field that a line lacks (or holds null) is named here
+        with its line, which only the reader knows."""
+        import pyarrow.json as pj
+
+        late = [c for c in columns if c in numeric and c in self._jsonl_late]
+        if late and self.every_column_counts:
+            first = [c for c in self.columns if c not in self._jsonl_late]
+            raise InputError(
+                f"{self.name}: line {self._jsonl_late[late[0]]}: field '{late[0]}' is in no "
+                f"earlier line (line 1 holds {', '.join(first)}); {SAME_FIELDS}"
+            )
+        schema = self._jsonl_schema_for(columns, numeric)
+        text = [c for c in columns if pa.types.is_string(schema.field(c).type)]
+        needed = [
+            c
+            for c in columns
+            if c in numeric or c in labels or pa.types.is_list(schema.field(c).type)
+        ]
+        parse = pj.ParseOptions(
+            explicit_schema=schema,
+            unexpected_field_behavior="error" if self.every_column_counts else "ignore",
+        )
+        rows_before = 0
+        block = max(JSONL_BLOCK_BYTES, self._jsonl_line_bytes * 2)
+        try:
+            while True:
+                skip = rows_before  # rows yielded before a retry with larger blocks
+                try:
+                    reader = pj.open_json(
+                        self._source(),
+                        read_options=pj.ReadOptions(block_size=block, use_threads=self.threads),
+                        parse_options=parse,
+                    )
+                    for batch in reader:
+                        if skip >= batch.num_rows:
+                            skip -= batch.num_rows
+                            continue
+                        batch, skip = batch.slice(skip), 0
+                        for c in text:  # Arrow's JSON parser lets bytes that are not UTF-8 by
+                            batch.column(c).validate(full=True)
+                        for c in needed:
+                            if batch.column(c).null_count:
+                                raise self._missing(c, rows_before, batch.column(c), labels)
+                        yield batch.select(columns)
+                        rows_before += batch.num_rows
+                    return
+                except pa.ArrowInvalid as exc:
+                    larger = _larger_block(exc, block)
+                    if larger is None or self.path == STDIN:  # stdin cannot be read again
+                        raise
+                    block = larger
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            raise self._jsonl_error(exc, rows_before, schema, numeric) from None
+
+    def _missing(
+        self, column: str, rows_before: int, values: pa.Array, labels: frozenset[str]
+    ) -> InputError:
+        """A field a line lacks or holds as null, named with its line."""
+        from xentcli.io.arrowcols import _first_null
+
+        number = rows_before + _first_null(values) + 1  # the object's, counted from 1
+        at = self._object_line(number)
+        what = "label" if column in labels else "value"
+        needs = (
+            "a label"
+            if column in labels
+            else "an array of scores"
+            if pa.types.is_list(values.type)
+            else "a number in this field"
+        )
+        return InputError(
+            f"{self.name}: {at}, column '{column}': missing {what} (the field is absent or "
+            f"null); every line needs {needs}"
+        )
+
+    def _object_line(self, number: int) -> str:
+        """'line L' of the ``number``-th object (blank lines hold none), found by reading the
+        lines again; on stdin, among the first lines kept, else 'object N'."""
+        try:
+            if self.path != STDIN:
+                with _lines(self.path, self.compression) as lines:
+                    found = _nth_object_line(lines, number)
+            else:
+                found = _nth_object_line(iter(self._jsonl_head.splitlines()), number)
+        except (pa.ArrowException, OSError, EOFError):
+            found = None
+        if found is not None:
+            return f"line {found}"
+        return f"object {number} (line {number} if no line before it is blank)"
+
+    def _jsonl_error(
+        self, exc: Exception, rows_before: int, schema: pa.Schema, numeric: set[str]
+    ) -> InputError:
+        """Arrow's error for a JSON Lines input as one line naming the line (counted from 1,
+        blank lines too) and the field: a file is scanned again from the block that failed,
+        line by line, for the first line Arrow would refuse."""
+        msg = str(exc).strip()
+        if _is_compression_error(msg) or isinstance(exc, EOFError):
+            return InputError(
+                f"{self.name}: cannot decompress after object {rows_before}: {msg} "
+                f"(is the file truncated, or not really {self.compression or 'compressed'}?)"
+            )
+        if _too_long(exc):
+            stdin = self.path == STDIN
+            limit = (
+                max(JSONL_BLOCK_BYTES, 2 * self._jsonl_line_bytes) if stdin else CSV_BLOCK_MAX_BYTES
+            ) >> 20
+            return InputError(
+                f"{self.name}: a line after object {rows_before} is longer than {limit} MB "
+                "(or an object spans lines: JSON Lines holds one object per line)"
+                + ("; stdin is read once: save it to a file to read longer lines" if stdin else "")
+            )
+        if self.path != STDIN:
+            try:
+                with _lines(self.path, self.compression) as lines:
+                    found = _scan_jsonl(
+                        self.name,
+                        lines,
+                        schema,
+                        rows_before,
+                        strict=self.every_column_counts,
+                        numeric=frozenset(numeric),
+                    )
+            except (pa.ArrowException, OSError, EOFError):
+                found = None
+            if found is not None:
+                return found
+            return InputError(
+                f"{self.name}: cannot read JSON Lines after object {rows_before}: {msg}"
+            )
+        head = self._jsonl_head.splitlines(keepends=True)
+        found = _scan_jsonl(
+            self.name,
+            iter(head),
+            schema,
+            rows_before,
+            strict=self.every_column_counts,
+            numeric=frozenset(numeric),
+        )
+        if found is not None:  # a line among the first ones, kept
+            return found
+        in_block = re.search(r" in row (\d+)$", msg)
+        what = re.sub(r"^JSON parse error: | in row \d+$", "", msg)
+        changed = re.fullmatch(r"Column\(/([^/)]*)[^)]*\) changed from (\w+) to (\w+)", what)
+        if changed:
+            column, before, after = changed.groups()
+            what = f"column '{column}': a {after} where earlier lines hold a {before}"
+        elif msg.startswith("JSON parse error"):
+            what = f"not valid JSON ({what.rstrip('.')})"
+        if in_block:
+            n = rows_before + int(in_block.group(1)) + 1
+            at = f"object {n} (line {n} if no line before it is blank)"
+        else:
+            at = f"an object after object {rows_before}"
+        return InputError(
+            f"<stdin>: {at}: {what}; stdin is read once: save it to a file to get the line "
+            "and the field"
+        )
 
     # -- Parquet -----------------------------------------------------------------------
     def _parquet_batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -494,10 +688,44 @@ FEATHER_V1_MAGIC = b"FEA1"
 
 
 def _stdin() -> BinaryIO:
-    """The bytes of stdin; a closed one (``<&-``) is an input error, not a traceback."""
+    """The bytes of stdin, decompressed when they start as gzip, zstd or bz2 do; a closed
+    stdin (``<&-``) is an input error, not a traceback."""
+    return _stdin_and_compression()[0]
+
+
+def _stdin_and_compression() -> tuple[BinaryIO, str | None]:
     if sys.stdin is None:
         raise InputError("<stdin>: stdin is closed; pipe the input in, or pass its path")
-    return sys.stdin.buffer
+    stdin = sys.stdin.buffer
+    compression = stdin_compression(stdin)
+    if compression is None:
+        return stdin, None
+    native = pa.CompressedInputStream(pa.PythonFile(stdin, mode="r"), compression)
+    return io.BufferedReader(_NativeRaw(native), 1 << 20), compression
+
+
+# The magic numbers that start a compressed stream (bz2: "BZh", the block size, then the
+# first block's or the end's own magic)
+_BZ2_BLOCK = re.compile(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+
+
+def stdin_compression(stdin: Any) -> str | None:
+    """gzip, zstd or bz2 when the bytes of ``stdin`` start as that compression's do."""
+    if hasattr(stdin, "peek"):
+        head = stdin.peek(10)[:10]
+    elif hasattr(stdin, "seekable") and stdin.seekable():
+        at = stdin.tell()
+        head = stdin.read(10)
+        stdin.seek(at)
+    else:
+        return None
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if _BZ2_BLOCK.match(head):
+        return "bz2"
+    return None
 
 
 def _binary_format(head: bytes) -> tuple[str, str, str] | None:
@@ -597,6 +825,8 @@ def open_table(
     try:
         if kind == "csv":
             return _open_csv(path, compression, delimiter, threads)
+        if kind == "jsonl":
+            return _open_jsonl(path, compression, threads)
         if kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -610,14 +840,19 @@ def open_table(
     except InputError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
-        what = {"csv": "CSV", "parquet": "Parquet", "arrow": "Arrow IPC"}[kind]
+        what = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet", "arrow": "Arrow IPC"}[
+            kind
+        ]
         msg = str(exc).strip()
         if "Empty CSV file" in msg:
             raise InputError(f"{name}: the file is empty; expected a header row and data") from None
-        if _is_compression_error(msg):
-            raise InputError(
-                f"{name}: cannot decompress: {msg} (is the file truncated, or not really gzip?)"
-            ) from None
+        if _is_compression_error(msg) or isinstance(exc, EOFError):
+            doubt = (
+                "is the input truncated or corrupt?"
+                if path == STDIN
+                else f"is the file truncated, or not really {compression or 'compressed'}?"
+            )
+            raise InputError(f"{name}: cannot decompress: {msg} ({doubt})") from None
         raise InputError(
             f"{name}: cannot read it as {what}: {msg}; "
             "check the file or pass --input-format to say what it is"
@@ -629,7 +864,7 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
 
     rest: Any = None
     if path == STDIN:
-        stdin = _stdin()
+        stdin, compression = _stdin_and_compression()
         header = stdin.readline(CSV_HEADER_MAX_BYTES + 1)
         _check_header_length(header, path)
         if not header.strip():
@@ -644,11 +879,20 @@ def _open_csv(path: str, compression: str | None, delimiter: str, threads: bool)
         _check_header_length(header, path)
         sample = b""
         if header.endswith(b"\n"):
-            with pa.input_stream(path, compression=compression) as raw:
-                sample = raw.read(len(header) + CSV_SNIFF_BYTES)[len(header) :]
+            try:
+                with pa.input_stream(path, compression=compression) as raw:
+                    sample = raw.read(len(header) + CSV_SNIFF_BYTES)[len(header) :]
+            except (pa.ArrowException, OSError):  # named, with its row, while streaming
+                sample = b""
         if not header.strip():
             raise InputError(f"{path}: the file is empty; expected a header row and data")
         head_source = io.BytesIO(_header_row(header))
+    if _is_json_object(header):
+        raise InputError(
+            f"{display_name(path)}: the first line is a JSON object: this looks like JSON "
+            "Lines; pass --input-format jsonl"
+            + ("" if path == STDIN else " (or name the file .jsonl)")
+        )
     try:
         header.split(b"\r", 1)[0].decode("utf-8")  # a bare CR ends the header row too
     except UnicodeDecodeError:
@@ -958,5 +1202,353 @@ def path_problem(path: str, *, labels: bool = False) -> str | None:
         return (
             f"{path}: {what}; xent reads files by seeking (or stdin once): send it to stdin "
             "(xent compute - < FILE, or ... | xent compute -)"
+        )
+    return None
+
+
+# -- JSON Lines ------------------------------------------------------------------------
+
+
+def _is_json_object(line: bytes) -> bool:
+    """Whether a first line read as CSV is a JSON object (JSON Lines read as CSV)."""
+    import json
+
+    if not line.lstrip().startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _numbers_or_null(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t))
+
+
+def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput:
+    """A JSON Lines input, opened by reading its first lines (~1 MB, whole lines): the first
+    object's fields in their order (then any new ones those lines add) and their types."""
+    import pyarrow.json as pj
+
+    rest: Any = None
+    if path == STDIN:
+        stdin, compression = _stdin_and_compression()
+        head = _read_head(stdin.read, path)
+        rest = _Chained(head, stdin)
+    else:
+        with pa.input_stream(path, compression=compression) as raw:
+            head = _read_head(raw.read, path)
+    name = display_name(path)
+    lines = head[: head.rfind(b"\n") + 1] or head  # whole lines (or the only one)
+    if not lines.strip():
+        empty = "no input" if path == STDIN else "the file is empty"
+        raise InputError(f"{name}: {empty}; expected JSON Lines, one object per line")
+    longest = max(len(line) for line in lines.split(b"\n"))
+    if lines.lstrip().startswith(b"["):
+        raise InputError(
+            f"{name}: line 1 starts a JSON array: this is one JSON document, not JSON Lines; "
+            "write one object per line (pandas: df.to_json(path, orient='records', lines=True))"
+        )
+    each = lines.splitlines(keepends=True)
+    up_to_first = each[: next(i for i, line in enumerate(each) if line.strip()) + 1]
+    bad_first = _scan_jsonl(name, iter(up_to_first), None, 0, strict=False)
+    if bad_first is not None:
+        raise bad_first
+    try:
+        table = pj.read_json(
+            pa.py_buffer(lines),
+            read_options=pj.ReadOptions(block_size=len(lines) + 1, use_threads=False),
+        )
+    except pa.ArrowException as exc:
+        found = _scan_jsonl(name, iter(each), None, 0, strict=False)
+        first = up_to_first[-1]
+        try:  # a field of two types: the fields of the first line, the rest found when read
+            table = pj.read_json(
+                pa.py_buffer(first),
+                read_options=pj.ReadOptions(block_size=len(first) + 1, use_threads=False),
+            )
+        except pa.ArrowException:
+            raise found or InputError(
+                f"{name}: cannot read it as JSON Lines: {str(exc).strip()}"
+            ) from None
+    if not table.schema.names:
+        raise InputError(
+            f"{name}: the objects of the first lines have no fields; expected a field per class "
+            "(or one array of scores) and a label field"
+        )
+    return TableInput(
+        path,
+        "jsonl",
+        table.schema,
+        compression=compression,
+        threads=threads,
+        _stdin_rest=rest,
+        _jsonl_line_bytes=longest,
+        _jsonl_late=_late_fields(each, table.schema.names),
+        _jsonl_head=lines if path == STDIN else b"",
+    )
+
+
+def _nth_object_line(lines: Iterator[bytes], number: int) -> int | None:
+    """The line (from 1) of the ``number``-th non-blank line, or None if there are fewer."""
+    seen = 0
+    for line_no, raw in enumerate(lines, 1):
+        if raw.strip():
+            seen += 1
+            if seen == number:
+                return line_no
+    return None
+
+
+def _late_fields(lines: list[bytes], names: list[str]) -> dict[str, int]:
+    """{field: the line that first holds it} for the fields the first object lacks (Arrow
+    adds them, null in the lines before), found among the first lines (whose first object
+    is known to be valid JSON)."""
+    import json
+
+    rows = iter(enumerate(lines, 1))
+    first: dict[str, Any] = {}
+    for _, row in rows:
+        if row.strip():
+            first = json.loads(row)
+            break
+    late = {n: 0 for n in names if n not in first}
+    for line_no, row in rows:
+        if not any(v == 0 for v in late.values()):
+            break
+        try:
+            keys = json.loads(row) if row.strip() else {}
+        except (ValueError, RecursionError):
+            break  # reported with its line when read
+        for key in keys if isinstance(keys, dict) else ():
+            if late.get(key) == 0:
+                late[key] = line_no
+    return late
+
+
+def _read_head(read: Any, path: str) -> bytes:
+    """The first JSONL_HEAD_BYTES of a stream, and on to the end of a line (at most
+    CSV_BLOCK_MAX_BYTES: a longer line is refused)."""
+    head = _read_exactly(read, JSONL_HEAD_BYTES)
+    if len(head) < JSONL_HEAD_BYTES or b"\n" in head:
+        return head
+    while len(head) < CSV_BLOCK_MAX_BYTES:
+        more = _read_exactly(read, JSONL_HEAD_BYTES)
+        head += more
+        if len(more) < JSONL_HEAD_BYTES or b"\n" in more:
+            return head
+    raise InputError(
+        f"{display_name(path)}: no line break in the first {CSV_BLOCK_MAX_BYTES >> 20} MB: "
+        "that is not JSON Lines"
+    )
+
+
+def _read_exactly(read: Any, size: int) -> bytes:
+    """``size`` bytes of a stream, fewer only at its end (a pipe's read may return less)."""
+    parts, got = [], 0
+    while got < size:
+        data = read(size - got)
+        if not data:
+            break
+        parts.append(bytes(data))
+        got += len(data)
+    return b"".join(parts)
+
+
+class _NativeRaw(io.RawIOBase):
+    """A pyarrow input stream (a decompressing one) as a Python binary stream."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        data = self._native.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+class _lines:
+    """The lines of a (decompressed) file, as bytes: ``with _lines(path, compression) as it``."""
+
+    def __init__(self, path: str, compression: str | None) -> None:
+        self._native = pa.input_stream(path, compression=compression)
+
+    def __enter__(self) -> Iterator[bytes]:
+        return iter(io.BufferedReader(_NativeRaw(self._native), 1 << 20))
+
+    def __exit__(self, *exc: object) -> None:
+        self._native.close()
+
+
+def _scan_jsonl(
+    name: str,
+    lines: Iterator[bytes],
+    schema: pa.Schema | None,
+    objects_before: int,
+    *,
+    strict: bool,
+    numeric: frozenset[str] = frozenset(),
+) -> InputError | None:
+    """The first line after ``objects_before`` objects (blank lines hold none) that Arrow
+    would refuse when reading with ``schema`` (None: each field's type is its first non-null
+    value's, as Arrow infers it), as one line naming the line and field; None when every line
+    reads. ``strict``: a field the schema lacks is refused. A slow scan in Python, only on the
+    error path."""
+    import json
+
+    types = {f.name: f.type for f in schema} if schema is not None else {}
+    objects = 0
+    for line_no, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        objects += 1
+        if objects <= objects_before:
+            continue
+        at = f"{name}: line {line_no}"
+        if raw.startswith(BOM):
+            return InputError(
+                f"{at}: starts with a UTF-8 byte order mark, which JSON Lines does not allow; "
+                "save the file as UTF-8 without it"
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return InputError(f"{at}: text that is not UTF-8; save the file as UTF-8")
+        try:
+            value = json.loads(
+                text.rstrip("\r\n"), object_pairs_hook=_pairs, parse_float=_finite_float
+            )
+        except _Twice as twice:
+            return InputError(f"{at}: field '{twice.args[0]}' appears twice in the object")
+        except _TooBig as big:
+            return InputError(f"{at}: the number {big.args[0]} is too large for a double")
+        except RecursionError:
+            return InputError(f"{at}: arrays or objects nested too deeply to be scores")
+        except ValueError as exc:
+            return InputError(
+                f"{at}: not valid JSON ({getattr(exc, 'msg', exc)}, at character "
+                f"{getattr(exc, 'colno', '?')}); JSON Lines holds one object per line"
+            )
+        if not isinstance(value, dict):
+            return InputError(
+                f"{at}: {_json_kind(value)}, not an object; JSON Lines holds one object per line"
+            )
+        for key, v in value.items():
+            if key not in types or (schema is None and pa.types.is_null(types[key])):
+                if strict:
+                    return InputError(
+                        f"{at}: field '{key}' is in no earlier line (the first lines hold "
+                        f"{', '.join(types)}); {SAME_FIELDS}"
+                    )
+                if schema is None:
+                    types[key] = _json_type(v)
+                continue
+            problem = _type_problem(types[key], v)
+            if problem is not None:
+                bad, expected = problem
+                within = " in the array" if isinstance(v, list) and bad is not v else ""
+                if key in numeric:
+                    if isinstance(bad, str) and not within:
+                        return not_a_number(at, key, bad)
+                    return InputError(
+                        f"{at}, column '{key}': {_json_kind(bad)}{within} is not a number; "
+                        "score, target and weight columns must hold only numbers"
+                    )
+                return InputError(
+                    f"{at}, column '{key}': {_json_kind(bad)}{within}, where earlier lines "
+                    f"hold {expected}; a field holds one JSON type on every line"
+                )
+    return None
+
+
+SAME_FIELDS = (
+    "every line must hold the same fields (the first object's order is the class order), "
+    "or choose the scores with --pred-cols to read on without it"
+)
+
+
+def _json_type(v: Any) -> pa.DataType:
+    """The Arrow type Arrow infers for a JSON value (a number: float64, ints being promoted)."""
+    if v is None:
+        return pa.null()
+    if isinstance(v, bool):
+        return pa.bool_()
+    if isinstance(v, (int, float)):
+        return pa.float64()
+    if isinstance(v, str):
+        return pa.string()
+    if isinstance(v, list):
+        first = next((x for x in v if x is not None), None)
+        return pa.list_(_json_type(first))
+    return pa.struct([])
+
+
+class _Twice(ValueError):
+    pass
+
+
+class _TooBig(ValueError):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Twice(k)
+        out[k] = v
+    return out
+
+
+def _finite_float(text: str) -> float:
+    import math
+
+    value = float(text)
+    if math.isinf(value):
+        raise _TooBig(text)
+    return value
+
+
+def _json_kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v}"
+    if isinstance(v, str):
+        return f"the text '{v[:40]}'" + ("..." if len(v) > 40 else "")
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+def _type_problem(ty: pa.DataType, v: Any) -> tuple[Any, str] | None:
+    """(the value that is wrong, what a field of type ``ty`` holds) when ``v`` (or a value
+    in it) is not of that type, else None."""
+    if v is None:
+        return None
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if pa.types.is_floating(ty):
+        return None if number else (v, "numbers")
+    if pa.types.is_integer(ty):
+        return None if isinstance(v, int) and not isinstance(v, bool) else (v, "whole numbers")
+    if pa.types.is_string(ty) or pa.types.is_large_string(ty):
+        return None if isinstance(v, str) else (v, "text")
+    if pa.types.is_boolean(ty):
+        return None if isinstance(v, bool) else (v, "true or false")
+    if pa.types.is_null(ty):
+        return v, "null"
+    if pa.types.is_list(ty):
+        if not isinstance(v, list):
+            return v, "arrays"
+        if pa.types.is_null(ty.value_type):
+            return None
+        return next(
+            (p for p in (_type_problem(ty.value_type, x) for x in v) if p is not None), None
         )
     return None
