@@ -152,7 +152,7 @@ def test_three_runs_of_the_recipe(tmp_path: Path) -> None:
     assert "baseline" not in r1  # no deltas
     md1 = summary.read_text(encoding="utf-8")
     assert md1.startswith("### xent: binary cross-entropy")
-    assert f"| loss (mean) | {good_loss:.6g} |" in md1
+    assert f"| loss = loss_mean | {good_loss:.6g} |" in md1
     keep = _run_step("Keep the report as the next baseline", tmp_path, summary)
     assert keep.returncode == 0, keep.stderr
     assert json.loads(baseline.read_text(encoding="utf-8")) == r1
@@ -186,7 +186,7 @@ def test_three_runs_of_the_recipe(tmp_path: Path) -> None:
     assert r3["baseline"]["delta"]["loss"] == pytest.approx(worse_loss - good_loss, rel=1e-9)
     assert r3["baseline"]["regressed"] is True
     md3 = summary.read_text(encoding="utf-8")
-    assert f"| loss (mean) | {worse_loss:.6g} |" in md3
+    assert f"| loss = loss_mean | {worse_loss:.6g} |" in md3
     # The keeping steps do not run after a failed step: the accepted baseline stays.
     assert json.loads(baseline.read_text(encoding="utf-8"))["loss"] == pytest.approx(
         good_loss, rel=1e-12

@@ -225,8 +225,10 @@ def compute(
             help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = M.seed,
-    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = M.replicates,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the bootstrap.")] = M.seed,
+    replicates: Annotated[
+        int, typer.Option(metavar="N", help="Bootstrap replicates.")
+    ] = M.replicates,
     quiet: QuietOpt = False,
     group_by: GroupByOpt = None,
     engine: Annotated[

@@ -771,7 +771,7 @@ _PANDAS_INDEX = re.compile(r"|__index_level_\d+__")
 def _known_types(t: Any) -> dict[str, Any] | None:
     """Each column's Arrow type, where the input says it before being read: a CSV's are
     guessed from its first rows (None when they cannot be)."""
-    if t.kind in ("csv", "tsv"):
+    if t.kind in ("csv", "tsv", "jsonl"):  # text: typed by its first rows
         if isinstance(t, TableInput):
             return t.head_types
         return _first_file_types(t)
@@ -783,7 +783,7 @@ def _first_file_types(t: Any) -> dict[str, Any] | None:
     try:
         first = t.files[0]
         kind, compression, delimiter = detect_format(first, InputFormat.auto)
-        if kind != "csv":
+        if kind not in ("csv", "jsonl"):
             return None
         return open_table(first, kind, compression, delimiter, threads=False).head_types
     except (XentError, OSError, IndexError, AttributeError):

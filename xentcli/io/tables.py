@@ -987,12 +987,19 @@ def _sniff_types(
         return None
     if not table.num_rows or table.num_columns != len(names):
         return None
+    return _head_types(table, names)
+
+
+def _head_types(table: pa.Table, names: list[str]) -> dict[str, pa.DataType]:
+    """The types of a text format's first rows (CSV, JSON Lines) that tell a column is not a
+    score: whole numbers other than 0 and 1 (text has no types: "1" is as much a probability
+    as "1.0", a year is not), true/false, dates. Text is left out: it may be numbers with a
+    bad cell, which the reader names by its row."""
     types = {}
     for name, col in zip(names, table.columns, strict=True):
         ty = col.type
         if not (pa.types.is_integer(ty) or pa.types.is_boolean(ty) or pa.types.is_temporal(ty)):
-            continue  # text may be numbers with a bad cell, which the reader names
-        # text has no types: "1" is as much a probability as "1.0", a year is not
+            continue
         if pa.types.is_integer(ty) and col.null_count < len(col):
             low, high = _int_bounds(col)
             if 0 <= low and high <= 1:
@@ -1286,6 +1293,7 @@ def _open_jsonl(path: str, compression: str | None, threads: bool) -> TableInput
         _jsonl_line_bytes=longest,
         _jsonl_late=_late_fields(each, table.schema.names),
         _jsonl_head=lines if path == STDIN else b"",
+        head_types=_head_types(table, table.schema.names),
     )
 
 
