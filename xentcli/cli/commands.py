@@ -29,6 +29,8 @@ from xentcli.cli.params import (
     QuietOpt,
     R,
     RenormalizeOpt,
+    ReplicatesOpt,
+    SeedOpt,
     SumTolOpt,
     TargetColsOpt,
     TaskOpt,
@@ -225,10 +227,8 @@ def compute(
             help="Confidence level of a bootstrap interval for loss_mean, e.g. 0.95.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the bootstrap.")] = M.seed,
-    replicates: Annotated[
-        int, typer.Option(metavar="N", help="Bootstrap replicates.")
-    ] = M.replicates,
+    seed: SeedOpt = M.seed,
+    replicates: ReplicatesOpt = M.replicates,
     quiet: QuietOpt = False,
     group_by: GroupByOpt = None,
     engine: Annotated[
@@ -333,10 +333,8 @@ def compare_cmd(
     ci: Annotated[
         float, typer.Option(metavar="LEVEL", help="Confidence level of the interval.")
     ] = COMPARE_LEVEL,
-    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the bootstrap.")] = M.seed,
-    replicates: Annotated[
-        int, typer.Option(metavar="N", help="Bootstrap replicates.")
-    ] = M.replicates,
+    seed: SeedOpt = M.seed,
+    replicates: ReplicatesOpt = M.replicates,
     max_increase: Annotated[
         str | None,
         typer.Option(

@@ -152,6 +152,8 @@ GroupByOpt = Annotated[
     ),
 ]
 
+SeedOpt = Annotated[int, typer.Option(metavar="N", help="Seed of the bootstrap.")]
+ReplicatesOpt = Annotated[int, typer.Option(metavar="N", help="Bootstrap replicates.")]
 InputFormatOpt = Annotated[
     InputFormat,
     typer.Option(
