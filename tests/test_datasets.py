@@ -257,7 +257,7 @@ def test_csv_directory_cell_that_is_not_a_number(tmp_path: Path) -> None:
     assert res.stderr == (
         f"xent: error: {root / 'f1.csv'}: row 2 (row 3 of {root}), column 'b': 'zz' is not a "
         "number; score, target and weight columns must hold only numbers; if 'b' is not a "
-        "score column, mark it with --id-col or choose the score columns with --pred-cols\n"
+        "score column, mark it with --id-col b or choose the score columns with --pred-cols\n"
     )
     (root / "f1.csv").write_text("a,b,label,grp\n0.2,0.8,1,x\n")
     (root / "f0.csv").write_text("a,b,label,grp\n0.2,0.8,1,y\n")
