@@ -44,9 +44,11 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
     """Columns of a block of multiclass probabilities that look like something else kept
     beside them (a feature, a year, an index): the others lie in [0, 1] and sum to 1 on every
     row, and they do not. Either the columns outside [0, 1], or one column whose removal
-    leaves rows that sum to 1; None when no such explanation fits (or more than one does)."""
+    leaves rows that sum to 1; None when no such explanation fits (or more than one does).
+    Of two columns, the one outside [0, 1] when the other lies inside (a binary P(positive)
+    beside a feature)."""
     s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 2 or s.shape[1] < 3 or not len(s):
+    if s.ndim != 2 or s.shape[1] < 2 or not len(s):
         return None
 
     def sums_to_one(cols: np.ndarray) -> bool:
@@ -55,8 +57,12 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
     unit = np.all((s >= 0) & (s <= 1), axis=0)
     if not unit.all():
         keep = np.flatnonzero(unit)
-        if len(keep) >= 2 and sums_to_one(keep):
+        if (len(keep) >= 2 and sums_to_one(keep)) or (s.shape[1] == 2 and len(keep) == 1):
+            # two columns, one a probability and one not (P(positive) beside an age): the
+            # probability is the binary score; two-class logits are never all in [0, 1]
             return [int(j) for j in np.flatnonzero(~unit)]
+        return None
+    if s.shape[1] < 3:
         return None
     total = s.sum(axis=1)
     fits = [j for j in range(s.shape[1]) if np.all(np.abs(total - s[:, j] - 1.0) <= sum_tol)]

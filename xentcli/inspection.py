@@ -152,7 +152,11 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
             what = ", ".join(f"'{shown(names[j])}'" for j in stray)
             out.notes.append(
                 f"{what} {'is' if len(stray) == 1 else 'are'} not taken as a score: the other "
-                "columns are probabilities that sum to 1 on every row of the first chunk"
+                + (
+                    "column is a probability (in [0, 1]) on every row of the first chunk"
+                    if len(keep) == 1
+                    else "columns are probabilities that sum to 1 on every row of the first chunk"
+                )
             )
             return out
     out = Inspection(

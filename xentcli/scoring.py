@@ -192,8 +192,13 @@ class ChunkScorer:
             return None
         what = ", ".join(f"'{shown(names[j])}'" for j in stray)
         one = len(stray) == 1
+        others = (
+            f"the other score column '{shown(keep[0])}' is a probability (in [0, 1] on every row)"
+            if len(keep) == 1
+            else "the other score columns are probabilities that sum to 1 on every row"
+        )
         return (
-            f"the other score columns are probabilities that sum to 1 on every row, and "
+            f"{others}, and "
             f"{what} {'is' if one else 'are'} not: if {'it is' if one else 'they are'} not "
             f"a score, choose the scores with --pred-cols {quoted(value)}"
         )
