@@ -102,14 +102,30 @@ def check_scores(
         if off.any():
             r = int(np.flatnonzero(off)[0])
             hint = (advice(s) if advice is not None and rows_sum_to_one else None) or (
-                "pass --logits if these are raw scores, --renormalize to divide by the row "
-                "sum, or --sum-tol to loosen the check"
+                # every value here is in [0, 1] (checked above): probabilities that do not
+                # quite sum to 1 (rounded when written), not logits; --logits would take
+                # their log-softmax and give a wrong loss
+                "every score is in [0, 1], so these are probabilities, not logits: pass "
+                f"--renormalize to divide by the row sum, or {_sum_tol_advice(sums)} to "
+                "loosen the check"
             )
             raise InputError(
                 f"{where(source, row0 + r)}: probabilities sum to {_fmt(sums[r])}, not 1 "
                 f"(tolerance {_fmt(sum_tol)}); {hint}"
             )
     return s
+
+
+def _sum_tol_advice(sums: np.ndarray) -> str:
+    """``--sum-tol X`` with X the deviation of these rows from 1 rounded up to one digit,
+    when it is small enough to be rounding (written with few decimals); else the option."""
+    import math
+
+    dev = float(np.max(np.abs(sums - 1.0)))
+    if not (0 < dev <= 0.05):
+        return "--sum-tol"
+    step = 10.0 ** math.floor(math.log10(dev))
+    return f"--sum-tol {math.ceil(dev * 1.0001 / step) * step:.1g}"
 
 
 def check_targets(targets: np.ndarray, *, source: str, column: ColumnName, row0: int) -> np.ndarray:
