@@ -14,6 +14,7 @@ import gzip
 import json
 import re
 import shlex
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +137,7 @@ def model(name: str) -> Model:
     if name == "digits_logits":  # 10 classes, decision_function
         x, y = load_digits(return_X_y=True)
         xtr, xte, ytr, yte = _split(x / 16.0, y, 0.1)
-        est = LogisticRegression(max_iter=2000).fit(xtr, ytr)
+        est = LogisticRegression(max_iter=300, C=0.1).fit(xtr[:500], ytr[:500])
         return Model(
             est.decision_function(xte),
             np.asarray(yte),
@@ -255,6 +256,11 @@ WRITERS: dict[str, Writer] = {
     "pa_feather": _file(
         "preds.feather", lambda df, p: feather.write_feather(pa.Table.from_pandas(df), p)
     ),
+    # a name that does not say the format: the messages name the --input-format to pass
+    "pd_tsv_named_csv": _file("preds.csv", lambda df, p: df.to_csv(p, sep="\t", index=False)),
+    "pd_parquet_named_csv": _file("preds.csv", lambda df, p: df.to_parquet(p)),
+    "pd_csv_no_extension": _file("preds", lambda df, p: df.to_csv(p)),
+    "pl_ipc_no_extension": _file("preds", lambda df, p: _pl(df).write_ipc(p)),
     "stdin_csv": _stdin(index=False),
     "stdin_csv_index": _stdin(index=True),
 }
@@ -292,6 +298,7 @@ VALUE_OPTIONS = (
     "--task",
     "--labels",
     "--weight-col",
+    "--sum-tol",
 )
 FLAG_OPTIONS = ("--logits", "--renormalize")
 PLACEHOLDER_WORDS = {"for", "to", "that", "the", "or", "and", "if", "with", "which", "is", "a"}
@@ -387,7 +394,7 @@ INDEX_COLUMNS = {"index", "__index_level_0__", "row_id", "Unnamed: 0", ""}
 
 @dataclass
 class Journey:
-    expected: dict[str, float]
+    expected: list[dict[str, float]]  # the right numbers (more than one when it is a choice)
     stdin: bytes | None
     not_scores: set[str]  # columns the newcomer knows are not scores
     log: list[str] = field(default_factory=list)
@@ -418,8 +425,9 @@ class Journey:
                 "brier": out["metrics"]["brier"],
                 "accuracy": out["metrics"]["accuracy"],
             }
-            ok = all(
-                got[k] == pytest.approx(v, rel=REL, abs=1e-15) for k, v in self.expected.items()
+            ok = any(
+                all(got[k] == pytest.approx(v, rel=REL, abs=1e-15) for k, v in want.items())
+                for want in self.expected
             )
             self.log.append(f"{where}\n    exit 0: {got} (sklearn {self.expected})")
             if ok:
@@ -457,11 +465,12 @@ def journey(
     *,
     solvable: bool = True,
     inspect: bool = True,
+    alternatives: list[dict[str, float]] | None = None,
 ) -> Journey:
     """Run ``xent compute ARGS`` and follow every suggestion; then ``xent inspect``'s command.
     Every exit 0 must be scikit-learn's number; with ``solvable``, some path must reach it."""
     # the index columns writers add are never scores, whatever the test says
-    j = Journey(m.expected(), stdin, set(not_scores) | INDEX_COLUMNS)
+    j = Journey(alternatives or [m.expected()], stdin, set(not_scores) | INDEX_COLUMNS)
     j.follow(list(args), ())
     if inspect and stdin is None:
         res = run(["inspect", *args, "--format", "json"])
@@ -571,7 +580,7 @@ EXTRAS = ["year", "fold", "age", "unit_feature", "flag", "flag01", "model", "dat
 
 
 @pytest.mark.parametrize("extra", EXTRAS)
-@pytest.mark.parametrize("writer", ["pd_csv_noindex", "pd_parquet", "pl_csv", "stdin_csv"])
+@pytest.mark.parametrize("writer", ["pd_csv_noindex", "pd_parquet", "stdin_csv"])
 @pytest.mark.parametrize("name", ["iris", "cancer_rf2", "cancer_p1"])
 def test_extra_columns(tmp_path: Path, writer: str, name: str, extra: str, request: Any) -> None:
     if name == "cancer_p1" and (
@@ -586,7 +595,7 @@ def test_extra_columns(tmp_path: Path, writer: str, name: str, extra: str, reque
 
 
 @pytest.mark.parametrize("labels", sorted(LABEL_WRITERS))
-@pytest.mark.parametrize("writer", ["pd_csv_index", "pd_parquet", "pl_parquet", "stdin_csv"])
+@pytest.mark.parametrize("writer", ["pd_csv_index", "pd_parquet", "stdin_csv"])
 @pytest.mark.parametrize("name", ["iris", "iris_species", "cancer_logit"])
 def test_labels_in_another_file(tmp_path: Path, writer: str, labels: str, name: str) -> None:
     m = model(name)
@@ -635,3 +644,68 @@ def test_gzip_by_hand_and_tsv_with_index(tmp_path: Path) -> None:
     journey(m, [str(tmp_path / "p.csv.gz")], None)
     df.to_csv(tmp_path / "p.tsv", sep="\t")
     journey(m, [str(tmp_path / "p.tsv")], None)
+
+
+@pytest.mark.parametrize("affix", ["prob_{}", "{}_proba", "p({})"])
+def test_score_columns_named_after_the_classes_with_a_prefix(tmp_path: Path, affix: str) -> None:
+    """``columns=[f"prob_{c}" for c in classes_]`` with the species as labels: the labels match
+    no column; the message gives the --class-names that strips the prefix."""
+    m = model("iris_species")
+    df = frame(m).rename(columns={str(c): affix.format(c) for c in m.classes})
+    df.to_csv(tmp_path / "p.csv", index=False)
+    journey(m, [str(tmp_path / "p.csv")], None)
+
+
+@pytest.mark.parametrize("order", [[2, 0, 1], [1, 2, 0]])
+@pytest.mark.parametrize("name", ["iris", "iris_shift"])
+def test_classes_named_by_numbers_in_another_order(tmp_path: Path, order: list, name: str) -> None:
+    """Columns named by numbers that are not their positions: names, not positions, count."""
+    m = model(name)
+    df = frame(m)
+    df = df[[str(m.classes[j]) for j in order] + ["label"]]
+    df.to_parquet(tmp_path / "p.parquet")
+    journey(m, [str(tmp_path / "p.parquet")], None)
+
+
+def test_columns_numbered_from_one_with_labels_from_zero(tmp_path: Path) -> None:
+    """Columns "1","2","3" (a 1-based naming) with labels 0..2: the labels are matched by
+    name, so label 0 names no class: an error (exit 2), never a guess."""
+    m = model("iris")
+    df = frame(m).rename(columns={"0": "1", "1": "2", "2": "3"})
+    df.to_csv(tmp_path / "p.csv", index=False)
+    journey(m, [str(tmp_path / "p.csv")], None, solvable=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a float feature ('age') beside multiclass logits is taken as one more class: the "
+    "advice --logits gives a wrong loss with exit 0 (inspect's command too)",
+)
+def test_a_float_feature_beside_logits(tmp_path: Path) -> None:
+    m = model("digits_logits")
+    frame(m, extras=("age",)).to_csv(tmp_path / "p.csv", index=False)
+    journey(m, [str(tmp_path / "p.csv")], None, {"age"})
+
+
+@pytest.mark.parametrize("name", ["iris", "wine_nb", "digits_logits"])
+def test_probabilities_rounded_when_written(tmp_path: Path, name: str) -> None:
+    """``to_csv(float_format="%.2f")``: rows no longer sum to 1. Dividing by the row sum
+    (--renormalize) and loosening the check (--sum-tol, which gives scikit-learn's number on
+    the rounded values) are both right; --logits (suggested before) took the log-softmax of
+    probabilities and gave a wrong loss with exit 0."""
+    m = model(name)
+    p = softmax(m.scores, axis=1) if m.logits else m.scores
+    rounded = np.round(p, 2)
+    df = pd.DataFrame(rounded, columns=[str(c) for c in m.classes])
+    df["label"] = m.y
+    df.to_csv(tmp_path / "p.csv", index=False, float_format="%.2f")
+    if np.all(np.abs(rounded.sum(axis=1) - 1) <= 1e-3):
+        pytest.skip("the rounding kept every row sum within the tolerance")
+    alternatives = []
+    for q in (rounded, rounded / rounded.sum(axis=1, keepdims=True)):
+        r = Model(q, m.y, m.classes, False, m.index, m.feature)
+        with warnings.catch_warnings():  # scikit-learn warns that the rows do not sum to 1
+            warnings.simplefilter("ignore")
+            alternatives.append(r.expected())
+    j = journey(m, [str(tmp_path / "p.csv")], None, alternatives=alternatives)
+    assert j.reached >= 2, j.report()  # both ways out lead to a number
