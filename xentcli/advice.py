@@ -67,3 +67,25 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
     total = s.sum(axis=1)
     fits = [j for j in range(s.shape[1]) if np.all(np.abs(total - s[:, j] - 1.0) <= sum_tol)]
     return fits if len(fits) == 1 else None
+
+
+def two_column_advice(names: list[str], stray: int, columns: list[str]) -> str | None:
+    """Two score columns, ``names[stray]`` outside [0, 1] and the other inside: either the
+    other is P(positive) and this one a feature (an age), or this one is a logit and the
+    other a feature in [0, 1]. The values cannot tell; the advice gives both ways, each
+    under its condition, as options that can be passed as they are shown."""
+    from xentcli.textsafe import shown
+
+    out, inside = names[stray], names[1 - stray]
+    if not (selectable(out) and selectable(inside)):
+        return None
+    keep_inside = pred_cols_value([inside], columns)
+    keep_out = pred_cols_value([out], columns)
+    if keep_inside is None or keep_out is None:
+        return None
+    return (
+        f"of the two score columns, '{shown(inside)}' is in [0, 1] on every row and "
+        f"'{shown(out)}' is not: if '{shown(out)}' is not a score, choose the score with "
+        f"--pred-cols {quoted(keep_inside)} (if '{shown(inside)}' is not a score, "
+        f"--pred-cols {quoted(keep_out)} --logits)"
+    )
