@@ -44,7 +44,8 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
     """Columns of a block of multiclass probabilities that look like something else kept
     beside them (a feature, a year, an index): the others lie in [0, 1] and sum to 1 on every
     row, and they do not. Either the columns outside [0, 1], or one column whose removal
-    leaves rows that sum to 1; None when no such explanation fits (or more than one does).
+    leaves rows that sum to 1 (else one pair of columns, for up to 64 columns); None when no
+    such explanation fits (or more than one does).
     Of two columns, the one outside [0, 1] when the other lies inside (a binary P(positive)
     beside a feature)."""
     s = np.asarray(scores, dtype=np.float64)
@@ -66,7 +67,19 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
         return None
     total = s.sum(axis=1)
     fits = [j for j in range(s.shape[1]) if np.all(np.abs(total - s[:, j] - 1.0) <= sum_tol)]
-    return fits if len(fits) == 1 else None
+    if fits or s.shape[1] < 4 or s.shape[1] > STRAY_PAIR_MAX_COLUMNS:
+        return fits if len(fits) == 1 else None
+    # two columns inside [0, 1] that are not scores (a 0/1 flag and a scaled feature)
+    pairs = [
+        [i, j]
+        for i in range(s.shape[1])
+        for j in range(i + 1, s.shape[1])
+        if np.all(np.abs(total - s[:, i] - s[:, j] - 1.0) <= sum_tol)
+    ]
+    return pairs[0] if len(pairs) == 1 else None
+
+
+STRAY_PAIR_MAX_COLUMNS = 64  # pairs of columns tried as the strays: 2,016 at most
 
 
 def two_column_advice(names: list[str], stray: int, columns: list[str]) -> str | None:
