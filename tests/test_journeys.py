@@ -743,3 +743,23 @@ def test_probabilities_rounded_when_written(tmp_path: Path, name: str) -> None:
             alternatives.append(r.expected())
     j = journey(m, [str(tmp_path / "p.csv")], None, alternatives=alternatives)
     assert j.reached >= 2, j.report()  # both ways out lead to a number
+
+
+@pytest.mark.parametrize(
+    "extras",
+    [("flag01", "unit_feature"), ("year", "age", "model"), ("fold", "unit_feature", "date")],
+)
+@pytest.mark.parametrize("writer", ["pd_csv_noindex", "pd_parquet"])
+@pytest.mark.parametrize("name", ["iris_shift", "digits_logits"])
+def test_several_extra_columns(
+    tmp_path: Path, writer: str, name: str, extras: tuple, request: Any
+) -> None:
+    """Several columns that are not scores at once: a 0/1 flag and a scaled feature both
+    inside [0, 1] beside probabilities was advised --renormalize (a wrong loss, exit 0)."""
+    m = model(name)
+    df = frame(m, extras=extras)
+    if name == "digits_logits" and ("age" in extras or "unit_feature" in extras):
+        known_bug(request, FLOAT_BESIDE_LOGITS)
+    args, stdin = WRITERS[writer](df, tmp_path)
+    known = {"year", "fold", "age", "petal_scaled", "is_test", "flag", "model", "date"}
+    journey(m, args, stdin, known & set(df.columns))
