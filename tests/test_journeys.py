@@ -616,7 +616,7 @@ EXTRAS = ["year", "fold", "age", "unit_feature", "flag", "flag01", "model", "dat
 
 
 @pytest.mark.parametrize("extra", EXTRAS)
-@pytest.mark.parametrize("writer", ["pd_csv_noindex", "pd_parquet", "stdin_csv"])
+@pytest.mark.parametrize("writer", ["pd_csv_noindex", "pd_parquet"])
 @pytest.mark.parametrize("name", ["iris", "cancer_rf2", "cancer_p1", "cancer_logit"])
 def test_extra_columns(tmp_path: Path, writer: str, name: str, extra: str, request: Any) -> None:
     if name == "cancer_p1" and (
@@ -762,4 +762,15 @@ def test_several_extra_columns(
         known_bug(request, FLOAT_BESIDE_LOGITS)
     args, stdin = WRITERS[writer](df, tmp_path)
     known = {"year", "fold", "age", "petal_scaled", "is_test", "flag", "model", "date"}
+    journey(m, args, stdin, known & set(df.columns))
+
+
+@pytest.mark.parametrize("extra", ["year", "flag01", "model", "unit_feature", "date"])
+@pytest.mark.parametrize("name", ["iris", "cancer_rf2"])
+def test_extra_columns_on_stdin(name: str, extra: str) -> None:
+    """The same layouts piped to ``xent compute -`` (CSV types sniffed from the first rows)."""
+    m = model(name)
+    df = frame(m, extras=(extra,))
+    args, stdin = WRITERS["stdin_csv"](df, Path("."))
+    known = {"year", "petal_scaled", "flag", "model", "date"}
     journey(m, args, stdin, known & set(df.columns))
