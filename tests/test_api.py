@@ -192,7 +192,7 @@ def test_errors_are_value_errors_with_the_cli_message(tmp_path: Path) -> None:
         compute(p, labels=[0, 1])
     assert isinstance(info.value, XentError)
     assert str(info.value).startswith("<predictions: numpy.ndarray>: row 2")
-    assert "--logits" in str(info.value)  # the same advice as the CLI's
+    assert "--renormalize" in str(info.value)  # the same advice as the CLI's
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "y.npy", np.array([0, 1]))
     cli = run(["compute", tmp_path / "p.npy", "--labels", tmp_path / "y.npy"])

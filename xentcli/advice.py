@@ -44,9 +44,12 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
     """Columns of a block of multiclass probabilities that look like something else kept
     beside them (a feature, a year, an index): the others lie in [0, 1] and sum to 1 on every
     row, and they do not. Either the columns outside [0, 1], or one column whose removal
-    leaves rows that sum to 1; None when no such explanation fits (or more than one does)."""
+    leaves rows that sum to 1 (else one pair of columns, for up to 64 columns); None when no
+    such explanation fits (or more than one does).
+    Of two columns, the one outside [0, 1] when the other lies inside (a binary P(positive)
+    beside a feature)."""
     s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 2 or s.shape[1] < 3 or not len(s):
+    if s.ndim != 2 or s.shape[1] < 2 or not len(s):
         return None
 
     def sums_to_one(cols: np.ndarray) -> bool:
@@ -55,9 +58,47 @@ def stray_columns(scores: np.ndarray, sum_tol: float) -> list[int] | None:
     unit = np.all((s >= 0) & (s <= 1), axis=0)
     if not unit.all():
         keep = np.flatnonzero(unit)
-        if len(keep) >= 2 and sums_to_one(keep):
+        if (len(keep) >= 2 and sums_to_one(keep)) or (s.shape[1] == 2 and len(keep) == 1):
+            # two columns, one a probability and one not (P(positive) beside an age): the
+            # probability is the binary score; two-class logits are never all in [0, 1]
             return [int(j) for j in np.flatnonzero(~unit)]
+        return None
+    if s.shape[1] < 3:
         return None
     total = s.sum(axis=1)
     fits = [j for j in range(s.shape[1]) if np.all(np.abs(total - s[:, j] - 1.0) <= sum_tol)]
-    return fits if len(fits) == 1 else None
+    if fits or s.shape[1] < 4 or s.shape[1] > STRAY_PAIR_MAX_COLUMNS:
+        return fits if len(fits) == 1 else None
+    # two columns inside [0, 1] that are not scores (a 0/1 flag and a scaled feature)
+    pairs = [
+        [i, j]
+        for i in range(s.shape[1])
+        for j in range(i + 1, s.shape[1])
+        if np.all(np.abs(total - s[:, i] - s[:, j] - 1.0) <= sum_tol)
+    ]
+    return pairs[0] if len(pairs) == 1 else None
+
+
+STRAY_PAIR_MAX_COLUMNS = 64  # pairs of columns tried as the strays: 2,016 at most
+
+
+def two_column_advice(names: list[str], stray: int, columns: list[str]) -> str | None:
+    """Two score columns, ``names[stray]`` outside [0, 1] and the other inside: either the
+    other is P(positive) and this one a feature (an age), or this one is a logit and the
+    other a feature in [0, 1]. The values cannot tell; the advice gives both ways, each
+    under its condition, as options that can be passed as they are shown."""
+    from xentcli.textsafe import shown
+
+    out, inside = names[stray], names[1 - stray]
+    if not (selectable(out) and selectable(inside)):
+        return None
+    keep_inside = pred_cols_value([inside], columns)
+    keep_out = pred_cols_value([out], columns)
+    if keep_inside is None or keep_out is None:
+        return None
+    return (
+        f"of the two score columns, '{shown(inside)}' is in [0, 1] on every row and "
+        f"'{shown(out)}' is not: if '{shown(out)}' is not a score, choose the score with "
+        f"--pred-cols {quoted(keep_inside)} (if '{shown(inside)}' is not a score, "
+        f"--pred-cols {quoted(keep_out)} --logits)"
+    )

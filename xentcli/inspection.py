@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xentcli.advice import pred_cols_value, stray_columns
+from xentcli.advice import pred_cols_value, stray_columns, two_column_advice
 from xentcli.config import LossConfig, ReadConfig, Task
 from xentcli.errors import InputError, NotNumbers, XentError
 from xentcli.io import open_dataset
@@ -145,6 +145,10 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
         # columns that are not scores beside probabilities: leave them out, not --renormalize
         stray = stray_columns(first.score_matrix, sum_tol)
         names = list(ds.score_names)
+        if stray and len(names) == 2:
+            # P(positive) beside a feature, or a logit beside one: no command can know which
+            advice = two_column_advice(names, stray[0], [n for n, _ in ds.columns])
+            raise InputError(f"{ds.source}: {advice or 'choose the score with --pred-cols'}")
         keep = [n for j, n in enumerate(names) if j not in (stray or [])]
         value = pred_cols_value(keep, [n for n, _ in ds.columns]) if stray else None
         if stray and value is not None:

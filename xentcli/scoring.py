@@ -176,7 +176,7 @@ class ChunkScorer:
     def _stray_advice(self, scores: np.ndarray) -> str | None:
         """When probabilities are refused: if some columns are not scores (a feature, a
         year) and the others are probabilities, the --pred-cols that leaves them out."""
-        from xentcli.advice import pred_cols_value, quoted, stray_columns
+        from xentcli.advice import pred_cols_value, quoted, stray_columns, two_column_advice
         from xentcli.textsafe import shown
 
         ds = self.ds
@@ -186,6 +186,8 @@ class ChunkScorer:
         if not stray:
             return None
         names = list(ds.score_names)
+        if len(names) == 2:  # P(positive) and a feature, or a logit and a feature
+            return two_column_advice(names, stray[0], [n for n, _ in ds.columns])
         keep = [n for j, n in enumerate(names) if j not in stray]
         value = pred_cols_value(keep, [n for n, _ in ds.columns])
         if value is None:

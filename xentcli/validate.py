@@ -102,14 +102,30 @@ def check_scores(
         if off.any():
             r = int(np.flatnonzero(off)[0])
             hint = (advice(s) if advice is not None and rows_sum_to_one else None) or (
-                "pass --logits if these are raw scores, --renormalize to divide by the row "
-                "sum, or --sum-tol to loosen the check"
+                # every value here is in [0, 1] (checked above): probabilities that do not
+                # quite sum to 1 (rounded when written), not logits; --logits would take
+                # their log-softmax and give a wrong loss
+                "every score is in [0, 1], so these are probabilities, not logits: pass "
+                f"--renormalize to divide by the row sum, or {_sum_tol_advice(sums)} to "
+                "loosen the check"
             )
             raise InputError(
                 f"{where(source, row0 + r)}: probabilities sum to {_fmt(sums[r])}, not 1 "
                 f"(tolerance {_fmt(sum_tol)}); {hint}"
             )
     return s
+
+
+def _sum_tol_advice(sums: np.ndarray) -> str:
+    """``--sum-tol X`` with X the deviation of these rows from 1 rounded up to one digit,
+    when it is small enough to be rounding (written with few decimals); else the option."""
+    import math
+
+    dev = float(np.max(np.abs(sums - 1.0)))
+    if not (0 < dev <= 0.05):
+        return "--sum-tol"
+    step = 10.0 ** math.floor(math.log10(dev))
+    return f"--sum-tol {math.ceil(dev * 1.0001 / step) * step:.1g}"
 
 
 def check_targets(targets: np.ndarray, *, source: str, column: ColumnName, row0: int) -> np.ndarray:
@@ -194,7 +210,8 @@ class LabelEncoder:
         src, col = self._source()
         return where(src, row, col)
 
-    def _hint(self) -> str:
+    def _hint(self, label: str | None = None) -> str:
+        """What labels may be; ``label``: the one refused, when it is text."""
         if self.numbered is not None:
             shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
             return (
@@ -206,7 +223,16 @@ class LabelEncoder:
                 "(set them with --class-names NEG,POS)"
             )
         shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
-        return f"labels are class indices 0..{len(self.names) - 1} or class names ({shown})"
+        hint = f"labels are class indices 0..{len(self.names) - 1} or class names ({shown})"
+        stripped = _affix_stripped(self.names, label)
+        if stripped is not None:
+            from xentcli.advice import quoted
+
+            hint += (
+                f"; the score columns are the class names with a prefix or suffix: pass "
+                f"--class-names {quoted(','.join(stripped))}"
+            )
+        return hint
 
     def encode(self, raw: Any, row0: int) -> np.ndarray:
         """Class positions of a chunk of raw labels."""
@@ -362,7 +388,7 @@ class LabelEncoder:
                 r = int(pc.index(pc.is_null(codes), True).as_py())
                 raise InputError(
                     f"{self._at(row0 + r)}: label '{arr[r].as_py()}' is not a class name; "
-                    f"{self._hint()}"
+                    f"{self._hint(arr[r].as_py())}"
                 )
             return self._numeric(codes, row0).astype(np.int64)
         return self._from_number_text(arr, row0)
@@ -418,7 +444,7 @@ class LabelEncoder:
                     ) from None
                 raise InputError(
                     f"{self._at(row0 + r)}: label '{label}' is neither a class index "
-                    f"nor a class name; {self._hint()}"
+                    f"nor a class name; {self._hint(label)}"
                 ) from None
         return self._from_numbers(self._numeric(as_num, row0), row0)
 
@@ -427,6 +453,32 @@ _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 _DIGITS = re.compile(r"[0-9]{1,18}")  # a class index as plain text: below 2**62 as int64
 _WHOLE = re.compile(r"[-+]?[0-9]{1,18}")  # a class named by a whole number
 _SMALL_DICTIONARY = 1 << 16
+
+
+def _affix_stripped(names: tuple[str, ...] | list[str], label: Any) -> list[str] | None:
+    """The class names without the prefix or suffix they all share (``prob_setosa`` ->
+    ``setosa``, ``p(setosa)`` -> ``setosa``), when ``label`` is one of them so stripped and
+    they stay distinct names that --class-names can give; else None."""
+    import os
+
+    from xentcli.advice import selectable
+
+    if not isinstance(label, str) or len(names) < 2:
+        return None
+    prefix = os.path.commonprefix(list(names))  # noqa: RUF071 (names, not paths)
+    suffix = os.path.commonprefix([n[::-1] for n in names])[::-1]  # noqa: RUF071
+    cuts = [[n[len(prefix) :] for n in names], [n[: len(n) - len(suffix)] for n in names]]
+    if len(prefix) + len(suffix) < min(len(n) for n in names):  # p(setosa)
+        cuts.append([n[len(prefix) : len(n) - len(suffix)] for n in names])
+    for cut in cuts:
+        if (
+            label in cut
+            and len(set(cut)) == len(cut)
+            and all(c and selectable(c) for c in cut)
+            and cut != list(names)
+        ):
+            return cut
+    return None
 
 
 def _all_numeric_text(arr: Any) -> bool:

@@ -356,7 +356,14 @@ def _type_words(ty: Any) -> str:
         return f"whole numbers, {ty}"
     if pa.types.is_boolean(ty):
         return "true/false values"
-    if pa.types.is_string(ty) or pa.types.is_large_string(ty) or pa.types.is_binary(ty):
+    from xentcli.io.arrowcols import is_string_view
+
+    if (
+        pa.types.is_string(ty)
+        or pa.types.is_large_string(ty)
+        or pa.types.is_binary(ty)
+        or is_string_view(ty)
+    ):
         return "text"
     if pa.types.is_temporal(ty):
         return f"dates or times, {ty}"

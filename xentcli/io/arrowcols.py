@@ -164,7 +164,15 @@ def as_text(arr: Any) -> pa.Array:
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
+    if is_string_view(arr.type):  # polars writes text as string_view in Arrow IPC
+        arr = arr.cast(pa.string())
     return arr
+
+
+def is_string_view(t: pa.DataType) -> bool:
+    """Arrow's string_view type (pyarrow >= 16), which polars writes by default."""
+    check = getattr(pa.types, "is_string_view", None)
+    return bool(check is not None and check(t))
 
 
 def from_numpy(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:

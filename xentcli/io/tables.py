@@ -644,10 +644,13 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
     """A CSV cell that is not a number, ``at`` its file and row (a single file's or a
     dataset's), with what to do when the column is not meant to be a score."""
     col = f", column '{column}'" if column else ""
+    from xentcli.advice import quoted, selectable
+
+    id_col = f"--id-col {quoted(column)}" if column and selectable(column) else "--id-col"
     hint = (
         (
-            f"; if '{column}' is not a score column, mark it with --id-col "
-            f"{_shell_word(column)} or choose the score columns with --pred-cols"
+            f"; if '{column}' is not a score column, mark it with {id_col} or choose the "
+            "score columns with --pred-cols"
         )
         if column
         else ""
@@ -660,14 +663,6 @@ def not_a_number(at: str, column: str | None, value: str) -> InputError:
     if column and value:  # text in the column: inspect tries it as the id column
         return NotNumbers(message, column)
     return InputError(message)
-
-
-def _shell_word(text: str) -> str:
-    import shlex
-
-    from xentcli.textsafe import shown
-
-    return shlex.quote(shown(text))
 
 
 def _unclosed_quote(row: bytes, delimiter: str) -> bool:
