@@ -110,7 +110,7 @@ Gate = tuple[
 _PAGE_CSS = """
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
-  background: #fff; margin: 1.5em auto; max-width: 1180px; padding: 0 1.2em; line-height: 1.4; }
+  background: #fff; margin: 1.5em auto; max-width: 1340px; padding: 0 1.2em; line-height: 1.4; }
 h1 { font-size: 1.35em; margin: 0 0 0.3em; }
 h2 { font-size: 1.1em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
 h3 { font-size: 1em; margin: 0.8em 0 0.3em; }
@@ -118,6 +118,7 @@ h3 { font-size: 1em; margin: 0.8em 0 0.3em; }
 code { background: #f3f3f3; padding: 0 0.25em; border-radius: 3px; }
 table tbody tr:nth-child(even) { background: #f6f8fa; }
 th { border-bottom: 1px solid #999; }
+figure { margin: 0.5em 0; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
 .side { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 2em; }
 ul.gates { list-style: none; padding-left: 0; }

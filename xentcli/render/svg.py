@@ -158,10 +158,11 @@ def loss_histogram_svg(r: Result) -> str | None:
                 f'data-lo="{lo!r}" data-hi="{hi!r}" data-rows="{k}"><title>{_esc(tip)}</title>'
                 "</rect>"
             )
-        every = max(1, math.ceil(len(shown_bins) / 6))
-        if i % every == 0:
+        if i % max(1, math.ceil(len(shown_bins) / 6)) == 0:
             body.append(_text(bx, top + plot_h + 14, f"{lo:.2g}"))
-    if shown_bins:
+    every = max(1, math.ceil(len(shown_bins) / 6))
+    labelled = (len(shown_bins) - 1) // every * every
+    if shown_bins and len(shown_bins) - labelled >= 2:  # the end's edge, clear of the last label
         last = shown_bins[-1][1]
         body.append(
             _text(left + plot_w, top + plot_h + 14, "inf" if math.isinf(last) else f"{last:.2g}")
