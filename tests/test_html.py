@@ -521,3 +521,19 @@ def test_golden_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if os.environ.get("XENT_UPDATE_GOLDEN"):
         golden.write_text(res.stdout, encoding="utf-8")
     assert res.stdout == golden.read_text(encoding="utf-8")
+
+
+def test_infinite_and_undefined_figures(tmp_path: Path) -> None:
+    """--clip-eps 0 and a zero probability: an infinite loss, a class with no rows (nan); the
+    page still parses, says inf and nan, and draws the rows it has."""
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n0,1,a\n1,0,a\n")
+    res = run(["compute", path, "--clip-eps", "0", "--format", "html"])
+    assert res.exit_code == 0, res.stderr
+    page = Page(res.stdout)
+    assert not page.errors
+    figures = {a["data-key"]: c[1] for c, a in page.table("figures")}
+    assert figures["loss"] == "inf" and figures["metrics.normalized_entropy"] == "nan"
+    hist = [a for t, a in svg(page, "loss-histogram") if t == "rect"]
+    assert [int(a["data-rows"] or 0) for a in hist] == [1, 1]
+    assert "no rows" not in res.stdout

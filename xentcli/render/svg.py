@@ -167,7 +167,7 @@ def loss_histogram_svg(r: Result) -> str | None:
         body.append(
             _text(left + plot_w, top + plot_h + 14, "inf" if math.isinf(last) else f"{last:.2g}")
         )
-    else:
+    if not shown_bins:
         body.append(_text(left + plot_w / 2, top + plot_h / 2, "no rows"))
     body.append(
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
