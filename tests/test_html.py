@@ -537,3 +537,23 @@ def test_infinite_and_undefined_figures(tmp_path: Path) -> None:
     hist = [a for t, a in svg(page, "loss-histogram") if t == "rect"]
     assert [int(a["data-rows"] or 0) for a in hist] == [1, 1]
     assert "no rows" not in res.stdout
+
+
+def test_sample_weights_note_and_interval(tmp_path: Path) -> None:
+    """An .npz's weights array is named on the page (as on the terminal); --ci's interval is
+    a row of the figures."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "w.npz"
+    np.savez(
+        path,
+        scores=rng.dirichlet(np.ones(3), size=30),
+        labels=rng.integers(0, 3, 30),
+        weights=rng.uniform(0.5, 2, 30),
+    )
+    page, text = html_of([path, "--ci", "0.9", "--replicates", "50"])
+    assert "sample weights: the &#x27;weights&#x27; array of" in text
+    report = json_of([path, "--ci", "0.9", "--replicates", "50"])
+    ci = next(c[1] for c, a in page.table("figures") if a["data-key"] == "ci")
+    low, high = ci.split(" .. ")
+    assert shows(low, report["ci"]["loss_mean"][0]) and shows(high, report["ci"]["loss_mean"][1])
+    assert "(weighted)" in text  # the legend says the supports are weighted

@@ -61,7 +61,7 @@ def _table(
         return f"<tr{attrs}>" + "".join(cell("td", c, i) for i, c in enumerate(row)) + "</tr>"
 
     head = "".join(cell("th", h, i) for i, h in enumerate(header))
-    body = "".join(tr(j, row) for j, row in enumerate(rows))
+    body = "\n".join(tr(j, row) for j, row in enumerate(rows))  # a row a line: readable diffs
     cap = f"<caption style='text-align: left'>{_esc(caption)}</caption>" if caption else ""
     cls = f' class="{css_class}"' if css_class else ""
     return (

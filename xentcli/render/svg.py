@@ -39,7 +39,7 @@ def _svg(width: int, height: int, label: str, body: list[str], css_class: str) -
         f'<svg class="{css_class}" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{_esc(label)}" font-family="sans-serif" font-size="11">'
-        f"<title>{_esc(label)}</title>" + "".join(body) + "</svg>"
+        f"<title>{_esc(label)}</title>\n" + "\n".join(body) + "\n</svg>"
     )
 
 
