@@ -314,6 +314,19 @@ def test_temperature_block_when_the_result_has_one(tmp_path: Path) -> None:
         temperature_scaling: dict[str, Any] | None = None
 
     fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(Result)}
+    # xent compare: each model's block, side by side (one fitted, the other not)
+    from xentcli.api import compare
+    from xentcli.render.html import comparison_page
+
+    c = compare(*map(str, CANCER[:2]), id_col="patient_id", group_by=["size"]).comparison
+    with_a = {f.name: getattr(c.a, f.name) for f in dataclasses.fields(Result)}
+    both = Page(
+        comparison_page(dataclasses.replace(c, a=WithTemperature(**with_a, temperature_scaling=ts)))
+    )
+    assert not both.errors
+    assert (
+        len(both.table("temperature")) == 4 and ("section", {"id": "temperature"}) in both.elements
+    )
     for made in (
         WithTemperature(**fields, temperature_scaling=ts),
         type("FromJson", (Result,), {"to_dict": lambda self, **_: {"temperature_scaling": ts}})(
