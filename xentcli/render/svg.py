@@ -162,7 +162,7 @@ def loss_histogram_svg(r: Result) -> str | None:
             body.append(_text(bx, top + plot_h + 14, f"{lo:.2g}"))
     every = max(1, math.ceil(len(shown_bins) / 6))
     labelled = (len(shown_bins) - 1) // every * every
-    if shown_bins and len(shown_bins) - labelled >= 2:  # the end's edge, clear of the last label
+    if shown_bins and (len(shown_bins) - labelled) * step >= 36:  # clear of the last label
         last = shown_bins[-1][1]
         body.append(
             _text(left + plot_w, top + plot_h + 14, "inf" if math.isinf(last) else f"{last:.2g}")
