@@ -59,7 +59,7 @@ def reliability_svg(r: Result) -> str:
     width, left, right, top = 420, 48, 12, 28
     plot = width - left - right  # the square plot: accuracy 0..1 over confidence 0..1
     weights_top, weights_h = top + plot + 40, 56  # the bins' weights, under the diagram
-    height = weights_top + weights_h + 8
+    height = weights_top + weights_h + 22
     bins = r.calibration
     heaviest = max((b.weight for b in bins), default=0.0)
     body: list[str] = []
@@ -114,7 +114,9 @@ def reliability_svg(r: Result) -> str:
     body.append(_text(left + plot / 2, top + plot + 27, "confidence"))
     body.append(_text(12, top + plot / 2, "accuracy", transform=f"rotate(-90 12 {top + plot / 2})"))
     # the bins' weights, as a histogram under the diagram
-    body.append(_text(left - 6, weights_top + weights_h / 2 + 4, "weight", anchor="end"))
+    body.append(_text(left - 6, weights_top + 8, fmt(heaviest, 3), anchor="end"))
+    body.append(_text(left - 6, weights_top + weights_h, "0", anchor="end"))
+    body.append(_text(left + plot / 2, weights_top + weights_h + 16, "weight of each bin"))
     for b in bins:
         h = weights_h * (b.weight / heaviest if heaviest > 0 else 0.0)
         body.append(
