@@ -80,6 +80,7 @@ class OutputFormat(str, Enum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    html = "html"
 
 
 COMPARE_LEVEL = 0.95  # xent compare's confidence level when --ci is not given

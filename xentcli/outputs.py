@@ -29,11 +29,14 @@ REPORT_SUFFIXES = {
     ".csv": OutputFormat.csv,
     ".md": OutputFormat.markdown,
     ".markdown": OutputFormat.markdown,
+    ".html": OutputFormat.html,
+    ".htm": OutputFormat.html,
 }
 _FORMAT_NAMES = {
     OutputFormat.markdown: "Markdown",
     OutputFormat.json: "JSON",
     OutputFormat.csv: "CSV",
+    OutputFormat.html: "HTML",
 }
 
 
@@ -48,9 +51,9 @@ class ReportTargets:
 
 def report_targets(outputs: tuple[str, ...], format: OutputFormat | None) -> ReportTargets:
     """--output (repeatable) and --format as targets: no --output is stdout in --format (the
-    table by default); ``-`` is stdout; a path ending .json, .csv, .md or .markdown is written
-    in that format, any other path in --format. A --format given that no output uses (``--format
-    json --output report.md``) is refused rather than silently dropped."""
+    table by default); ``-`` is stdout; a path ending .json, .csv, .md, .markdown or .html is
+    written in that format, any other path in --format. A --format given that no output uses
+    (``--format json --output report.md``) is refused rather than silently dropped."""
     shown = format or OutputFormat.table
     if not outputs:
         return ReportTargets((), shown)

@@ -34,6 +34,7 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stdout: OutputFormat | None = OutputFormat.table
+    gates: list[tuple[str, bool]] = field(default_factory=list)  # each gate and its verdict
 
     @property
     def passed(self) -> bool:
@@ -67,6 +68,8 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
     run.validate()
     out, read = run.output, run.read
     targets = report_targets(out.outputs, out.format)
+    if _wants_html(targets) and not run.metrics.histogram:  # the page draws the loss histogram
+        run = dataclasses.replace(run, metrics=dataclasses.replace(run.metrics, histogram=True))
     checks = [parse_check(c) for c in out.checks]
     bound = MaxIncrease.parse(out.max_increase) if out.max_increase is not None else None
     notes: list[str] = []
@@ -111,8 +114,9 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
             )
         if regression:
             failed.append(regression)
+        gates = _judged(report, checks, out.max_loss, result)
         for path, (_, fmt) in zip(report_paths, targets.files, strict=True):
-            write_text(path, render_text(result, fmt, plot=out.plot))
+            write_text(path, render_text(result, fmt, plot=out.plot, gates=gates))
         if sink is not None:
             sink.close()
         # Every file is written whole; they take their places together, with SIGINT, SIGTERM
@@ -128,7 +132,35 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
         for path in report_paths:
             path.abort()
         raise
-    return Outcome(result, failed, notes, stdout=targets.stdout)
+    return Outcome(result, failed, notes, stdout=targets.stdout, gates=gates)
+
+
+def _wants_html(targets: Any) -> bool:
+    return OutputFormat.html in (targets.stdout, *(f for _, f in targets.files))
+
+
+def _judged(
+    report: dict[str, Any], checks: list[Any], max_loss: float | None, result: Result
+) -> list[tuple[str, bool]]:
+    """Each gate of the run (--max-loss, then every --check) as a line that says what was
+    tested and the value found, and whether it passed (for the HTML page)."""
+    from xentcli.gates import lookup
+
+    out = []
+    if max_loss is not None:
+        ok = result.loss <= max_loss
+        out.append(
+            (
+                f"--max-loss {max_loss:g}: loss is {result.loss:.6g} {result.unit}"
+                + ("" if ok else f", above {max_loss:g}"),
+                ok,
+            )
+        )
+    for c in checks:
+        v = lookup(report, c.name, c.text)
+        value = "null (infinite or undefined)" if v is None else f"{v:.6g}"
+        out.append((f"--check '{c.text}': {c.name} is {value}", c.passes(v)))
+    return out
 
 
 def _evaluate(run: RunConfig, sink: Any, progress: Any) -> Result:
@@ -151,6 +183,7 @@ class CompareOutcome:
     comparison: Comparison
     checks_failed: list[str] = field(default_factory=list)
     stdout: OutputFormat | None = OutputFormat.table
+    gates: list[tuple[str, bool]] = field(default_factory=list)  # each gate and its verdict
 
     @property
     def written(self) -> bool:
@@ -197,6 +230,8 @@ def run_compare(
 
     outputs = OutputConfig(output=output).outputs
     targets = report_targets(outputs, format)
+    if _wants_html(targets):  # the page draws both models' loss histograms
+        metrics = dataclasses.replace(metrics, histogram=True)
     parsed = [parse_check(c) for c in checks]
     bound = MaxIncrease.parse(max_increase) if max_increase is not None else None
     refuse_replacing_inputs(
@@ -214,9 +249,11 @@ def run_compare(
                 max_increase=bound.describe(),
                 regressed=bound.exceeded(result.b.loss, result.a.loss),
             )
-        failed = failures(compare_dict(result), parsed) if parsed else []
+        report = compare_dict(result)
+        failed = failures(report, parsed) if parsed else []
+        gates = _compare_judged(report, parsed, result)
         for path, (_, fmt) in zip(report_paths, targets.files, strict=True):
-            write_text(path, compare_text(result, fmt))
+            write_text(path, compare_text(result, fmt, gates=gates))
         with signals.held():
             for path in report_paths:
                 path.commit()
@@ -224,4 +261,20 @@ def run_compare(
         for path in report_paths:
             path.abort()
         raise
-    return CompareOutcome(result, failed, stdout=targets.stdout)
+    return CompareOutcome(result, failed, stdout=targets.stdout, gates=gates)
+
+
+def _compare_judged(
+    report: dict[str, Any], checks: list[Any], c: Comparison
+) -> list[tuple[str, bool]]:
+    """The gates of a comparison (--max-increase, then every --check), as :func:`_judged`."""
+    out = []
+    if c.max_increase is not None:
+        out.append(
+            (
+                f"--max-increase {c.max_increase}: B's loss {c.b.loss:.6g} against A's "
+                f"{c.a.loss:.6g}",
+                not c.regressed,
+            )
+        )
+    return out + _judged(report, checks, None, c.a)

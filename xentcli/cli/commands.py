@@ -277,7 +277,7 @@ def compute(
         show(
             ComputeView(outcome.result, plot=plot),
             shown,
-            lambda: render_text(outcome.result, shown, plot=plot),
+            lambda: render_text(outcome.result, shown, plot=plot, gates=outcome.gates),
         )
     for line in outcome.failures:
         say_gate_failed(line)
@@ -396,7 +396,7 @@ def compare_cmd(
             progress.close()
     c, shown = outcome.comparison, outcome.stdout
     if shown is not None:
-        show(CompareView(c), shown, lambda: compare_text(c, shown))
+        show(CompareView(c), shown, lambda: compare_text(c, shown, gates=outcome.gates))
     for line in outcome.failures:
         say_gate_failed(line)
     raise typer.Exit(int(ExitCode.GATE_FAILED if outcome.failures else ExitCode.OK))

@@ -117,7 +117,7 @@ OutputsOpt = Annotated[
         "--output",
         metavar="PATH",
         help="Write the report to this file instead of stdout (repeatable: one report per "
-        "file, in the format its extension names: .json, .csv, .md; other paths, and - for "
+        "file, in the format its extension names: .json, .csv, .md, .html; other paths, and - for "
         "stdout, in --format). Every file is written, also when a gate fails.",
         show_default=False,
     ),
@@ -126,9 +126,9 @@ FormatOpt = Annotated[
     OutputFormat | None,
     typer.Option(
         "--format",
-        metavar="table|json|csv|markdown",
+        metavar="table|json|csv|markdown|html",
         help="Report format on stdout (and of an --output path without one of those "
-        "extensions)  [default: table]",
+        "extensions); html is one self-contained page with SVG charts  [default: table]",
         show_default=False,
     ),
 ]

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from xentcli.config import OutputFormat
@@ -112,7 +113,15 @@ def compare_verdict(c: Comparison) -> str:
     )
 
 
-def compare_text(c: Comparison, fmt_: OutputFormat) -> str:
+def compare_text(
+    c: Comparison, fmt_: OutputFormat, *, gates: Sequence[tuple[str, bool]] = ()
+) -> str:
+    """The comparison as text in any format; ``gates``, each gate's line and whether it
+    passed, for the HTML page."""
+    if fmt_ is OutputFormat.html:
+        from xentcli.render.html import comparison_page
+
+        return comparison_page(c, gates)
     if fmt_ is OutputFormat.table:
         return drawn(CompareView(c))
     if fmt_ is OutputFormat.json:

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from xentcli.config import OutputFormat
@@ -343,6 +344,19 @@ def to_markdown(r: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _markdown_plot(r: Result) -> str:
+    """--plot in Markdown: the reliability diagram as a Mermaid chart (GitHub draws it)."""
+    from xentcli.render.mermaid import reliability_mermaid
+
+    block = reliability_mermaid(r)
+    if block is None:
+        return ""
+    return (
+        f"\nReliability diagram: the {len(r.calibration)} confidence bins that hold rows "
+        "(empty bins left out).\n\n" + block + "\n"
+    )
+
+
 class ComputeView:
     """The report for people, as a Rich renderable: the title (and the options set), the
     per-class table with its total and legend, the figures, and the optional parts (worst
@@ -412,12 +426,19 @@ class ComputeView:
             yield loss_histogram(r, options.max_width)
 
 
-def render_text(r: Result, fmt_: OutputFormat, *, plot: bool = False) -> str:
-    """The report as text in any format (the table drawn without colour, for files)."""
+def render_text(
+    r: Result, fmt_: OutputFormat, *, plot: bool = False, gates: Sequence[tuple[str, bool]] = ()
+) -> str:
+    """The report as text in any format (the table drawn without colour, for files); ``gates``,
+    each gate's line and whether it passed, for the HTML page."""
+    if fmt_ is OutputFormat.html:
+        from xentcli.render.html import report_page
+
+        return report_page(r, gates)
     if fmt_ is OutputFormat.json:
         return to_json(r, plot=plot)
     if fmt_ is OutputFormat.csv:
         return to_csv(r)
     if fmt_ is OutputFormat.markdown:
-        return to_markdown(r)
+        return to_markdown(r) + (_markdown_plot(r) if plot else "")
     return drawn(ComputeView(r, plot=plot))
