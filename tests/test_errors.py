@@ -46,7 +46,9 @@ CSV_CASES = {
     "empty_cell": ("a,b,label\n0.5,,0\n", ["row 1", "column 'b'", "missing value"]),
     "not_summing": (
         "a,b,label\n0.5,0.5,0\n0.2,0.7,1\n",
-        ["row 2", "sum to 0.9", "not logits", "--renormalize", "--sum-tol"],
+        # two columns that do not sum to 1: P(positive) beside a feature in [0, 1], or two
+        # scores to divide by their sum; each way under its condition
+        ["row 2", "sum to 0.9", "if 'b' is not a score", "--pred-cols a", "--renormalize"],
     ),
     "above_one": ("a,b,label\n1.5,-0.5,0\n", ["row 1", "column 'a'", "value 1.5", "--logits"]),
     "negative": ("a,b,label\n0.5,0.5,0\n1.2,-0.2,1\n", ["row 2", "column 'a'"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shlex
+from typing import Any
 
 import numpy as np
 
@@ -101,4 +102,25 @@ def two_column_advice(names: list[str], stray: int, columns: list[str]) -> str |
         f"'{shown(out)}' is not: if '{shown(out)}' is not a score, choose the score with "
         f"--pred-cols {quoted(keep_inside)} (if '{shown(inside)}' is not a score, "
         f"--pred-cols {quoted(keep_out)} --logits)"
+    )
+
+
+def class_names_advice(values: Any, classes: int, *, binary: bool) -> str | None:
+    """Labels that are not class positions (-1/1, 1/2, 1..K, or names beside .npy scores):
+    when a chunk holds exactly as many distinct labels as there are classes, the
+    --class-names that names the classes by them in sorted order, which is how scikit-learn
+    orders ``classes_`` and so the columns of ``predict_proba`` (binary: the column is
+    P(the larger label)). Stated under that condition; None when the labels cannot say."""
+    distinct = sorted(set(np.asarray(values).tolist()))
+    if len(distinct) != classes or not all(selectable(str(v)) for v in distinct):
+        return None
+    value = ",".join(str(v) for v in distinct)
+    if binary:
+        return (
+            f"if the score is P(label {distinct[1]}) (as scikit-learn's predict_proba[:, 1] of "
+            f"classes_ [{distinct[0]}, {distinct[1]}]), pass --class-names {quoted(value)}"
+        )
+    return (
+        "if the score columns are the classes in sorted order (as scikit-learn's classes_ "
+        f"and predict_proba), pass --class-names {quoted(value)}"
     )

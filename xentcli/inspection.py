@@ -193,6 +193,18 @@ def _inspect(read: ReadConfig, *, task: Task, sum_tol: float) -> Inspection:
     out.label_counts = {name: float(counts[j]) for j, name in enumerate(plan.classes)}
     _preview(out, first, plan.classes, ds.score_names if not ds.scores_are_list else None)
     out.command = _command(read, logits=logits, renormalize="renormalize" in looks, task=task)
+    renormalize = "renormalize" in looks
+    if (logits or renormalize) and ds.column_names is not None and len(ds.score_names) > 1:
+        # the values cannot tell a feature kept beside logits (or beside scores that do not
+        # sum to 1) from one more class
+        listed = ", ".join(shown(n) for n in ds.score_names)
+        if len(ds.score_names) > 12 or len(listed) > 200:
+            listed = f"{len(ds.score_names)} columns"
+        out.notes.append(
+            f"the command takes every score column ({listed}) as a class's "
+            f"{'logit' if logits else 'score'}; if some are not scores, choose the score "
+            "columns with --pred-cols"
+        )
     return out
 
 

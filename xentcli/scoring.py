@@ -15,6 +15,7 @@ import numpy as np
 
 from xentcli import kernels
 from xentcli.accumulate import RowValues
+from xentcli.advice import class_names_advice, selectable
 from xentcli.config import LabelReduction, LossConfig, MetricConfig, ReadConfig, Task, TaskPlan
 from xentcli.errors import InputError, UsageError, where
 from xentcli.io import Chunk, Dataset
@@ -144,6 +145,43 @@ def plan_task(
     return TaskPlan(task, tuple(classes), uses_targets, eps, class_weight, pos_weight)
 
 
+def _unexplained_advice(s: np.ndarray, names: list[str], columns: list[str]) -> str | None:
+    """Probabilities refused, and no column stands out as a feature: the ways out, each under
+    the condition that makes it right (the values cannot tell a logit or a feature in [0, 1]
+    from a score, and a wrong guess would give a wrong number with exit 0)."""
+    from xentcli.advice import pred_cols_value, quoted
+    from xentcli.textsafe import shown
+
+    if not all(selectable(n) for n in names):
+        return None
+    unit = bool(np.all((s >= 0) & (s <= 1)))
+    rounding = unit and float(np.max(np.abs(s.sum(axis=1) - 1.0))) <= 0.05
+    if len(names) == 2 and unit and not rounding:  # P(positive) beside a feature in [0, 1]
+        a, b = names
+        keep_a, keep_b = pred_cols_value([a], columns), pred_cols_value([b], columns)
+        if keep_a is None or keep_b is None:
+            return None
+        return (
+            f"the two score columns do not sum to 1: if '{shown(b)}' is not a score, choose "
+            f"the score with --pred-cols {quoted(keep_a)}; if '{shown(a)}' is not a score, "
+            f"--pred-cols {quoted(keep_b)}; if both '{shown(a)}' and '{shown(b)}' are "
+            "scores that need dividing by their row sum, --renormalize"
+        )
+    if unit:
+        return None  # probabilities rounded when written: the generic advice fits
+    listed = ", ".join(shown(n) for n in names)
+    if len(names) > 12 or len(listed) > 200:
+        return None
+    ways = [f"if every score column ({listed}) holds logits, pass --logits"]
+    if bool(np.all(s >= 0)):
+        ways.append(
+            f"if every score column ({listed}) holds non-negative scores that need dividing "
+            "by their row sum, --renormalize"
+        )
+    ways.append("if some are not scores, choose the score columns with --pred-cols")
+    return "scores must be probabilities in [0, 1]; " + "; ".join(ways)
+
+
 class ChunkScorer:
     """Scores one part after another under a fixed plan."""
 
@@ -183,9 +221,10 @@ class ChunkScorer:
         if ds.column_names is None:  # arrays and list columns: no column to leave out
             return None
         stray = stray_columns(scores, self.loss.sum_tol)
-        if not stray:
-            return None
         names = list(ds.score_names)
+        columns = [n for n, _ in ds.columns]
+        if not stray:
+            return _unexplained_advice(np.asarray(scores, dtype=np.float64), names, columns)
         if len(names) == 2:  # P(positive) and a feature, or a logit and a feature
             return two_column_advice(names, stray[0], [n for n, _ in ds.columns])
         keep = [n for j, n in enumerate(names) if j not in stray]
@@ -384,8 +423,12 @@ class ChunkScorer:
                 else f"labels must be class indices 0..{hi - 1}"
                 + ("; rows to skip need --ignore-index" if labels[r] < 0 else "")
             )
+            seen = labels if keep is None else labels[keep]
+            more = class_names_advice(seen, hi, binary=self.plan.task is Task.binary)
+            given = self.read.class_names is not None
             raise InputError(
                 f"{self.encoder._at(row0 + r)}: label {labels[r]} is out of range; {hint}"
+                + (f"; {more}" if more and not given else "")
             )
 
     def _kernel(

@@ -442,9 +442,16 @@ class LabelEncoder:
                         "rows give class indices; labels mix indices and names, use one or "
                         "the other"
                     ) from None
+                more = None
+                if all(n == str(i) for i, n in enumerate(self.names)):  # no names given
+                    from xentcli.advice import class_names_advice
+
+                    more = class_names_advice(
+                        pc.unique(arr).to_pylist(), len(self.names), binary=self.binary
+                    )
                 raise InputError(
                     f"{self._at(row0 + r)}: label '{label}' is neither a class index "
-                    f"nor a class name; {self._hint(label)}"
+                    f"nor a class name; {self._hint(label)}" + (f"; {more}" if more else "")
                 ) from None
         return self._from_numbers(self._numeric(as_num, row0), row0)
 
