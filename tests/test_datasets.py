@@ -262,8 +262,9 @@ def test_csv_directory_cell_that_is_not_a_number(tmp_path: Path) -> None:
     (root / "f1.csv").write_text("a,b,label,grp\n0.2,0.8,1,x\n")
     (root / "f0.csv").write_text("a,b,label,grp\n0.2,0.8,1,y\n")
     res = run(["compute", root])
-    assert res.exit_code == 2 and "row 1, column 'grp': 'y' is not a number" in res.stderr
-    assert "--id-col" in res.stderr
+    # a text column (no number in its first rows) is named before reading, with its row
+    assert res.exit_code == 2 and "'grp' (text: 'y' in row 1)" in res.stderr, res.stderr
+    assert "--id-col grp" in res.stderr and "--pred-cols a,b" in res.stderr
 
 
 def test_group_by_unusual_values(tmp_path: Path) -> None:

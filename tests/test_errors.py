@@ -356,7 +356,7 @@ def test_truncated_parquet(tmp_path: Path) -> None:
 
 def test_truncated_gzip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    body = "".join(f"{x!r},{1 - x!r},0\n" for x in rng.uniform(0, 1, 50_000))
+    body = "".join(f"{x!r},{1 - x!r},0\n" for x in rng.uniform(0, 1, 50_000).tolist())
     blob = gzip.compress(("a,b,label\n" + body).encode())
     path = tmp_path / "t.csv.gz"
     path.write_bytes(blob[: len(blob) // 2])

@@ -25,6 +25,7 @@ from xentcli.io.tables import (
     MAX_COLUMNS,
     STDIN,
     TableInput,
+    TextSeen,
     display_name,
     open_table,
     path_problem,
@@ -336,6 +337,8 @@ def _score_like(types: dict[str, Any] | None, column: str) -> bool:
     if types is None or column not in types:
         return True
     ty = types[column]
+    if isinstance(ty, TextSeen):
+        return False
     if pa.types.is_dictionary(ty):
         ty = ty.value_type
     if is_list(ty):
@@ -349,6 +352,9 @@ def _score_like(types: dict[str, Any] | None, column: str) -> bool:
 
 def _type_words(ty: Any) -> str:
     import pyarrow as pa
+
+    if isinstance(ty, TextSeen):
+        return f"text: '{shown(ty.value)}' in row {ty.row}"
 
     if pa.types.is_dictionary(ty):
         ty = ty.value_type
@@ -392,7 +398,11 @@ def _not_scores(
         if every is not None and len(every) <= 300
         else f"list {'it' if one else 'them'} in --pred-cols"
     )
-    advice = f"{', '.join(ways)}; or, {to_score}" if ways else to_score
+    text = [c for c in others if _type_words(types[c]).startswith("text")]
+    if text and ways:  # text is never a score: no way to score it
+        advice = ", or ".join(ways) if len(ways) == 2 else ", ".join(ways)
+    else:
+        advice = f"{', '.join(ways)}; or, {to_score}" if ways else to_score
     return NotNumbers(
         f"{source}: {'column' if one else 'columns'} {what}{more} {'is' if one else 'are'} "
         f"not floating-point scores, so not taken as {'a class' if one else 'classes'}: "

@@ -66,7 +66,7 @@ class TableInput:
     num_rows: int | None = None
     row_groups: tuple[int, ...] | None = None  # Parquet: read only these
     # CSV: the types Arrow infers from the first rows, by column (None: not known)
-    head_types: dict[str, pa.DataType] | None = None
+    head_types: dict[str, pa.DataType | TextSeen] | None = None
     # JSON Lines: the scores are every field not taken otherwise (no --pred-cols), so a field
     # that only later lines hold would be a score the first lines leave out: it is refused.
     every_column_counts: bool = False
@@ -985,14 +985,33 @@ def _sniff_types(
     return _head_types(table, names)
 
 
-def _head_types(table: pa.Table, names: list[str]) -> dict[str, pa.DataType]:
+@dataclass(frozen=True)
+class TextSeen:
+    """The head type of a column of a text format whose first rows hold only text, none of
+    it a number (a 'size' of small/large): not a score. ``row`` (from 1) and ``value``: the
+    first of them, for the message."""
+
+    row: int
+    value: str
+
+
+def _head_types(table: pa.Table, names: list[str]) -> dict[str, pa.DataType | TextSeen]:
     """The types of a text format's first rows (CSV, JSON Lines) that tell a column is not a
     score: whole numbers other than 0 and 1 (text has no types: "1" is as much a probability
-    as "1.0", a year is not), true/false, dates. Text is left out: it may be numbers with a
-    bad cell, which the reader names by its row."""
-    types = {}
+    as "1.0", a year is not), true/false, dates, and text none of which is a number. A text
+    column holding some numbers is left out: numbers with a bad cell, which the reader names
+    by its row."""
+    types: dict[str, pa.DataType | TextSeen] = {}
     for name, col in zip(names, table.columns, strict=True):
         ty = col.type
+        if pa.types.is_string(ty) or pa.types.is_large_string(ty):
+            try:
+                seen = _only_text(col.to_pylist())
+            except UnicodeDecodeError:  # bytes that are not UTF-8: the reader names them
+                continue
+            if seen is not None:
+                types[name] = seen
+            continue
         if not (pa.types.is_integer(ty) or pa.types.is_boolean(ty) or pa.types.is_temporal(ty)):
             continue
         if pa.types.is_integer(ty) and col.null_count < len(col):
@@ -1001,6 +1020,24 @@ def _head_types(table: pa.Table, names: list[str]) -> dict[str, pa.DataType]:
                 ty = pa.float64()
         types[name] = ty
     return types
+
+
+_MISSING_WORDS = frozenset({"NA", "N/A", "NAN", "NULL", "NONE", "-", "?", "#N/A"})
+
+
+def _only_text(values: list[str | None]) -> TextSeen | None:
+    """The first value of a column none of whose values is a number, or None."""
+    first: TextSeen | None = None
+    for row, v in enumerate(values, 1):
+        if v is None or not v.strip() or v.strip().upper() in _MISSING_WORDS:
+            continue  # a missing value, which the reader names by its row
+        try:
+            float(v)
+            return None
+        except ValueError:
+            if first is None:
+                first = TextSeen(row, v)
+    return first
 
 
 def _csv_pieces(
