@@ -812,3 +812,84 @@ def _fused_result(
         return RowLosses(nll, None, None, moved), stats, pred
     w_y = class_weight[labels]
     return RowLosses(xlogy(w_y, nll), w_y, None, moved), stats, pred
+
+
+# -- Temperature scaling: the loss of softmax(beta z) (sigmoid(beta z)) and its derivatives ---
+
+TEMPERATURE_FLOOR = -1e150  # stands for log 0 in the sums: exp(beta x) is 0, x^2 stays finite
+TEMPERATURE_LIMIT = 1e150  # binary: the logit of a probability of 0 or 1, likewise
+
+
+@dataclass
+class TemperatureRows:
+    """Per-row values of the loss in beta = 1/T, for K betas: arrays of shape (K, n), in nats.
+
+    ``loss`` l_i(beta), ``slope`` dl_i/dbeta, ``curvature`` d2l_i/dbeta2 (>= 0: the loss is
+    convex in beta), ``confidence`` the top-label probability (binary: max(p, 1 - p)) at beta.
+    """
+
+    loss: FloatArray
+    slope: FloatArray
+    curvature: FloatArray
+    confidence: FloatArray
+
+
+def temperature_multiclass(
+    log_p: FloatArray, coef_sum: FloatArray, coef_dot: FloatArray, betas: FloatArray
+) -> TemperatureRows:
+    """Cross-entropy of q = softmax(beta x) for rows x = ``log_p`` shifted so each row's max is
+    0 (x <= 0; log 0 stands as TEMPERATURE_FLOOR), with target coefficients a_ic (target mass
+    times class weight, smoothing included) given as A_i = sum_c a_ic (``coef_sum``) and
+    sum_c a_ic x_ic (``coef_dot``):
+
+    l_i = A_i log S_i - beta sum_c a_ic x_ic,    S_i = sum_c exp(beta x_ic),
+    l_i' = A_i E_q[x_i] - sum_c a_ic x_ic,       l_i'' = A_i Var_q[x_i],
+    and the top-label probability is 1 / S_i (the max of x is 0).
+    """
+    k, n = len(betas), len(log_p)
+    out = [np.empty((k, n)) for _ in range(4)]
+    e = np.empty_like(log_p)
+    ex = np.empty_like(log_p)
+    for j, beta in enumerate(betas):
+        np.multiply(log_p, beta, out=e)
+        np.exp(e, out=e)
+        s0 = e.sum(axis=1)
+        np.multiply(e, log_p, out=ex)
+        s1 = ex.sum(axis=1)
+        np.multiply(ex, log_p, out=ex)
+        s2 = ex.sum(axis=1)
+        mean = s1 / s0
+        out[0][j] = coef_sum * np.log(s0) - beta * coef_dot
+        out[1][j] = coef_sum * mean - coef_dot
+        out[2][j] = coef_sum * np.maximum(s2 / s0 - mean * mean, 0.0)
+        out[3][j] = 1.0 / s0
+    return TemperatureRows(*out)
+
+
+def temperature_binary(
+    z: FloatArray, pos: FloatArray, neg: FloatArray, betas: FloatArray
+) -> TemperatureRows:
+    """BCE of p = sigmoid(beta z) with coefficients u = pw y' (``pos``), v = 1 - y' (``neg``):
+
+    l = u softplus(-beta z) + v softplus(beta z),
+    l' = z (v p - u (1 - p)),    l'' = (u + v) z^2 p (1 - p),
+    with softplus and p (1 - p) = e / (1 + e)^2, e = exp(-beta |z|), in their stable forms.
+    """
+    k, n = len(betas), len(z)
+    out = [np.empty((k, n)) for _ in range(4)]
+    az = np.abs(z)
+    for j, beta in enumerate(betas):
+        e = np.exp(-beta * az)
+        tail = np.log1p(e)
+        bz = beta * z
+        sp_pos = np.maximum(bz, 0.0) + tail  # softplus(beta z)
+        sp_neg = np.maximum(-bz, 0.0) + tail  # softplus(-beta z)
+        big = 1.0 / (1.0 + e)  # max(p, 1 - p)
+        small = e * big
+        p = np.where(z > 0, big, small)
+        q = np.where(z > 0, small, big)
+        out[0][j] = pos * sp_neg + neg * sp_pos  # finite: z is clamped, see the caller
+        out[1][j] = z * (neg * p - pos * q)
+        out[2][j] = (pos + neg) * (z * z) * (big * small)
+        out[3][j] = big
+    return TemperatureRows(*out)
