@@ -846,23 +846,42 @@ def temperature_multiclass(
     l_i' = A_i E_q[x_i] - sum_c a_ic x_ic,       l_i'' = A_i Var_q[x_i],
     and the top-label probability is 1 / S_i (the max of x is 0).
     """
-    k, n = len(betas), len(log_p)
+    k, (n, c) = len(betas), log_p.shape
     out = [np.empty((k, n)) for _ in range(4)]
-    e = np.empty_like(log_p)
-    ex = np.empty_like(log_p)
+    s0, s1, s2 = np.empty(n), np.empty(n), np.empty(n)
+    # blocks of rows that stay in cache (as in softmax_sums), with sums of products by
+    # einsum: no (B, C) temporary
+    b = max(1, min(n, max(KERNEL_BLOCK_MIN_ROWS, KERNEL_BLOCK_VALUES // c)))
+    order: Literal["C", "F"] = "F" if log_p.flags.f_contiguous and c > 1 else "C"
+    e = sq = np.empty(0)
+    for lo in range(0, n, b):
+        hi = min(n, lo + b)
+        xb = log_p[lo:hi]
+        if e.shape[0] != hi - lo:
+            e, sq = np.empty((hi - lo, c), order=order), np.empty((hi - lo, c), order=order)
+        np.multiply(xb, xb, out=sq)
+        for j, beta in enumerate(betas):
+            np.multiply(xb, beta, out=e)
+            np.exp(e, out=e)
+            np.add.reduce(e, axis=1, out=s0[lo:hi])
+            np.einsum("ij,ij->i", xb, e, out=s1[lo:hi])
+            np.einsum("ij,ij->i", sq, e, out=s2[lo:hi])
+            out[0][j, lo:hi] = s0[lo:hi]  # the sums, per beta (turned into values below)
+            out[1][j, lo:hi] = s1[lo:hi]
+            out[2][j, lo:hi] = s2[lo:hi]
     for j, beta in enumerate(betas):
-        np.multiply(log_p, beta, out=e)
-        np.exp(e, out=e)
-        s0 = e.sum(axis=1)
-        np.multiply(e, log_p, out=ex)
-        s1 = ex.sum(axis=1)
-        np.multiply(ex, log_p, out=ex)
-        s2 = ex.sum(axis=1)
+        s0, s1, s2 = out[0][j], out[1][j], out[2][j]
         mean = s1 / s0
-        out[0][j] = coef_sum * np.log(s0) - beta * coef_dot
-        out[1][j] = coef_sum * mean - coef_dot
-        out[2][j] = coef_sum * np.maximum(s2 / s0 - mean * mean, 0.0)
-        out[3][j] = 1.0 / s0
+        var = s2 / s0
+        var -= mean * mean
+        np.maximum(var, 0.0, out=var)
+        np.divide(1.0, s0, out=out[3][j])
+        np.log(s0, out=s0)
+        s0 *= coef_sum
+        s0 -= beta * coef_dot
+        np.multiply(coef_sum, mean, out=s1)
+        s1 -= coef_dot
+        np.multiply(coef_sum, var, out=s2)
     return TemperatureRows(*out)
 
 

@@ -38,7 +38,7 @@ from xentcli.scoring import CheckedRows, ChunkScorer
 
 T_MIN, T_MAX = 0.01, 100.0  # the search range of T (and so of beta = 1/T)
 BETA_MIN, BETA_MAX = 1.0 / T_MAX, 1.0 / T_MIN
-TOLERANCE = 1e-10  # the last Newton step, relative to beta: T* is then exact to ~1e-10
+TOLERANCE = 1e-9  # the last Newton step, relative to beta: T* is then exact to ~1e-9
 MAX_PASSES = 60  # bisection alone would need ~40 to reach the tolerance
 
 Scope = Any  # None: every row; else a --group-by slice's key
@@ -243,10 +243,25 @@ class Point:
     curvature: float
     ece: float
 
+    @property
+    def u(self) -> float:
+        return math.log(self.beta)
+
+
+FIRST_BETAS = (0.25, 0.5, 1.0, 2.0)  # the first pass: T = 1 and a bracket around it
+MAX_LOG_STEP = math.log(16.0)  # an unbracketed step moves beta by at most this factor
+NARROW = 1e-2  # a bracket this narrow in log beta: the Hermite root is exact to ~1e-11
+
 
 @dataclass
 class Search:
-    """The safeguarded Newton iteration of one scope, one pass at a time."""
+    """The search of one scope, one pass at a time, in u = log beta (where the slope
+    g = dL/du = beta L' and g' = beta L' + beta^2 L'' come from the sums): the first pass
+    evaluates FIRST_BETAS; then, once the minimum is bracketed, the root of the cubic
+    Hermite interpolant of g over the bracket (an error about the bracket's width to the
+    fourth power), with two more betas around it that bracket it tightly for the next pass;
+    unbracketed, a Newton step in u. Done when the Newton step in beta from the best point is
+    below ``TOLERANCE`` of beta."""
 
     points: list[Point] = field(default_factory=list)
     final: Point | None = None
@@ -256,43 +271,57 @@ class Search:
         if self.final is not None:
             return []
         if not self.points:
-            return [1.0]
+            return list(FIRST_BETAS)
         if not all(math.isfinite(p.loss) for p in self.points):
             self.final = self.points[0]  # an infinite loss (--clip-eps 0): nothing to fit
             return []
-        best = min(self.points, key=lambda p: (p.loss, abs(p.slope)))
-        below = [p.beta for p in self.points if p.slope < 0]
-        above = [p.beta for p in self.points if p.slope > 0]
-        lo = max(below) if below else BETA_MIN
-        hi = min(above) if above else BETA_MAX
-        at_lo_bound = best.beta <= BETA_MIN and best.slope >= 0
-        at_hi_bound = best.beta >= BETA_MAX and best.slope <= 0
+        # the point nearest the minimum by its own Newton step (the loss itself is flat
+        # there, to rounding)
+        best = min(self.points, key=_newton_distance)
+        below = [p for p in self.points if p.slope < 0]
+        above = [p for p in self.points if p.slope > 0]
+        lo = max(below, key=lambda p: p.beta) if below else None
+        hi = min(above, key=lambda p: p.beta) if above else None
         step = -best.slope / best.curvature if best.curvature > 0 else math.nan
         if (
             best.slope == 0
-            or at_lo_bound
-            or at_hi_bound
+            or (best.beta <= BETA_MIN and best.slope >= 0)
+            or (best.beta >= BETA_MAX and best.slope <= 0)
             or abs(step) <= TOLERANCE * best.beta
-            or (below and above and hi - lo <= TOLERANCE * best.beta)
+            or (lo is not None and hi is not None and hi.beta - lo.beta <= TOLERANCE * best.beta)
         ):
             self.final = best
             return []
-        x = best.beta + step
-        if not (math.isfinite(x) and lo < x < hi):
-            if (not below) and not (math.isfinite(x) and x > lo):
-                x = BETA_MIN  # the minimum may sit at the bound: look there
-            elif (not above) and not (math.isfinite(x) and x < hi):
-                x = BETA_MAX
-            else:
-                x = math.sqrt(lo * hi)  # bisection (in log beta) within the bracket
-        relative = abs(x - best.beta) / best.beta
-        if relative > 1e-3:
-            # A long step: Newton's error after it is about its square. Two more betas
-            # around it bracket the minimum, so the next step starts from a tight bracket.
-            r = min(0.5, 4.0 * relative * relative)
-            side = [x * (1.0 - r), x * (1.0 + r)]
-            return [x, *(b for b in side if BETA_MIN < b < BETA_MAX)]
-        return [x]
+        if lo is not None and hi is not None:
+            x = _hermite_root(lo, hi)
+            # the distance to Newton's estimate from the best point: a generous bound on the
+            # interpolant's error, and the half-width of the next bracket
+            newton = math.log(best.beta) + _log_step(best)
+            spread = abs(newton - x) if math.isfinite(newton) else 0.0
+            spread = min(max(2.0 * spread, 1e-3 * abs(x) + 1e-9), 0.5 * (hi.u - lo.u))
+            lo_u, hi_u = lo.u, hi.u
+            if any(abs(p.u - x) <= TOLERANCE for p in self.points):
+                self.final = best  # at the rounding floor: nothing new to evaluate
+                return []
+            out = [x]
+            if hi_u - lo_u > NARROW:  # the estimate's error may still be above the tolerance
+                out += [u for u in (x - spread, x + spread) if lo_u < u < hi_u]
+            return sorted(math.exp(u) for u in out)
+        # one side only: Newton's step in u towards the other side, and twice and four
+        # times as far (Newton undershoots where the loss flattens), within the range
+        step = _log_step(best)
+        sign = 1.0 if step > 0 else -1.0
+        moves = [sign * min(abs(k * step), MAX_LOG_STEP) for k in (1.0, 2.0, 4.0)]
+        if abs(step) >= MAX_LOG_STEP / 4:  # clamped: spread the moves out instead
+            moves = [sign * MAX_LOG_STEP * f for f in (0.25, 0.5, 1.0)]
+        out = []
+        for move in moves:
+            x = min(max(math.exp(best.u + move), BETA_MIN), BETA_MAX)
+            if x not in out and not any(p.beta == x for p in self.points):
+                out.append(x)
+        if not out:
+            self.final = best
+        return sorted(out)
 
     def add(self, sums: TemperatureSums) -> None:
         for j, beta in enumerate(sums.betas):
@@ -305,6 +334,51 @@ class Search:
                     sums.ece(j),
                 )
             )
+
+
+def _newton_distance(p: Point) -> float:
+    """|L' / L''| relative to beta: how far Newton puts the minimum from ``p``."""
+    if p.slope == 0:
+        return 0.0
+    return abs(p.slope) / (p.curvature * p.beta) if p.curvature > 0 else math.inf
+
+
+def _log_step(p: Point) -> float:
+    """Newton's step in u = log beta from ``p`` (NaN where the curvature in u is not > 0)."""
+    g = p.beta * p.slope
+    g1 = g + p.beta * p.beta * p.curvature
+    return -g / g1 if g1 > 0 else (math.inf if g < 0 else -math.inf)
+
+
+def _hermite_root(lo: Point, hi: Point) -> float:
+    """The root in (lo.u, hi.u) of the cubic Hermite interpolant of g = dL/du, from g and
+    g' at both ends (g(lo) < 0 < g(hi)); bisection of the cubic, which is monotone enough
+    near its root, to full precision."""
+    u0, u1 = lo.u, hi.u
+    h = u1 - u0
+    g0, g1 = lo.beta * lo.slope, hi.beta * hi.slope
+    d0 = (g0 + lo.beta * lo.beta * lo.curvature) * h
+    d1 = (g1 + hi.beta * hi.beta * hi.curvature) * h
+
+    def cubic(t: float) -> float:
+        t2, t3 = t * t, t * t * t
+        return (
+            (2 * t3 - 3 * t2 + 1) * g0
+            + (t3 - 2 * t2 + t) * d0
+            + (-2 * t3 + 3 * t2) * g1
+            + (t3 - t2) * d1
+        )
+
+    a, b = 0.0, 1.0
+    for _ in range(200):
+        m = 0.5 * (a + b)
+        if cubic(m) < 0:
+            a = m
+        else:
+            b = m
+        if b - a < 1e-16:
+            break
+    return u0 + 0.5 * (a + b) * h
 
 
 @dataclass(frozen=True)

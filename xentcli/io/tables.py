@@ -493,8 +493,14 @@ ARROW_FILE_MAGIC = b"ARROW1"
 FEATHER_V1_MAGIC = b"FEA1"
 
 
+STDIN_REPLAY: list[str] = []  # a file that stands for stdin (xentcli.io.spill), if any
+
+
 def _stdin() -> BinaryIO:
-    """The bytes of stdin; a closed one (``<&-``) is an input error, not a traceback."""
+    """The bytes of stdin; a closed one (``<&-``) is an input error, not a traceback. While
+    stdin is spilled to a file (to be read more than once), the bytes come from that file."""
+    if STDIN_REPLAY:
+        return open(STDIN_REPLAY[-1], "rb")
     if sys.stdin is None:
         raise InputError("<stdin>: stdin is closed; pipe the input in, or pass its path")
     return sys.stdin.buffer
