@@ -282,15 +282,17 @@ class Search:
         above = [p for p in self.points if p.slope > 0]
         lo = max(below, key=lambda p: p.beta) if below else None
         hi = min(above, key=lambda p: p.beta) if above else None
+        for p in self.points:  # convex: a bound whose slope points outwards is the minimum
+            if (p.beta <= BETA_MIN and p.slope >= 0) or (p.beta >= BETA_MAX and p.slope <= 0):
+                self.final = p
+                return []
         step = -best.slope / best.curvature if best.curvature > 0 else math.nan
         if (
             best.slope == 0
-            or (best.beta <= BETA_MIN and best.slope >= 0)
-            or (best.beta >= BETA_MAX and best.slope <= 0)
             or abs(step) <= TOLERANCE * best.beta
             or (lo is not None and hi is not None and hi.beta - lo.beta <= TOLERANCE * best.beta)
         ):
-            self.final = best
+            self._finish(best)
             return []
         if lo is not None and hi is not None:
             x = _hermite_root(lo, hi)
@@ -301,27 +303,36 @@ class Search:
             spread = min(max(2.0 * spread, 1e-3 * abs(x) + 1e-9), 0.5 * (hi.u - lo.u))
             lo_u, hi_u = lo.u, hi.u
             if any(abs(p.u - x) <= TOLERANCE for p in self.points):
-                self.final = best  # at the rounding floor: nothing new to evaluate
+                self._finish(best)  # at the rounding floor: nothing new to evaluate
                 return []
             out = [x]
             if hi_u - lo_u > NARROW:  # the estimate's error may still be above the tolerance
                 out += [u for u in (x - spread, x + spread) if lo_u < u < hi_u]
             return sorted(math.exp(u) for u in out)
-        # one side only: Newton's step in u towards the other side, and twice and four
-        # times as far (Newton undershoots where the loss flattens), within the range
+        # one side only: from the point nearest the unexplored side, Newton's step in u
+        # towards it and twice as far (Newton undershoots where the loss flattens), and the
+        # end of the range itself, so the next pass has a bracket or the minimum at the end
+        best = min(self.points, key=lambda p: p.beta) if hi is not None else best
+        best = max(self.points, key=lambda p: p.beta) if lo is not None else best
         step = _log_step(best)
         sign = 1.0 if step > 0 else -1.0
-        moves = [sign * min(abs(k * step), MAX_LOG_STEP) for k in (1.0, 2.0, 4.0)]
-        if abs(step) >= MAX_LOG_STEP / 4:  # clamped: spread the moves out instead
-            moves = [sign * MAX_LOG_STEP * f for f in (0.25, 0.5, 1.0)]
+        moves = [sign * min(abs(k * step), MAX_LOG_STEP) for k in (1.0, 2.0)]
         out = []
-        for move in moves:
-            x = min(max(math.exp(best.u + move), BETA_MIN), BETA_MAX)
+        for u in (best.u + m for m in moves):
+            x = min(max(math.exp(u), BETA_MIN), BETA_MAX)
             if x not in out and not any(p.beta == x for p in self.points):
                 out.append(x)
+        end = BETA_MAX if sign > 0 else BETA_MIN
+        if end not in out and not any(p.beta == end for p in self.points):
+            out.append(end)
         if not out:
-            self.final = best
+            self._finish(best)
         return sorted(out)
+
+    def _finish(self, best: Point) -> None:
+        """Done at ``best``, or at the lowest loss seen where that is lower beyond rounding."""
+        lowest = min(self.points, key=lambda p: p.loss)
+        self.final = best if best.loss <= lowest.loss + 1e-12 * abs(lowest.loss) else lowest
 
     def add(self, sums: TemperatureSums) -> None:
         for j, beta in enumerate(sums.betas):
