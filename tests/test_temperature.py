@@ -339,6 +339,13 @@ def test_multilabel_refused(tmp_path: Path) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_evaluator_refuses() -> None:
+    from xentcli import Evaluator
+
+    with pytest.raises(ValueError, match="Evaluator takes no fit_temperature"):
+        Evaluator(task="multiclass", logits=True, fit_temperature=True)
+
+
 def test_one_shot_reader_refused() -> None:
     z, y = logits_data(n=30)
     table = wide_table(z, y)
