@@ -845,7 +845,7 @@ def temperature_multiclass(
     l_i = A_i log S_i - beta sum_c a_ic x_ic,    S_i = sum_c exp(beta x_ic),
     l_i' = A_i E_q[x_i] - sum_c a_ic x_ic,       l_i'' = A_i Var_q[x_i],
     and the top-label probability is 1 / S_i (the max of x is 0). A beta twice the one before
-    it reuses that one's exponentials, squared (the first pass's betas are 1/4, 1/2, 1, 2).
+    it reuses that one's exponentials, squared (the first pass's betas are doublings).
     """
     k, (n, c) = len(betas), log_p.shape
     out = [np.empty((k, n)) for _ in range(4)]

@@ -248,7 +248,9 @@ class Point:
         return math.log(self.beta)
 
 
-FIRST_BETAS = (0.25, 0.5, 1.0, 2.0)  # the first pass: T = 1 and a bracket around it
+# the first pass: T = 1 and betas a factor sqrt(2) apart around it, ordered so that each
+# chain of doublings costs one exponential (the kernel squares the rest)
+FIRST_BETAS = (0.25, 0.5, 1.0, 2.0, 2**-1.5, 2**-0.5, 2**0.5)
 MAX_LOG_STEP = math.log(16.0)  # an unbracketed step moves beta by at most this factor
 NARROW = 1e-2  # a bracket this narrow in log beta: the Hermite root is exact to ~1e-11
 
