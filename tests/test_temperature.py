@@ -328,6 +328,14 @@ def test_boundary(tmp_path: Path) -> None:
     assert ts["boundary"] is True
 
 
+def test_infinite_loss_has_no_temperature() -> None:
+    p = np.array([[0.7, 0.3, 0.0], [0.2, 0.5, 0.3]])
+    report = compute(p, np.array([2, 1]), clip_eps=0, fit_temperature=True)
+    ts = report.to_dict()["temperature_scaling"]
+    assert report.loss_mean is None
+    assert ts["temperature"] is None and ts["ece"] is None and ts["boundary"] is False
+
+
 def test_multilabel_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.parquet"
     s = RNG.uniform(size=(20, 3))

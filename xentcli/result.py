@@ -335,14 +335,15 @@ def temperature_scaling(
     calibration loss is measured inside the temperature family (the loss at T = 1 minus the
     loss at T*, >= 0; a difference below rounding is 0)."""
     calibration = max(fit.loss_mean_t1 - fit.loss_mean, 0.0)
-    if not math.isfinite(fit.temperature):
-        calibration = math.nan
+    ece = fit.ece
+    if not math.isfinite(fit.temperature):  # an infinite loss at every T: nothing to fit
+        calibration = ece = math.nan
     renormalization = 0.0 if logits else loss_mean_nats - fit.loss_mean_t1
     return TemperatureScaling(
         temperature=fit.temperature,
         loss_mean=fit.loss_mean / to_unit,
         calibration_loss=calibration / to_unit,
-        ece=fit.ece,
+        ece=ece,
         boundary=fit.boundary,
         renormalization=renormalization / to_unit,
     )
