@@ -849,7 +849,6 @@ def temperature_multiclass(
     """
     k, (n, c) = len(betas), log_p.shape
     out = [np.empty((k, n)) for _ in range(4)]
-    s0, s1, s2 = np.empty(n), np.empty(n), np.empty(n)
     # blocks of rows that stay in cache (as in softmax_sums), with sums of products by
     # einsum: no (B, C) temporary
     b = max(1, min(n, max(KERNEL_BLOCK_MIN_ROWS, KERNEL_BLOCK_VALUES // c)))
@@ -867,12 +866,10 @@ def temperature_multiclass(
             else:
                 np.multiply(xb, beta, out=e)
                 np.exp(e, out=e)
-            np.add.reduce(e, axis=1, out=s0[lo:hi])
-            np.einsum("ij,ij->i", xb, e, out=s1[lo:hi])
-            np.einsum("ij,ij->i", sq, e, out=s2[lo:hi])
-            out[0][j, lo:hi] = s0[lo:hi]  # the sums, per beta (turned into values below)
-            out[1][j, lo:hi] = s1[lo:hi]
-            out[2][j, lo:hi] = s2[lo:hi]
+            # the sums, per beta (turned into the values below)
+            np.add.reduce(e, axis=1, out=out[0][j, lo:hi])
+            np.einsum("ij,ij->i", xb, e, out=out[1][j, lo:hi])
+            np.einsum("ij,ij->i", sq, e, out=out[2][j, lo:hi])
     for j, beta in enumerate(betas):
         s0, s1, s2 = out[0][j], out[1][j], out[2][j]
         mean = s1 / s0

@@ -149,7 +149,7 @@ FitTemperatureOpt = Annotated[
         "--fit-temperature",
         help="Also fit the temperature T that minimises the loss (softmax(z / T)) and report "
         "how much of the loss is miscalibration (multiclass and binary; reads the input once "
-        "per search step, ~4-6 times).",
+        "per search step: typically three more passes).",
     ),
 ]
 
