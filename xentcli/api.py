@@ -511,6 +511,12 @@ class Evaluator:
                 "whole input, which batches from several evaluators do not have; use "
                 "compute(..., ci=0.95) on the whole"
             )
+        if parts["metrics"].get("fit_temperature"):
+            raise UsageError(
+                "Evaluator takes no fit_temperature: the search reads every row once per "
+                "step, and an Evaluator sees each batch once; use compute(..., "
+                "fit_temperature=True) on the whole"
+            )
         self.read = ReadConfig(self.SOURCE, **parts["read"])
         self.loss = LossConfig(**parts["loss"])
         self.metrics = MetricConfig(**parts["metrics"])

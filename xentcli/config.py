@@ -208,6 +208,7 @@ class MetricConfig:
     ci: float | None = None  # confidence level of a bootstrap interval for the loss
     seed: int = 0
     replicates: int = 1000
+    fit_temperature: bool = False  # reads the input again, once per Newton step
 
     def validate(self) -> None:
         if self.top_k is not None and self.top_k < 1:
@@ -227,6 +228,11 @@ class MetricConfig:
 
     def validate_for(self, plan: TaskPlan) -> None:
         """What is wrong only once the first chunk settled the task and the classes."""
+        if self.fit_temperature and plan.task is Task.multilabel:
+            raise UsageError(
+                "--fit-temperature is for multiclass and binary problems; a multi-label row "
+                "is C problems of its own (drop --fit-temperature, or pass --task multiclass)"
+            )
         if self.top_k is not None and plan.task is not Task.multiclass:
             raise UsageError("--top-k is for multiclass problems")
         if self.top_k is not None and self.top_k >= plan.n_classes:

@@ -83,14 +83,7 @@ def fold_fragment(
     rows of the whole input), its text labels read as the client's first chunk decided (names
     or indices). A problem with the input comes back as a value, for the client to report:
     raised, it would also be logged with a traceback by the worker."""
-    cfg = replace(
-        read,
-        predictions=frag.path,
-        partition_base=frag.base,
-        row_groups=None if frag.row_group is None else (frag.row_group,),
-        threads=1,
-        part_of=read.predictions,
-    )
+    cfg = _fragment_read(frag, read)
     try:
         ds = open_dataset(cfg)
         scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
@@ -98,6 +91,42 @@ def fold_fragment(
         return fold((c.shifted(frag.row0) for c in ds.parts), scorer, ds.group_by)
     except XentError as exc:
         return exc
+
+
+def temperature_fragment(
+    frag: Fragment,
+    *,
+    read: ReadConfig,
+    loss: LossConfig,
+    metrics: MetricConfig,
+    plan: TaskPlan,
+    labels_by_name: bool | None,
+    requests: Any,
+) -> Any:
+    """Runs on a worker: one pass of --fit-temperature over one fragment (the sums at the
+    requested betas, per scope), or the input's problem as a value."""
+    from xentcli.temperature import fold_temperature
+
+    cfg = _fragment_read(frag, read)
+    try:
+        ds = open_dataset(cfg)
+        scorer = ChunkScorer(ds, cfg, loss, plan, metrics)
+        scorer.encoder.by_name = labels_by_name
+        parts = (c.shifted(frag.row0) for c in ds.parts)
+        return fold_temperature(parts, scorer, ds.group_by, requests, metrics.bins)
+    except XentError as exc:
+        return exc
+
+
+def _fragment_read(frag: Fragment, read: ReadConfig) -> ReadConfig:
+    return replace(
+        read,
+        predictions=frag.path,
+        partition_base=frag.base,
+        row_groups=None if frag.row_group is None else (frag.row_group,),
+        threads=1,
+        part_of=read.predictions,
+    )
 
 
 def _client(scheduler: str | None, workers: int) -> Any:
@@ -162,18 +191,43 @@ def evaluate_dask(
         labels_by_name=run.scorer.encoder.by_name,
     )
     client = _client(scheduler, workers or os.cpu_count() or 1)
+    temperature = None
     try:
         futures = client.map(task, frags, pure=False)
         folded_parts = client.gather(futures)
+        for part in folded_parts:
+            if isinstance(part, XentError):
+                raise part
+        folded = folded_parts[0]
+        for other in folded_parts[1:]:
+            folded.merge(other)
+        if metrics.fit_temperature:
+            from xentcli.temperature import fit, merge_sums, weight_sums
+
+            def run_pass(requests: Any) -> Any:
+                one = functools.partial(
+                    temperature_fragment,
+                    read=read,
+                    loss=loss,
+                    metrics=metrics,
+                    plan=plan,
+                    labels_by_name=run.scorer.encoder.by_name,
+                    requests=requests,
+                )
+                found = client.gather(client.map(one, frags, pure=False))
+                merged: dict[Any, Any] = {}
+                for sums in found:  # in fragment order, as the folds above
+                    if isinstance(sums, XentError):
+                        raise sums
+                    merge_sums(merged, sums)
+                return merged
+
+            temperature = fit(run_pass, weight_sums(folded.summary, folded.slices))
     finally:
         cluster = client.cluster if not scheduler else None
         client.close()
         if cluster is not None:
             cluster.close()
-    for part in folded_parts:
-        if isinstance(part, XentError):
-            raise part
-    folded = folded_parts[0]
-    for other in folded_parts[1:]:
-        folded.merge(other)
-    return finish_all(folded, plan=plan, loss=loss, ds=ds, options=run.options)
+    return finish_all(
+        folded, plan=plan, loss=loss, ds=ds, options=run.options, temperature=temperature
+    )

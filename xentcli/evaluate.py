@@ -35,4 +35,34 @@ def evaluate(
             progress=progress,
             total=run.ds.num_rows,
         )
-        return finish_all(folded, plan=run.plan, loss=loss, ds=run.ds, options=run.options)
+        temperature = None
+        if metrics.fit_temperature:
+            from xentcli.temperature import fit, fold_temperature, weight_sums
+
+            bins = metrics.bins
+
+            def run_pass(requests: Any) -> Any:
+                with start(read_again(read), loss, metrics) as again:
+                    return fold_temperature(
+                        again.chunks, again.scorer, again.ds.group_by, requests, bins
+                    )
+
+            temperature = fit(run_pass, weight_sums(folded.summary, folded.slices))
+        return finish_all(
+            folded,
+            plan=run.plan,
+            loss=loss,
+            ds=run.ds,
+            options=run.options,
+            temperature=temperature,
+        )
+
+
+def read_again(read: ReadConfig) -> ReadConfig:
+    """The same inputs, to be read once more: objects in memory are handed over anew (a
+    one-shot stream cannot be, and is refused)."""
+    if not read.memory:
+        return read
+    import dataclasses
+
+    return dataclasses.replace(read, memory={k: v.again() for k, v in read.memory.items()})

@@ -19,7 +19,7 @@ from xentcli.accumulate import Summary, take_rows
 from xentcli.config import MAX_SLICES, LossConfig, RunOptions, TaskPlan
 from xentcli.errors import InputError, UsageError
 from xentcli.io import Chunk, Dataset
-from xentcli.result import Result, finish
+from xentcli.result import Result, finish, temperature_scaling
 from xentcli.scoring import ChunkScorer, RowSink
 
 
@@ -76,9 +76,11 @@ def finish_all(
     loss: LossConfig,
     ds: Dataset,
     options: RunOptions | None = None,
+    temperature: dict[Any, Any] | None = None,
 ) -> Result:
     """The result, with one per slice under --group-by (slices in sorted order); ``options``
-    (the run's settings, as the report shows them) go on the top result."""
+    (the run's settings, as the report shows them) go on the top result; ``temperature``:
+    the --fit-temperature fits by scope (None: every row; else a slice's key)."""
     if folded.summary.n == 0:
         raise InputError(
             f"{ds.source}: no rows left to count (every row has the --ignore-index label)"
@@ -103,6 +105,7 @@ def finish_all(
             "nothing to average (a class weight of 0 drops that class's rows)"
         )
     result = finish(folded.summary, plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name)
+    result = _with_temperature(result, temperature, None, loss)
     if options is not None:
         result = dataclasses.replace(result, options=options)
     if ds.weight_array is not None:  # weights the user may not know were applied
@@ -113,11 +116,32 @@ def finish_all(
     groups = tuple(
         (
             group,
-            finish(folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name),
+            _with_temperature(
+                finish(
+                    folded.slices[key], plan=plan, cfg=loss, source=ds.source, id_name=ds.id_name
+                ),
+                temperature,
+                key,
+                loss,
+            ),
         )
         for group, key in ordered_slices(ds.group_by, folded.slices)
     )
     return dataclasses.replace(result, groups=groups)
+
+
+def _with_temperature(
+    result: Result, temperature: dict[Any, Any] | None, key: Any, loss: LossConfig
+) -> Result:
+    if temperature is None or key not in temperature:
+        return result
+    scaling = temperature_scaling(
+        temperature[key],
+        loss_mean_nats=result.loss_mean * loss.base.log,
+        logits=loss.logits,
+        to_unit=loss.base.log,
+    )
+    return dataclasses.replace(result, temperature_scaling=scaling)
 
 
 class Grouper:

@@ -812,3 +812,104 @@ def _fused_result(
         return RowLosses(nll, None, None, moved), stats, pred
     w_y = class_weight[labels]
     return RowLosses(xlogy(w_y, nll), w_y, None, moved), stats, pred
+
+
+# -- Temperature scaling: the loss of softmax(beta z) (sigmoid(beta z)) and its derivatives ---
+
+TEMPERATURE_FLOOR = -1e150  # stands for log 0 in the sums: exp(beta x) is 0, x^2 stays finite
+TEMPERATURE_LIMIT = 1e150  # binary: the logit of a probability of 0 or 1, likewise
+
+
+@dataclass
+class TemperatureRows:
+    """Per-row values of the loss in beta = 1/T, for K betas: arrays of shape (K, n), in nats.
+
+    ``loss`` l_i(beta), ``slope`` dl_i/dbeta, ``curvature`` d2l_i/dbeta2 (>= 0: the loss is
+    convex in beta), ``confidence`` the top-label probability (binary: max(p, 1 - p)) at beta.
+    """
+
+    loss: FloatArray
+    slope: FloatArray
+    curvature: FloatArray
+    confidence: FloatArray
+
+
+def temperature_multiclass(
+    log_p: FloatArray, coef_sum: FloatArray, coef_dot: FloatArray, betas: FloatArray
+) -> TemperatureRows:
+    """Cross-entropy of q = softmax(beta x) for rows x = ``log_p`` shifted so each row's max is
+    0 (x <= 0; log 0 stands as TEMPERATURE_FLOOR), with target coefficients a_ic (target mass
+    times class weight, smoothing included) given as A_i = sum_c a_ic (``coef_sum``) and
+    sum_c a_ic x_ic (``coef_dot``):
+
+    l_i = A_i log S_i - beta sum_c a_ic x_ic,    S_i = sum_c exp(beta x_ic),
+    l_i' = A_i E_q[x_i] - sum_c a_ic x_ic,       l_i'' = A_i Var_q[x_i],
+    and the top-label probability is 1 / S_i (the max of x is 0). A beta twice the one before
+    it reuses that one's exponentials, squared (the first pass's betas are doublings).
+    """
+    k, (n, c) = len(betas), log_p.shape
+    out = [np.empty((k, n)) for _ in range(4)]
+    # blocks of rows that stay in cache (as in softmax_sums), with sums of products by
+    # einsum: no (B, C) temporary
+    b = max(1, min(n, max(KERNEL_BLOCK_MIN_ROWS, KERNEL_BLOCK_VALUES // c)))
+    order: Literal["C", "F"] = "F" if log_p.flags.f_contiguous and c > 1 else "C"
+    e = sq = np.empty(0)
+    for lo in range(0, n, b):
+        hi = min(n, lo + b)
+        xb = log_p[lo:hi]
+        if e.shape[0] != hi - lo:
+            e, sq = np.empty((hi - lo, c), order=order), np.empty((hi - lo, c), order=order)
+        np.multiply(xb, xb, out=sq)
+        for j, beta in enumerate(betas):
+            if j and beta == 2.0 * betas[j - 1]:  # exp(2 b x) = exp(b x)^2: a square, no exp
+                np.multiply(e, e, out=e)
+            else:
+                np.multiply(xb, beta, out=e)
+                np.exp(e, out=e)
+            # the sums, per beta (turned into the values below)
+            np.add.reduce(e, axis=1, out=out[0][j, lo:hi])
+            np.einsum("ij,ij->i", xb, e, out=out[1][j, lo:hi])
+            np.einsum("ij,ij->i", sq, e, out=out[2][j, lo:hi])
+    for j, beta in enumerate(betas):
+        s0, s1, s2 = out[0][j], out[1][j], out[2][j]
+        mean = s1 / s0
+        var = s2 / s0
+        var -= mean * mean
+        np.maximum(var, 0.0, out=var)
+        np.divide(1.0, s0, out=out[3][j])
+        np.log(s0, out=s0)
+        s0 *= coef_sum
+        s0 -= beta * coef_dot
+        np.multiply(coef_sum, mean, out=s1)
+        s1 -= coef_dot
+        np.multiply(coef_sum, var, out=s2)
+    return TemperatureRows(*out)
+
+
+def temperature_binary(
+    z: FloatArray, pos: FloatArray, neg: FloatArray, betas: FloatArray
+) -> TemperatureRows:
+    """BCE of p = sigmoid(beta z) with coefficients u = pw y' (``pos``), v = 1 - y' (``neg``):
+
+    l = u softplus(-beta z) + v softplus(beta z),
+    l' = z (v p - u (1 - p)),    l'' = (u + v) z^2 p (1 - p),
+    with softplus and p (1 - p) = e / (1 + e)^2, e = exp(-beta |z|), in their stable forms.
+    """
+    k, n = len(betas), len(z)
+    out = [np.empty((k, n)) for _ in range(4)]
+    az = np.abs(z)
+    for j, beta in enumerate(betas):
+        e = np.exp(-beta * az)
+        tail = np.log1p(e)
+        bz = beta * z
+        sp_pos = np.maximum(bz, 0.0) + tail  # softplus(beta z)
+        sp_neg = np.maximum(-bz, 0.0) + tail  # softplus(-beta z)
+        big = 1.0 / (1.0 + e)  # max(p, 1 - p)
+        small = e * big
+        p = np.where(z > 0, big, small)
+        q = np.where(z > 0, small, big)
+        out[0][j] = pos * sp_neg + neg * sp_pos  # finite: z is clamped, see the caller
+        out[1][j] = z * (neg * p - pos * q)
+        out[2][j] = (pos + neg) * (z * z) * (big * small)
+        out[3][j] = big
+    return TemperatureRows(*out)

@@ -57,7 +57,34 @@ def compare(
     metrics = metrics or MetricConfig()
     dataclasses.replace(metrics, ci=level).validate()  # the level is checked as --ci is
     with start(read_a, loss, metrics) as run_a, start(read_b, loss, metrics) as run_b:
-        return _compare(run_a, run_b, loss, metrics, level, progress)
+        result = _compare(run_a, run_b, loss, metrics, level, progress)
+    if metrics.fit_temperature:  # each model's own T*, over all the rows
+        a = _fit_temperature(read_a, loss, metrics, result.a)
+        b = _fit_temperature(read_b, loss, metrics, result.b)
+        result = dataclasses.replace(result, a=a, b=b)
+    return result
+
+
+def _fit_temperature(
+    read: ReadConfig, loss: LossConfig, metrics: MetricConfig, result: Result
+) -> Result:
+    from xentcli.evaluate import read_again
+    from xentcli.result import temperature_scaling
+    from xentcli.temperature import fit, fold_temperature
+
+    def run_pass(requests: Any) -> Any:
+        only = {k: v for k, v in requests.items() if k is None}
+        with start(read_again(read), loss, metrics) as again:
+            return fold_temperature(again.chunks, again.scorer, (), only, metrics.bins)
+
+    found = fit(run_pass, {None: result.weight_sum})[None]
+    scaling = temperature_scaling(
+        found,
+        loss_mean_nats=result.loss_mean * loss.base.log,
+        logits=loss.logits,
+        to_unit=loss.base.log,
+    )
+    return dataclasses.replace(result, temperature_scaling=scaling)
 
 
 class _Paired:

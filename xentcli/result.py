@@ -43,6 +43,29 @@ class WorstRowOut:
 
 
 @dataclass(frozen=True)
+class TemperatureScaling:
+    """--fit-temperature: T*, the loss at T* (the refinement loss) and the part of the loss
+    that T* removes (the calibration loss), in the report's unit; see xentcli.temperature."""
+
+    temperature: float
+    loss_mean: float
+    calibration_loss: float
+    ece: float
+    boundary: bool
+    renormalization: float  # the report's loss_mean minus the loss at T = 1 (0 for logits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": _num(self.temperature),
+            "loss_mean": _num(self.loss_mean),
+            "calibration_loss": _num(self.calibration_loss),
+            "ece": _num(self.ece),
+            "boundary": self.boundary,
+            "renormalization": _num(self.renormalization),
+        }
+
+
+@dataclass(frozen=True)
 class Result:
     task: str
     input: str  # "probs" | "logits"
@@ -72,6 +95,7 @@ class Result:
     # array): {"source": file, "array": name}
     sample_weights: dict[str, str] | None = None
     uses_targets: bool = False  # target columns (one-hot or soft), not one label per row
+    temperature_scaling: TemperatureScaling | None = None  # --fit-temperature
 
     def to_dict(self, *, plot: bool = False) -> dict[str, Any]:
         """The JSON object (stable keys; non-finite numbers become None)."""
@@ -100,6 +124,8 @@ class Result:
             "clipped": self.clipped,
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
+        if self.temperature_scaling is not None:
+            out["temperature_scaling"] = self.temperature_scaling.to_dict()
         if self.options is not None:
             out["options"] = self.options.values
         if self.sample_weights is not None:
@@ -299,6 +325,27 @@ def finish(
         worst=worst,
         id_name=id_name,
         uses_targets=plan.uses_targets,
+    )
+
+
+def temperature_scaling(
+    fit: Any, *, loss_mean_nats: float, logits: bool, to_unit: float
+) -> TemperatureScaling:
+    """A :class:`xentcli.temperature.TemperatureFit` (nats) in the report's unit. The
+    calibration loss is measured inside the temperature family (the loss at T = 1 minus the
+    loss at T*, >= 0; a difference below rounding is 0)."""
+    calibration = max(fit.loss_mean_t1 - fit.loss_mean, 0.0)
+    ece = fit.ece
+    if not math.isfinite(fit.temperature):  # an infinite loss at every T: nothing to fit
+        calibration = ece = math.nan
+    renormalization = 0.0 if logits else loss_mean_nats - fit.loss_mean_t1
+    return TemperatureScaling(
+        temperature=fit.temperature,
+        loss_mean=fit.loss_mean / to_unit,
+        calibration_loss=calibration / to_unit,
+        ece=ece,
+        boundary=fit.boundary,
+        renormalization=renormalization / to_unit,
     )
 
 

@@ -20,6 +20,7 @@ from xentcli.config import (
     ReadConfig,
     RunConfig,
 )
+from xentcli.io.spill import replayable_stdin
 from xentcli.paired import Comparison
 from xentcli.result import Result
 
@@ -98,7 +99,10 @@ def run_compute(run: RunConfig, *, progress: Any = None) -> Outcome:
         with signals.held():
             report_paths = open_report_files(targets)
             sink = PerSampleWriter(out.per_sample, run.loss.base.log) if out.per_sample else None
-        result = _evaluate(run, sink, progress)
+        with replayable_stdin(
+            run.metrics.fit_temperature and "-" in (read.predictions, read.labels)
+        ):
+            result = _evaluate(run, sink, progress)
         report = result.to_dict(plot=out.plot)
         regression = None
         if base is not None:
@@ -242,7 +246,9 @@ def run_compare(
     try:
         with signals.held():
             report_paths = open_report_files(targets)  # refused before any reading
-        result = compare(read_a, read_b, loss, metrics, level=level, progress=progress)
+        reads_stdin = "-" in (read_a.predictions, read_b.predictions, read_a.labels)
+        with replayable_stdin(metrics.fit_temperature and reads_stdin):
+            result = compare(read_a, read_b, loss, metrics, level=level, progress=progress)
         if bound is not None:
             result = dataclasses.replace(
                 result,

@@ -42,6 +42,28 @@ class ScoredRows:
     counted: np.ndarray | None = None  # which rows count (None: all)
 
 
+@dataclass
+class CheckedRows:
+    """One chunk's values after the checks, for every input row: ``labels`` are class
+    positions (binary: 0/1), ``targets`` target rows (multiclass and multi-label), ``keep``
+    the rows that count (None: all; --ignore-index drops the others)."""
+
+    scores: np.ndarray
+    labels: np.ndarray | None
+    targets: np.ndarray | None
+    sample_weight: np.ndarray | None
+    keep: np.ndarray | None
+
+    def counted(self) -> CheckedRows:
+        """The same values at the counted rows only."""
+        if self.keep is None:
+            return self
+        sel = _selector(self.keep)
+        return CheckedRows(
+            sel(self.scores), sel(self.labels), sel(self.targets), sel(self.sample_weight), None
+        )
+
+
 def _default_names(n: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(n))
 
@@ -247,11 +269,12 @@ class ChunkScorer:
         names = self.ds.target_names
         return names[j] if j < len(names) else f"target {self.plan.classes[j]}"
 
-    def score(self, part: Chunk) -> tuple[RowValues, ScoredRows]:
+    def checked(self, part: Chunk) -> CheckedRows:
+        """One chunk's values checked (every row): scores (renormalised with --renormalize),
+        class positions or target rows, sample weights, and which rows count."""
         plan, loss, ds = self.plan, self.loss, self.ds
         task = plan.task
         row0 = part.row0
-        n = part.n
         width = part.score_matrix.shape[1]
         expected = 1 if task is Task.binary else plan.n_classes
         if width != expected:
@@ -310,7 +333,21 @@ class ChunkScorer:
             row0=row0,
             advice=self._stray_advice,
         )
+        return CheckedRows(scores, labels, targets, sw, keep)
 
+    def score(self, part: Chunk) -> tuple[RowValues, ScoredRows]:
+        plan, loss = self.plan, self.loss
+        task = plan.task
+        row0 = part.row0
+        n = part.n
+        checked = self.checked(part)
+        scores, labels, targets, sw, keep = (
+            checked.scores,
+            checked.labels,
+            checked.targets,
+            checked.sample_weight,
+            checked.keep,
+        )
         sel = _selector(keep)
         s, y, t, w = sel(scores), sel(labels), sel(targets), sel(sw)
         # The kernel choice, stated once: one-pass fused kernels for plain class labels with

@@ -16,6 +16,7 @@ from xentcli.cli.params import (
     CHUNK_ROWS_HELP,
     CheckOpt,
     ClassNamesOpt,
+    FitTemperatureOpt,
     FormatOpt,
     GroupByOpt,
     IdColOpt,
@@ -189,6 +190,7 @@ def compute(
         int | None, typer.Option(metavar="K", help="Also report top-K accuracy (multiclass).")
     ] = M.top_k,
     bins: Annotated[int, typer.Option(metavar="N", help="Calibration bins for ECE/MCE.")] = M.bins,
+    fit_temperature: FitTemperatureOpt = M.fit_temperature,
     worst: Annotated[
         int,
         typer.Option(
@@ -335,6 +337,7 @@ def compare_cmd(
     ] = COMPARE_LEVEL,
     seed: SeedOpt = M.seed,
     replicates: ReplicatesOpt = M.replicates,
+    fit_temperature: FitTemperatureOpt = M.fit_temperature,
     max_increase: Annotated[
         str | None,
         typer.Option(

@@ -143,6 +143,16 @@ QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="No progress bar or notes on stderr (errors still show)."),
 ]
+FitTemperatureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fit-temperature",
+        help="Also fit the temperature T that minimises the loss (softmax(z / T)) and report "
+        "how much of the loss is miscalibration (multiclass and binary; reads the input once "
+        "per search step: typically three more passes).",
+    ),
+]
+
 GroupByOpt = Annotated[
     list[str] | None,
     typer.Option(

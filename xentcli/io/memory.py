@@ -47,6 +47,25 @@ class MemorySource:
     batches: Iterator[Any] | None = None
     num_rows: int | None = None
     arrays: dict[str, MemoryArray] = field(default_factory=dict)
+    # (the object, labels, role): how to hand it over again (--fit-temperature reads twice)
+    origin: tuple[Any, bool, str | None] | None = field(default=None, repr=False)
+
+    def again(self) -> MemorySource:
+        """A fresh source of the same object, for one more read; a stream that can be read
+        only once (a RecordBatchReader, a C stream) is refused."""
+        if self.origin is None:
+            raise UsageError(f"{self.name}: this input can be read once only")
+        obj, labels, role = self.origin
+        import pyarrow as pa
+
+        if isinstance(obj, pa.RecordBatchReader) or (
+            hasattr(obj, "__arrow_c_stream__") and not hasattr(obj, "__len__")
+        ):
+            raise UsageError(
+                f"{self.name}: fit_temperature reads the input once per step of its search, "
+                "and a stream is read once; pass a Table (pa.table(reader)) or a file"
+            )
+        return memory_source(obj, labels=labels, role=role)
 
     def open(self) -> tuple[str, Any]:
         """What :func:`xentcli.io.open_dataset` reads: ("arrow", a table input) or
@@ -73,6 +92,12 @@ def kind_of(obj: Any) -> str:
 def memory_source(obj: Any, *, labels: bool, role: str | None = None) -> MemorySource:
     """The in-memory ``obj`` as an input (the predictions, or with ``labels`` the labels),
     named for messages by its ``role`` ("predictions", "labels", "A") and its kind."""
+    source = _memory_source(obj, labels=labels, role=role)
+    source.origin = (obj, labels, role)
+    return source
+
+
+def _memory_source(obj: Any, *, labels: bool, role: str | None = None) -> MemorySource:
     name = f"<{role or ('labels' if labels else 'predictions')}: {kind_of(obj)}>"
     stream = _arrow_stream(obj)
     if stream is not None:

@@ -682,6 +682,9 @@ ARROW_FILE_MAGIC = b"ARROW1"
 FEATHER_V1_MAGIC = b"FEA1"
 
 
+STDIN_REPLAY: list[str] = []  # a file that stands for stdin (xentcli.io.spill), if any
+
+
 def _stdin() -> BinaryIO:
     """The bytes of stdin, decompressed when they start as gzip, zstd or bz2 do; a closed
     stdin (``<&-``) is an input error, not a traceback."""
@@ -689,6 +692,11 @@ def _stdin() -> BinaryIO:
 
 
 def _stdin_and_compression() -> tuple[BinaryIO, str | None]:
+    """(the bytes of stdin, the compression they were in). While stdin is spilled to a file
+    (to be read more than once: xentcli.io.spill), the bytes come from that file, which holds
+    them decompressed."""
+    if STDIN_REPLAY:
+        return open(STDIN_REPLAY[-1], "rb"), None
     if sys.stdin is None:
         raise InputError("<stdin>: stdin is closed; pipe the input in, or pass its path")
     stdin = sys.stdin.buffer

@@ -87,6 +87,13 @@ def compare_rows(c: Comparison, *, full: bool = False) -> list[list[str]]:
     rows += [
         row(METRIC_LABELS.get(k, k), v, b.metrics.get(k, math.nan)) for k, v in a.metrics.items()
     ]
+    ta, tb = a.temperature_scaling, b.temperature_scaling
+    if ta is not None and tb is not None:  # --fit-temperature: each model's own T*
+        rows += [
+            row("temperature T*", ta.temperature, tb.temperature),
+            row("loss_mean at T* (refinement)", ta.loss_mean, tb.loss_mean),
+            row("calibration loss", ta.calibration_loss, tb.calibration_loss),
+        ]
     rows += [
         row(f"loss_mean of {ca.name}", ca.loss_mean, cb.loss_mean)
         for ca, cb in zip(a.per_class, b.per_class, strict=True)

@@ -68,6 +68,27 @@ def weights_note(r: Result) -> str | None:
     )
 
 
+def temperature_line(r: Result) -> str | None:
+    """--fit-temperature in one sentence: the loss at T* and how much of the loss the
+    temperature removes (None without the option)."""
+    ts = r.temperature_scaling
+    if ts is None:
+        return None
+    if not math.isfinite(ts.temperature):
+        return "temperature scaling: no temperature (the loss is infinite at every T)"
+    line = (
+        f"temperature scaling: at T = {ts.temperature:.3g} the loss would be "
+        f"{ts.loss_mean:.3g} {r.unit}: {ts.calibration_loss:.3g} of {r.loss_mean:.3g} is "
+        f"miscalibration (ECE at T: {ts.ece:.3g})"
+    )
+    if ts.boundary:
+        line += f"; T sits at the end of the search range [{T_RANGE}]"
+    return line
+
+
+T_RANGE = "0.01, 100"
+
+
 def gate_line(r: Result) -> str | None:
     """--max-increase against the baseline: what was tested, in the form it was given, and
     whether it passed (None without the gate)."""
@@ -227,6 +248,7 @@ def group_header(r: Result) -> list[str]:
         "perplexity",
         "accuracy",
         "ece",
+        *(["T*", "calibration_loss"] if r.temperature_scaling is not None else []),
     ]
 
 
@@ -241,6 +263,10 @@ def group_cells(r: Result) -> list[list[str]]:
         fmt_column([g.metrics.get("accuracy") for g in results]),
         fmt_column([g.metrics.get("ece") for g in results]),
     ]
+    if r.temperature_scaling is not None:
+        scaled = [g.temperature_scaling for g in results]
+        columns.append(fmt_column([t.temperature if t else None for t in scaled]))
+        columns.append(fmt_column([t.calibration_loss if t else None for t in scaled]))
     return [
         [*(slice_value(v) for v in key.values()), *(col[i] for col in columns)]
         for i, (key, _) in enumerate(groups)
@@ -330,6 +356,8 @@ def to_markdown(r: Result) -> str:
     if r.baseline is not None:
         lines += [f"Compared with the baseline {md_code(r.baseline.get('path', ''))}.", ""]
     lines += md_table(*figure_rows(r))
+    if temperature := temperature_line(r):
+        lines += ["", md_escape(temperature)]
     if gate := gate_line(r):
         lines += ["", md_escape(gate)]
     *classes, total = class_cells(r)
@@ -397,6 +425,9 @@ class ComputeView:
             sections=frozenset({n_loss}),
             show_header=r.baseline is not None,
         )
+        if temperature := temperature_line(r):
+            yield Constrain(plain_line(temperature), width=LEGEND_WIDTH)
+            yield plain_line("")
         if gate := gate_line(r):
             yield plain_line(gate)
             yield plain_line("")
