@@ -9,7 +9,6 @@ installed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -23,7 +22,6 @@ import numpy as np
 import pytest
 
 from tests.helpers import run, wide_table, write_table
-from xentcli.result import Result
 
 ROOT = Path(__file__).parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -297,55 +295,37 @@ def test_data_text_is_escaped(tmp_path: Path) -> None:
 
 
 def test_temperature_block_when_the_result_has_one(tmp_path: Path) -> None:
-    from xentcli.api import compute
-    from xentcli.render.html import report_page
+    """--fit-temperature's block: every figure shown equals the JSON's, for compute and for
+    compare (each model's, side by side); none without the option."""
+    from xentcli.api import compare, compute
+    from xentcli.render.html import comparison_page, report_page
 
-    r = compute(str(SAMPLES / "iris_probs.csv"), id_col="flower_id").result
-    ts = {
-        "temperature": 1.7,
-        "loss_mean": 0.25,
-        "calibration_loss": 0.03,
-        "ece": 0.02,
-        "boundary": True,
-    }
-
-    @dataclasses.dataclass(frozen=True)
-    class WithTemperature(Result):
-        temperature_scaling: dict[str, Any] | None = None
-
-    fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(Result)}
-    # xent compare: each model's block, side by side (one fitted, the other not)
-    from xentcli.api import compare
-    from xentcli.render.html import comparison_page
-
-    c = compare(*map(str, CANCER[:2]), id_col="patient_id", group_by=["size"]).comparison
-    with_a = {f.name: getattr(c.a, f.name) for f in dataclasses.fields(Result)}
-    both = Page(
-        comparison_page(dataclasses.replace(c, a=WithTemperature(**with_a, temperature_scaling=ts)))
-    )
+    plain = compute(str(SAMPLES / "iris_probs.csv"), id_col="flower_id")
+    fitted = compute(str(SAMPLES / "iris_probs.csv"), id_col="flower_id", fit_temperature=True)
+    ts = fitted.to_dict()["temperature_scaling"]
+    page = Page(report_page(fitted.result))
+    assert not page.errors
+    rows = page.table("temperature")
+    assert [a["data-key"] for _, a in rows] == [
+        "temperature_scaling.temperature",
+        "temperature_scaling.loss_mean",
+        "temperature_scaling.calibration_loss",
+        "temperature_scaling.ece",
+    ]
+    for cells, a in rows:
+        assert shows(cells[1], ts[str(a["data-key"]).split(".")[1]])
+    assert ("section", {"id": "temperature"}) not in Page(report_page(plain.result)).elements
+    c = compare(
+        *map(str, CANCER[:2]), id_col="patient_id", group_by=["size"], fit_temperature=True
+    ).comparison
+    both = Page(comparison_page(c))
     assert not both.errors
-    assert (
-        len(both.table("temperature")) == 4 and ("section", {"id": "temperature"}) in both.elements
-    )
-    for made in (
-        WithTemperature(**fields, temperature_scaling=ts),
-        type("FromJson", (Result,), {"to_dict": lambda self, **_: {"temperature_scaling": ts}})(
-            **fields
-        ),
-    ):
-        page = Page(report_page(made))
-        assert not page.errors
-        rows = page.table("temperature")
-        assert [a["data-key"] for _, a in rows] == [
-            "temperature_scaling.temperature",
-            "temperature_scaling.loss_mean",
-            "temperature_scaling.calibration_loss",
-            "temperature_scaling.ece",
-        ]
-        for cells, a in rows:
-            assert shows(cells[1], ts[str(a["data-key"]).split(".")[1]])
-        assert "search range" in report_page(made)  # boundary: said
-    assert ("section", {"id": "temperature"}) not in Page(report_page(r)).elements
+    assert ("section", {"id": "temperature"}) in both.elements
+    keyed = [(cells, a) for cells, a in both.table("temperature") if a.get("data-key")]
+    assert len(keyed) == 8  # four figures of each model
+    shown_t = [cells[1] for cells, a in keyed if a["data-key"].endswith(".temperature")]
+    for cells, model in zip(shown_t, (c.a, c.b), strict=True):
+        assert shows(cells, model.to_dict()["temperature_scaling"]["temperature"])
 
 
 CANCER = [SAMPLES / "cancer_logreg.csv", SAMPLES / "cancer_boosting.csv", "--id-col", "patient_id"]
