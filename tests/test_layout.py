@@ -61,6 +61,9 @@ def test_pandas_index_in_parquet_is_the_id_not_a_class(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(log_loss(y, p), rel=1e-12)
     written = pd.read_csv(per)
     assert list(written["index"]) == list(index)
+    # the same with the score columns chosen: the index is still the default id
+    _json([str(path), "--pred-cols", "0,1,2", "--per-sample", str(per)])
+    assert list(pd.read_csv(per)["index"]) == list(index)
     # inspect: the index is not a class, and its command gives the same number
     res = run(["inspect", str(path), "--format", "json"])
     assert res.exit_code == 0, res.stderr

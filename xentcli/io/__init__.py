@@ -284,6 +284,10 @@ def _plan_roles(
                     f"{source}: column '{clash[0]}' is chosen as a score column and also as the "
                     "label, target, weight or id column"
                 )
+            # the index pandas wrote is the default id here too, unless chosen as a score
+            index_cols = [c for c in index if c not in taken and c not in plan.scores]
+            if index_cols and plan.ident is None and cfg.id_col is None:
+                plan.ident = index_cols[0]
         else:
             if plan.targets and cfg.label_col in names:
                 # targets are the truth here; the (unused) label column is not a score either
